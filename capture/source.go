@@ -1,0 +1,33 @@
+package capture
+
+import (
+	"fmt"
+)
+
+// Source yields captured frames in capture order.
+type Source interface {
+	// Next returns the next frame. Frame.Data is valid only until the next
+	// call. At the clean end of input it returns io.EOF; on corrupt or
+	// truncated input it returns a *FormatError, after which the source is
+	// finished.
+	Next() (Frame, error)
+	// Close releases the underlying file or stream.
+	Close() error
+}
+
+// FormatError reports corrupt or truncated capture data at a byte offset of
+// the (decompressed) input.
+type FormatError struct {
+	Offset int64  // byte offset where the bad block or record starts
+	Msg    string // what is wrong, e.g. "truncated packet record"
+	Err    error  // underlying cause, if any (io.ErrUnexpectedEOF for truncation)
+}
+
+func (e *FormatError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("at byte offset %d: %s: %v", e.Offset, e.Msg, e.Err)
+	}
+	return fmt.Sprintf("at byte offset %d: %s", e.Offset, e.Msg)
+}
+
+func (e *FormatError) Unwrap() error { return e.Err }
