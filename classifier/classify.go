@@ -1,0 +1,150 @@
+package classifier
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/reassembly"
+)
+
+// Config holds the local networks and the thresholds of the timeout rules.
+// The defaults are chosen from what the real Linux stack puts on the wire
+// (REFERENCE §3, §8) so that a connection that lost packets but recovered is
+// never called a timeout: every run is reset when the peer answers.
+type Config struct {
+	// LocalNets names the local side: the endpoint inside these prefixes
+	// when exactly one endpoint is; otherwise the client.
+	LocalNets []netip.Prefix
+
+	// RTMinRetransmissions is how many retransmissions of the same
+	// unacknowledged data, with backing-off gaps, make a retransmission
+	// timeout once the sender falls silent or resets.
+	RTMinRetransmissions uint32
+	// PTMinProbes is how many window probes against a zero window make a
+	// persist timeout once the prober falls silent or resets.
+	PTMinProbes uint32
+	// KTMinProbes is how many evenly spaced unanswered keepalive probes make
+	// a keepalive timeout when the prober falls silent instead of resetting
+	// (BSD, Windows). One unanswered probe followed by the prober's RST is
+	// Linux's keepalive timeout.
+	KTMinProbes uint32
+	// SilenceFactor: a sender counts as silent once nothing followed its
+	// last retransmission or probe for SilenceFactor times the last gap
+	// between them (the next one was due after about twice the gap), and
+	// at least MinSilence.
+	SilenceFactor float64
+	MinSilence    time.Duration
+	// SYNSilence is how long a single unanswered SYN must stay unanswered
+	// (with no retry) to be a SYN timeout rather than a connection still
+	// being attempted when the capture ended.
+	SYNSilence time.Duration
+}
+
+// DefaultConfig returns the documented default thresholds.
+func DefaultConfig() Config {
+	return Config{
+		RTMinRetransmissions: 3,
+		PTMinProbes:          2,
+		KTMinProbes:          3,
+		SilenceFactor:        1.5,
+		MinSilence:           time.Second,
+		SYNSilence:           3 * time.Second,
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.RTMinRetransmissions < 1:
+		return fmt.Errorf("rt_min_retransmissions must be at least 1")
+	case c.PTMinProbes < 1:
+		return fmt.Errorf("pt_min_probes must be at least 1")
+	case c.KTMinProbes < 1:
+		return fmt.Errorf("kt_min_probes must be at least 1")
+	case c.SilenceFactor < 1:
+		return fmt.Errorf("silence_factor must be at least 1 (got %g)", c.SilenceFactor)
+	case c.MinSilence < 0 || c.SYNSilence < 0:
+		return fmt.Errorf("silence durations must not be negative")
+	}
+	return nil
+}
+
+// Result is the classification of one finished connection.
+type Result struct {
+	Reason    Code
+	Actor     reassembly.Role // meaningful when HasActor
+	HasActor  bool
+	Local     reassembly.Role
+	ConnState string // Zeek's conn_state
+	History   string // Zeek's history
+}
+
+// Classifier applies the rule table with one configuration.
+type Classifier struct {
+	cfg Config
+}
+
+// New returns a classifier; cfg zero fields take their defaults.
+func New(cfg Config) *Classifier {
+	d := DefaultConfig()
+	if cfg.RTMinRetransmissions == 0 {
+		cfg.RTMinRetransmissions = d.RTMinRetransmissions
+	}
+	if cfg.PTMinProbes == 0 {
+		cfg.PTMinProbes = d.PTMinProbes
+	}
+	if cfg.KTMinProbes == 0 {
+		cfg.KTMinProbes = d.KTMinProbes
+	}
+	if cfg.SilenceFactor == 0 {
+		cfg.SilenceFactor = d.SilenceFactor
+	}
+	if cfg.MinSilence == 0 {
+		cfg.MinSilence = d.MinSilence
+	}
+	if cfg.SYNSilence == 0 {
+		cfg.SYNSilence = d.SYNSilence
+	}
+	return &Classifier{cfg: cfg}
+}
+
+// Config returns the effective configuration.
+func (k *Classifier) Config() Config { return k.cfg }
+
+// Classify decides c's reason code.
+func (k *Classifier) Classify(c *reassembly.Conn) Result {
+	local := k.LocalRole(c)
+	res := Result{Local: local, ConnState: c.Zeek.ConnState(), History: c.Zeek.History()}
+	in := input{c: c, cfg: &k.cfg, local: local}
+	for i := range rules {
+		if actor, hasActor, ok := rules[i].match(&in); ok {
+			res.Reason, res.Actor, res.HasActor = rules[i].code, actor, hasActor
+			return res
+		}
+	}
+	res.Reason = StillOpen
+	return res
+}
+
+// LocalRole returns the role of c's local side.
+func (k *Classifier) LocalRole(c *reassembly.Conn) reassembly.Role {
+	if len(k.cfg.LocalNets) == 0 {
+		return reassembly.Client
+	}
+	in := func(r reassembly.Role) bool {
+		a := capture.AddrOf(c.Ends[r].Addr, c.Family)
+		for _, p := range k.cfg.LocalNets {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	ci, si := in(reassembly.Client), in(reassembly.Server)
+	if si && !ci {
+		return reassembly.Server
+	}
+	return reassembly.Client
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/offline"
+	"github.com/tcptap/tcptap/reassembly"
+)
+
+type readFlags struct {
+	format    string
+	cacheMode string
+	family    string
+	workers   int
+	localNets []string
+	progress  string
+
+	idleTimeout time.Duration
+	closeLinger time.Duration
+	cls         classifier.Config
+}
+
+func newReadCmd() *cobra.Command {
+	f := readFlags{cls: classifier.DefaultConfig()}
+	cmd := &cobra.Command{
+		Use:   "read [flags] FILE|- ...",
+		Short: "Analyse pcap/pcapng captures and report why each connection ended",
+		Long: `Read one or more .pcap or .pcapng files (gzip-compressed too; "-" reads standard
+input, so "tcpdump -w - | tcptap read -" works), rebuild every TCP connection
+and print the table of ended connections with their reason codes, or JSON
+Lines with --format json. Files are read in the order given, as one capture.`,
+		Example: `  tcptap read capture.pcap
+  tcptap read --cache-mode all --format json capture.pcapng
+  tcptap read --local-net 10.0.0.0/8 --idle-timeout 2m a.pcap b.pcap
+  tcpdump -i eth1 -w - | tcptap read -`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRead(cmd, args, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.format, "format", "table", "output format: table or json (JSON Lines)")
+	fl.StringVar(&f.cacheMode, "cache-mode", "abnormal-close", "which connections to report: abnormal-close (every reason but AN, PN, OP) or all")
+	fl.StringVar(&f.family, "family", "", "report only ipv4 or ipv6 connections")
+	fl.IntVar(&f.workers, "workers", 0, "worker goroutines (0: one per CPU)")
+	fl.StringArrayVar(&f.localNets, "local-net", nil, "CIDR of the local side (repeatable); default: the client is local")
+	fl.StringVar(&f.progress, "progress", "auto", "progress bar on standard error: auto (when it is a terminal), always or never")
+	fl.DurationVar(&f.idleTimeout, "idle-timeout", reassembly.DefaultIdleTimeout, "end a connection after this long without a segment (reason IT)")
+	fl.DurationVar(&f.closeLinger, "close-linger", reassembly.DefaultCloseLinger, "keep a reset or closed connection this long to absorb trailing segments")
+	fl.Uint32Var(&f.cls.RTMinRetransmissions, "rt-min-retransmissions", f.cls.RTMinRetransmissions, "retransmissions of unacknowledged data, backing off, that make a retransmit timeout (RT)")
+	fl.Uint32Var(&f.cls.PTMinProbes, "pt-min-probes", f.cls.PTMinProbes, "window probes against a zero window that make a persist timeout (PT)")
+	fl.Uint32Var(&f.cls.KTMinProbes, "kt-min-probes", f.cls.KTMinProbes, "evenly spaced unanswered keepalives that make a keepalive timeout (KT) when no RST follows")
+	fl.Float64Var(&f.cls.SilenceFactor, "silence-factor", f.cls.SilenceFactor, "a sender is silent after this many times its last retransmission/probe gap")
+	fl.DurationVar(&f.cls.MinSilence, "min-silence", f.cls.MinSilence, "the least silence after retransmissions or probes that ends a connection")
+	fl.DurationVar(&f.cls.SYNSilence, "syn-silence", f.cls.SYNSilence, "how long a single unanswered SYN must stay unanswered to be a SYN timeout (ST)")
+	return cmd
+}
+
+func (f *readFlags) validate() error {
+	switch f.format {
+	case "table", "json":
+	default:
+		return fmt.Errorf("--format %q: want table or json", f.format)
+	}
+	switch f.cacheMode {
+	case "abnormal-close", "all":
+	default:
+		return fmt.Errorf("--cache-mode %q: want abnormal-close or all", f.cacheMode)
+	}
+	switch f.family {
+	case "", "ipv4", "ipv6":
+	default:
+		return fmt.Errorf("--family %q: want ipv4 or ipv6", f.family)
+	}
+	switch f.progress {
+	case "auto", "always", "never":
+	default:
+		return fmt.Errorf("--progress %q: want auto, always or never", f.progress)
+	}
+	if f.workers < 0 {
+		return fmt.Errorf("--workers %d: want 0 (one per CPU) or more", f.workers)
+	}
+	if f.idleTimeout <= 0 {
+		return fmt.Errorf("--idle-timeout %v: want a positive duration", f.idleTimeout)
+	}
+	if f.closeLinger < 0 {
+		return fmt.Errorf("--close-linger %v: want zero or a positive duration", f.closeLinger)
+	}
+	for _, s := range f.localNets {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("--local-net %q: want a CIDR prefix such as 10.0.0.0/8 or fd00::/8", s)
+		}
+		f.cls.LocalNets = append(f.cls.LocalNets, p.Masked())
+	}
+	if err := f.cls.Validate(); err != nil {
+		return fmt.Errorf("threshold: %w", err)
+	}
+	return nil
+}
+
+func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	errOut := cmd.ErrOrStderr()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	keep := func(r *exporter.Record) bool {
+		if f.cacheMode == "abnormal-close" && !r.Reason.Abnormal() {
+			return false
+		}
+		return f.family == "" || r.Family == f.family
+	}
+	summary := exporter.NewSummary()
+	var recs []exporter.Record
+	var jw *exporter.JSONWriter
+	if f.format == "json" {
+		jw = exporter.NewJSONWriter(out)
+	}
+	var writeErr error
+	sink := func(r *exporter.Record) {
+		if f.family != "" && r.Family != f.family {
+			return
+		}
+		summary.Add(r)
+		if !keep(r) {
+			return
+		}
+		if jw != nil {
+			if err := jw.Write(r); err != nil && writeErr == nil {
+				writeErr = err
+			}
+			return
+		}
+		recs = append(recs, *r)
+	}
+
+	opts := offline.Options{
+		Workers:    f.workers,
+		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: f.closeLinger},
+		Classifier: f.cls,
+	}
+	bar := newProgressBar(errOut, f.progress)
+	opts.Progress = bar.update
+	_, runErr := offline.Run(ctx, args, opts, sink)
+	bar.done()
+
+	if jw != nil {
+		if err := jw.Flush(); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	} else {
+		exporter.SortRecords(recs)
+		if err := exporter.WriteTable(out, recs); err != nil && writeErr == nil {
+			writeErr = err
+		}
+		if err := summary.Write(out); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	}
+	if writeErr != nil {
+		return fmt.Errorf("writing output: %w", writeErr)
+	}
+	if runErr != nil {
+		for _, line := range strings.Split(runErr.Error(), "\n") {
+			fmt.Fprintf(errOut, "tcptap: %s\n", line)
+		}
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+// progressBar draws "name  42% 120.0/286.1 MiB" on a terminal once an input
+// has taken more than a second.
+type progressBar struct {
+	w       io.Writer
+	on      bool
+	start   time.Time
+	last    time.Time
+	drawn   bool
+	current string
+}
+
+func newProgressBar(w io.Writer, mode string) *progressBar {
+	on := mode == "always"
+	if mode == "auto" {
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				on = true
+			}
+		}
+	}
+	return &progressBar{w: w, on: on, start: time.Now()}
+}
+
+func (b *progressBar) update(name string, done, total int64) {
+	if !b.on {
+		return
+	}
+	now := time.Now()
+	if name != b.current {
+		b.current, b.start = name, now
+	}
+	if now.Sub(b.start) < time.Second || now.Sub(b.last) < 200*time.Millisecond {
+		return
+	}
+	b.last = now
+	const mib = 1 << 20
+	if total > 0 {
+		fmt.Fprintf(b.w, "\r%s  %3d%%  %.1f/%.1f MiB ", name, done*100/total, float64(done)/mib, float64(total)/mib)
+	} else {
+		fmt.Fprintf(b.w, "\r%s  %.1f MiB ", name, float64(done)/mib)
+	}
+	b.drawn = true
+}
+
+func (b *progressBar) done() {
+	if b.drawn {
+		fmt.Fprint(b.w, "\r\033[K")
+	}
+}

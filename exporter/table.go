@@ -1,0 +1,140 @@
+package exporter
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tcptap/tcptap/classifier"
+)
+
+// SortRecords orders records by first-seen time, then endpoints, so output
+// does not depend on how many workers produced them.
+func SortRecords(recs []Record) {
+	sort.SliceStable(recs, func(i, j int) bool {
+		a, b := &recs[i], &recs[j]
+		if !a.FirstSeen.Equal(b.FirstSeen) {
+			return a.FirstSeen.Before(b.FirstSeen)
+		}
+		if c := a.Client.Compare(b.Client); c != 0 {
+			return c < 0
+		}
+		if c := a.Server.Compare(b.Server); c != 0 {
+			return c < 0
+		}
+		return a.ID < b.ID
+	})
+}
+
+// VPNName renders the connection's VLAN tags the way the vendor's table
+// shows its VPN instance: "N/A" when untagged, "100" or "100.20" for QinQ.
+func VPNName(r *Record) string {
+	if len(r.VLAN) == 0 {
+		return "N/A"
+	}
+	parts := make([]string, len(r.VLAN))
+	for i, v := range r.VLAN {
+		parts[i] = strconv.Itoa(int(v))
+	}
+	return strings.Join(parts, ".")
+}
+
+// LocalForeign returns the record's local and foreign endpoints as text.
+func LocalForeign(r *Record) (local, foreign string) {
+	if r.Local == "server" {
+		return r.Server.String(), r.Client.String()
+	}
+	return r.Client.String(), r.Server.String()
+}
+
+// timeLayout is how the table prints times: the vendor prints local device
+// time to the second; tcptap prints UTC to the millisecond.
+const timeLayout = "2006-01-02 15:04:05.000"
+
+// WriteTable prints the vendor's cache-connection table: local and foreign
+// endpoint, VPN name (VLAN), reason code and the time the connection ended,
+// followed by the legend of the codes that appear.
+func WriteTable(w io.Writer, recs []Record) error {
+	bw := bufio.NewWriter(w)
+	lw, fw, vw := len("Local Address"), len("Foreign Address"), len("VPN Name")
+	for i := range recs {
+		l, f := LocalForeign(&recs[i])
+		lw, fw, vw = max(lw, len(l)), max(fw, len(f)), max(vw, len(VPNName(&recs[i])))
+	}
+	fmt.Fprintf(bw, "%-*s  %-*s  %-*s  %-6s  %s\n", lw, "Local Address", fw, "Foreign Address", vw, "VPN Name", "Reason", "Time (UTC)")
+	seen := map[classifier.Code]bool{}
+	for i := range recs {
+		r := &recs[i]
+		l, f := LocalForeign(r)
+		seen[r.Reason] = true
+		fmt.Fprintf(bw, "%-*s  %-*s  %-*s  %-6s  %s\n", lw, l, fw, f, vw, VPNName(r), r.Reason, r.LastSeen.Format(timeLayout))
+	}
+	if len(recs) == 0 {
+		fmt.Fprintln(bw, "(no connections)")
+	}
+	var legend []string
+	for _, c := range classifier.Codes {
+		if seen[c] {
+			legend = append(legend, fmt.Sprintf("%s: %s", c, c.Text()))
+		}
+	}
+	if len(legend) > 0 {
+		fmt.Fprintf(bw, "\nReason: %s\n", strings.Join(legend, ", "))
+	}
+	return bw.Flush()
+}
+
+// Summary counts connections by reason.
+type Summary struct {
+	ByReason map[classifier.Code]uint64
+	Total    uint64
+}
+
+// NewSummary returns an empty summary.
+func NewSummary() *Summary { return &Summary{ByReason: map[classifier.Code]uint64{}} }
+
+// Add counts one record.
+func (s *Summary) Add(r *Record) {
+	s.ByReason[r.Reason]++
+	s.Total++
+}
+
+// Write prints one line per reason seen, abnormal ones marked, and a total.
+func (s *Summary) Write(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "\nConnections by reason (%d in all):\n", s.Total)
+	for _, c := range classifier.Codes {
+		n := s.ByReason[c]
+		if n == 0 {
+			continue
+		}
+		kind := "normal"
+		if c.Abnormal() {
+			kind = "abnormal"
+		}
+		fmt.Fprintf(bw, "  %-2s  %-28s  %8d  %s\n", c, c.Text(), n, kind)
+	}
+	return bw.Flush()
+}
+
+// JSONWriter writes records as JSON Lines.
+type JSONWriter struct {
+	bw  *bufio.Writer
+	enc *json.Encoder
+}
+
+// NewJSONWriter returns a writer of JSON Lines to w; call Flush at the end.
+func NewJSONWriter(w io.Writer) *JSONWriter {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	return &JSONWriter{bw: bw, enc: json.NewEncoder(bw)}
+}
+
+// Write writes one record as a line.
+func (j *JSONWriter) Write(r *Record) error { return j.enc.Encode(r) }
+
+// Flush writes buffered output.
+func (j *JSONWriter) Flush() error { return j.bw.Flush() }

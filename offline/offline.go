@@ -1,0 +1,249 @@
+// Package offline runs tcptap's pipeline over capture files: one reader
+// decodes frames and hands batches to workers by the flow's symmetric hash;
+// each worker owns a connection table; finished connections are classified
+// in the worker and handed to the caller's sink as records.
+package offline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/reassembly"
+)
+
+// Options configure a run.
+type Options struct {
+	Workers    int // 0: one per CPU
+	Table      reassembly.Config
+	Classifier classifier.Config
+	Decoder    capture.DecoderConfig
+	// Progress, when set, is called from the reading goroutine about every
+	// 64k frames with the bytes consumed and the total (-1 when unknown) of
+	// the current input.
+	Progress func(name string, done, total int64)
+}
+
+// Sink receives each finished connection's record. Records arrive from
+// several workers: the sink is called from one goroutine at a time, in the
+// order connections finish.
+type Sink func(r *exporter.Record)
+
+// Stats summarise a run.
+type Stats struct {
+	Frames   uint64
+	Segments uint64
+	Decode   capture.DecodeStats
+	Table    reassembly.TableStats
+	Inputs   int
+}
+
+// InputError is the failure of one input; the results obtained from it
+// before the failure were delivered.
+type InputError struct {
+	Name string
+	Err  error
+}
+
+func (e *InputError) Error() string { return fmt.Sprintf("%s: %v", e.Name, e.Err) }
+func (e *InputError) Unwrap() error { return e.Err }
+
+const (
+	batchSize       = 256 // packets per batch handed to a worker
+	batchesInFlight = 8   // per worker: bounds memory and lets the reader run ahead
+)
+
+type batch struct {
+	pkts [batchSize]capture.Packet
+	n    int
+}
+
+type worker struct {
+	in    chan *batch
+	free  chan *batch
+	table *reassembly.Table
+	cur   *batch
+}
+
+// Run reads the named captures ("-" is standard input) in order as one
+// stream of packets and delivers every connection's record to sink. An
+// input that cannot be opened or is corrupt or truncated yields an
+// *InputError (joined with others) after everything read before the fault
+// was processed; Run goes on with the next input.
+func Run(ctx context.Context, names []string, opts Options, sink Sink) (Stats, error) {
+	sources := make([]Input, 0, len(names))
+	var errs []error
+	for _, n := range names {
+		src, err := capture.Open(n)
+		if err != nil {
+			errs = append(errs, &InputError{Name: n, Err: unwrapPath(err, n)})
+			continue
+		}
+		sources = append(sources, Input{name: n, src: src})
+	}
+	st, err := RunSources(ctx, sources, opts, sink)
+	for _, s := range sources {
+		s.src.Close()
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
+	st.Inputs = len(names)
+	return st, errors.Join(errs...)
+}
+
+// unwrapPath drops the "path: " prefix capture.Open adds, since InputError
+// names the input itself.
+func unwrapPath(err error, name string) error {
+	if u := errors.Unwrap(err); u != nil && err.Error() == name+": "+u.Error() {
+		return u
+	}
+	return err
+}
+
+// Input is a capture source and the name it is reported by.
+type Input struct {
+	name string
+	src  capture.Source
+}
+
+// NewInput pairs a name with an already open source, for RunSources.
+func NewInput(name string, src capture.Source) Input { return Input{name, src} }
+
+// RunSources is Run over sources the caller opened.
+func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (Stats, error) {
+	n := opts.Workers
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	cls := classifier.New(opts.Classifier)
+	var st Stats
+
+	// Interface names: the input's base name, with "#i" for its further
+	// pcapng interfaces; packets carry an index into this list.
+	var ifaces []string
+	ifaceBase := make([]int, len(sources))
+
+	var sinkMu sync.Mutex
+	workers := make([]*worker, n)
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &worker{in: make(chan *batch, batchesInFlight), free: make(chan *batch, batchesInFlight)}
+		for j := 0; j < batchesInFlight; j++ {
+			w.free <- new(batch)
+		}
+		w.table = reassembly.NewTable(opts.Table, i, n, func(c *reassembly.Conn) {
+			res := cls.Classify(c)
+			sinkMu.Lock()
+			defer sinkMu.Unlock()
+			name := ""
+			if int(c.Interface) < len(ifaces) {
+				name = ifaces[c.Interface]
+			}
+			rec := exporter.NewRecord(c, res, name)
+			sink(&rec)
+		})
+		w.cur = <-w.free
+		workers[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range w.in {
+				for k := 0; k < b.n; k++ {
+					w.table.Packet(&b.pkts[k])
+				}
+				b.n = 0
+				w.free <- b
+			}
+		}()
+	}
+
+	dec := capture.NewDecoder(opts.Decoder)
+	var pkt capture.Packet
+	var last int64
+	var errs []error
+	nIfaces := 0 // len(ifaces), read without the lock by the reader that alone appends
+	for si, s := range sources {
+		ifaceBase[si] = len(ifaces)
+		base := filepath.Base(s.name)
+		if s.name == "-" {
+			base = "stdin"
+		}
+		sinkMu.Lock()
+		ifaces = append(ifaces, base)
+		nIfaces = len(ifaces)
+		sinkMu.Unlock()
+		total := capture.Size(s.src)
+		off, _ := s.src.(capture.OffsetSource)
+		for frames := 0; ; frames++ {
+			if frames&0xffff == 0 {
+				if ctx.Err() != nil {
+					errs = append(errs, ctx.Err())
+					break
+				}
+				if opts.Progress != nil && off != nil {
+					opts.Progress(s.name, off.Offset(), total)
+				}
+			}
+			f, err := s.src.Next()
+			if err != nil {
+				if err != io.EOF {
+					errs = append(errs, &InputError{Name: s.name, Err: err})
+				}
+				break
+			}
+			st.Frames++
+			gi := ifaceBase[si] + int(f.Interface)
+			if gi >= nIfaces {
+				sinkMu.Lock()
+				for len(ifaces) <= gi {
+					ifaces = append(ifaces, fmt.Sprintf("%s#%d", base, len(ifaces)-ifaceBase[si]))
+				}
+				nIfaces = len(ifaces)
+				sinkMu.Unlock()
+			}
+			if !dec.Decode(&f, &pkt) {
+				continue
+			}
+			pkt.Interface = uint16(gi)
+			if pkt.Timestamp > last {
+				last = pkt.Timestamp
+			}
+			w := workers[capture.Shard(capture.FlowHash(&pkt), n)]
+			w.cur.pkts[w.cur.n] = pkt
+			w.cur.n++
+			if w.cur.n == batchSize {
+				w.in <- w.cur
+				w.cur = <-w.free
+			}
+			st.Segments++
+		}
+		if opts.Progress != nil && off != nil {
+			opts.Progress(s.name, off.Offset(), total)
+		}
+	}
+	for _, w := range workers {
+		if w.cur.n > 0 {
+			w.in <- w.cur
+		}
+		close(w.in)
+	}
+	wg.Wait()
+	for _, w := range workers {
+		w.table.Flush(last)
+		ts := w.table.Stats
+		st.Table.Packets += ts.Packets
+		st.Table.Opened += ts.Opened
+		st.Table.Finalized += ts.Finalized
+		st.Table.ReusedPorts += ts.ReusedPorts
+	}
+	st.Decode = dec.Stats
+	return st, errors.Join(errs...)
+}

@@ -1,0 +1,248 @@
+package reassembly
+
+import "github.com/tcptap/tcptap/capture"
+
+// Analysis is the set of Wireshark-compatible analysis flags of one segment
+// (Wireshark's TCP_A_* flags, epan/dissectors/packet-tcp.c), plus tcptap's
+// context-aware probe interpretation.
+type Analysis uint32
+
+// Wireshark's analysis flags.
+const (
+	Retransmission Analysis = 1 << iota
+	FastRetransmission
+	SpuriousRetransmission
+	OutOfOrder
+	DupAck
+	ZeroWindow
+	ZeroWindowProbe
+	ZeroWindowProbeAck
+	KeepAlive
+	KeepAliveAck
+	WindowFull
+	WindowUpdate
+	LostSegment // "previous segment not captured"
+	AckedUnseen // "ACKed unseen segment"
+	ReusedPorts
+
+	// tcptap's reading of a probe-shaped segment by context (REFERENCE §1,
+	// §3): Linux keepalive and persist probes are byte-identical, and a
+	// 1-byte retransmission of the last byte sent looks like a keepalive to
+	// Wireshark.
+	PersistProbe        // a window probe: the peer's window is 0
+	KeepaliveProbe      // a keepalive: nothing outstanding, the peer's window open
+	ProbeRetransmission // keepalive-shaped but data is outstanding: a retransmission
+)
+
+var analysisNames = [...]string{
+	"retransmission", "fast-retransmission", "spurious-retransmission", "out-of-order",
+	"dup-ack", "zero-window", "zero-window-probe", "zero-window-probe-ack",
+	"keep-alive", "keep-alive-ack", "window-full", "window-update",
+	"previous-segment-not-captured", "acked-unseen-segment", "reused-ports",
+	"persist-probe", "keepalive-probe", "probe-retransmission",
+}
+
+// Names returns the names of the flags set, in a fixed order.
+func (a Analysis) Names() []string {
+	var out []string
+	for i, n := range analysisNames {
+		if a&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Window-scale states, as Wireshark keeps them: a shift count >= 0, or one of these.
+const (
+	wscaleUnknown = -1 // no SYN seen yet
+	wscaleNone    = -2 // the handshake showed that scaling is not used
+)
+
+// seqAnalysis is Wireshark's per-direction tcp_analyze_seq_info plus the
+// fields of tcp_flow_t the analysis reads. As in Wireshark, a nextSeq,
+// lastAck or maxSeqToBeAcked of 0 means "unknown".
+type seqAnalysis struct {
+	nextSeq         uint32
+	nextSeqTime     int64
+	lastAck         uint32
+	lastAckTime     int64
+	maxSeqToBeAcked uint32
+	dupAckNum       int32
+	window          uint32 // raw window field of the last segment; windowUnknown before the first
+	winScale        int8
+	isFirstAck      bool
+	lastSegFlags    Analysis
+}
+
+// windowUnknown is Wireshark's G_MAXUINT32 initial window: no segment seen.
+const windowUnknown = ^uint32(0)
+
+func (s *seqAnalysis) init() {
+	s.winScale = wscaleUnknown
+	s.window = windowUnknown
+}
+
+// Sequence-space comparisons with 32-bit wraparound (RFC 1982).
+func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
+func seqLE(a, b uint32) bool { return int32(a-b) <= 0 }
+func seqGT(a, b uint32) bool { return int32(a-b) > 0 }
+func seqGE(a, b uint32) bool { return int32(a-b) >= 0 }
+
+// segLen is the sequence space a segment occupies.
+func segLen(p *capture.Packet) uint32 {
+	n := p.PayloadLen
+	if p.Flags.Any(capture.FlagSYN | capture.FlagFIN) {
+		n++
+	}
+	return n
+}
+
+const (
+	fastRetransmitWindow = 20_000_000 // 20 ms, Wireshark's fast-retransmission window
+	defaultOOOThreshold  = 3_000_000  // 3 ms when the handshake RTT is unknown
+)
+
+// analyze runs Wireshark's tcp_analyze_sequence_number for segment p sent in
+// the fwd direction, updating fwd and rev, and returns the segment's flags.
+// firstRTT is the handshake RTT (0 when unknown), Wireshark's ts_first_rtt.
+// The order of the checks and their quirks are Wireshark's; see REFERENCE §1.
+func analyze(fwd, rev *seqAnalysis, p *capture.Packet, firstRTT int64) Analysis {
+	var a Analysis
+	seq, ack, seglen, flags, ts := p.Seq, p.Ack, p.PayloadLen, p.Flags, p.Timestamp
+	window := uint32(p.Window)
+	const synFinRst = capture.FlagSYN | capture.FlagFIN | capture.FlagRST
+
+	if seglen == 1 && seq == fwd.nextSeq && rev.window == 0 {
+		a |= ZeroWindowProbe
+		goto finishedFwd
+	}
+	if window == 0 && !flags.Any(synFinRst) {
+		a |= ZeroWindow
+	}
+	if fwd.nextSeq != 0 && seqGT(seq, fwd.nextSeq) && !flags.Any(capture.FlagRST) {
+		a |= LostSegment
+	}
+	if (seglen == 0 || seglen == 1) && seq == fwd.nextSeq-1 && !flags.Any(synFinRst) {
+		a |= KeepAlive
+	}
+	if seglen == 0 && window != 0 && window != fwd.window && seq == fwd.nextSeq &&
+		ack == fwd.lastAck && !flags.Any(synFinRst) {
+		a |= WindowUpdate
+	}
+	if seglen > 0 && rev.winScale != wscaleUnknown && !flags.Any(synFinRst) {
+		shift := uint(0)
+		if !rev.isFirstAck && rev.winScale > 0 {
+			shift = uint(rev.winScale)
+		}
+		if seq+seglen == rev.lastAck+rev.window<<shift {
+			a |= WindowFull
+		}
+	}
+	if seglen == 0 && window != 0 && window == fwd.window && seq == fwd.nextSeq &&
+		ack == fwd.lastAck && rev.lastSegFlags&KeepAlive != 0 && !flags.Any(synFinRst) {
+		a |= KeepAliveAck
+		goto finishedFwd
+	}
+	if seglen == 0 && window == 0 && window == fwd.window && seq == fwd.nextSeq &&
+		ack == fwd.lastAck && rev.lastSegFlags&ZeroWindowProbe != 0 && !flags.Any(synFinRst) {
+		a |= ZeroWindowProbeAck
+		goto finishedFwd
+	}
+	if seglen == 0 && window != 0 && window == fwd.window && seq == fwd.nextSeq &&
+		ack == fwd.lastAck && !flags.Any(synFinRst) {
+		if fwd.dupAckNum == -1 {
+			fwd.dupAckNum = 1
+		} else {
+			fwd.dupAckNum++
+		}
+		a |= DupAck
+	}
+
+finishedFwd:
+	if ack != fwd.lastAck {
+		fwd.dupAckNum = 0
+	}
+	if rev.maxSeqToBeAcked != 0 && seqGT(ack, rev.maxSeqToBeAcked) && flags.Has(capture.FlagACK) {
+		if rev.maxSeqToBeAcked > rev.nextSeq { // Wireshark compares without wraparound here
+			rev.maxSeqToBeAcked = rev.nextSeq
+			a |= AckedUnseen
+		} else {
+			if rev.dupAckNum == 0 {
+				a |= AckedUnseen
+			}
+			rev.dupAckNum = -1
+		}
+	}
+
+	if (seglen > 0 || flags.Any(capture.FlagSYN|capture.FlagFIN)) && a&KeepAlive == 0 {
+		seqNotAdvanced := fwd.nextSeq != 0 && seqLT(seq, fwd.nextSeq)
+		if seglen > 1 && fwd.nextSeq-1 == seq {
+			seqNotAdvanced = false
+		}
+		switch {
+		case seglen > 0 && rev.lastAck != 0 && seqLE(seq+seglen, rev.lastAck):
+			a |= SpuriousRetransmission
+		case seqNotAdvanced && rev.dupAckNum >= 2 && rev.lastAck == seq && ts-rev.lastAckTime < fastRetransmitWindow:
+			a |= FastRetransmission
+		case seqNotAdvanced && ts-fwd.nextSeqTime < oooThreshold(firstRTT) &&
+			fwd.nextSeq != seq+seglen+boolU32(flags.Any(capture.FlagSYN|capture.FlagFIN)):
+			a |= OutOfOrder
+		case seqNotAdvanced:
+			a |= Retransmission
+		}
+	}
+
+	{
+		nextSeq := seq + seglen
+		if flags.Any(capture.FlagSYN | capture.FlagFIN) {
+			nextSeq++
+		}
+		if (seqGT(nextSeq, fwd.nextSeq) || fwd.nextSeq == 0) && a&ZeroWindowProbe == 0 {
+			fwd.nextSeq = nextSeq
+			fwd.nextSeqTime = ts
+		}
+		if (seq == fwd.maxSeqToBeAcked || fwd.maxSeqToBeAcked == 0) && a&ZeroWindowProbe == 0 {
+			fwd.maxSeqToBeAcked = fwd.nextSeq
+		}
+	}
+	fwd.window = window
+	fwd.lastAck = ack
+	fwd.lastAckTime = ts
+	fwd.lastSegFlags = a
+	return a
+}
+
+func oooThreshold(firstRTT int64) int64 {
+	if firstRTT == 0 {
+		return defaultOOOThreshold
+	}
+	return firstRTT
+}
+
+func boolU32(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// noteSYN records a SYN's window-scale option the way Wireshark's
+// dissect_tcp and verify_tcp_window_scaling do.
+func noteSYN(fwd, rev *seqAnalysis, p *capture.Packet) {
+	fwd.isFirstAck = true
+	if p.Options.WScale >= 0 {
+		ws := p.Options.WScale
+		if ws > 14 {
+			ws = 14
+		}
+		fwd.winScale = ws
+	}
+	synAck := p.Flags.Has(capture.FlagACK)
+	switch {
+	case fwd.winScale == wscaleUnknown:
+		fwd.winScale, rev.winScale = wscaleNone, wscaleNone
+	case synAck && rev.winScale == wscaleNone:
+		fwd.winScale = wscaleNone
+	}
+}
