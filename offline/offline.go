@@ -42,7 +42,8 @@ type Stats struct {
 	Segments uint64
 	Decode   capture.DecodeStats
 	Table    reassembly.TableStats
-	Inputs   int
+	Inputs   int // inputs named
+	Opened   int // inputs that could be opened and read
 }
 
 // InputError is the failure of one input; the results obtained from it
@@ -96,6 +97,7 @@ func Run(ctx context.Context, names []string, opts Options, sink Sink) (Stats, e
 		errs = append(errs, err)
 	}
 	st.Inputs = len(names)
+	st.Opened = len(sources)
 	return st, errors.Join(errs...)
 }
 

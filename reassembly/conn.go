@@ -571,6 +571,20 @@ func (c *Conn) trackClose(from Role, p *capture.Packet) {
 		r.DataAfterFIN = true
 	}
 
+	// The peer's FIN acknowledged by s (before s's own FIN in the same
+	// segment changes the states).
+	if f.Has(capture.FlagACK) && r.FINSent && !r.FINAcked && seqGE(p.Ack, r.FINSeq+1) {
+		r.FINAcked = true
+		switch r.State {
+		case StateFinWait1:
+			r.State = StateFinWait2
+		case StateClosing:
+			r.State = StateTimeWait
+		case StateLastAck:
+			r.State = StateClosed
+		}
+	}
+
 	if f.Has(capture.FlagFIN) {
 		s.FINs++
 		if !s.FINSent {
@@ -597,18 +611,6 @@ func (c *Conn) trackClose(from Role, p *capture.Packet) {
 			default:
 				r.State = StateCloseWait
 			}
-		}
-	}
-	// The peer's FIN acknowledged by s.
-	if f.Has(capture.FlagACK) && r.FINSent && !r.FINAcked && seqGE(p.Ack, r.FINSeq+1) {
-		r.FINAcked = true
-		switch r.State {
-		case StateFinWait1:
-			r.State = StateFinWait2
-		case StateClosing:
-			r.State = StateTimeWait
-		case StateLastAck:
-			r.State = StateClosed
 		}
 	}
 	if s.FINSent && r.FINSent && !c.AnyRST && !c.CloseDone {

@@ -156,14 +156,14 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 	}
 	bar := newProgressBar(errOut, f.progress)
 	opts.Progress = bar.update
-	_, runErr := offline.Run(ctx, args, opts, sink)
+	st, runErr := offline.Run(ctx, args, opts, sink)
 	bar.done()
 
 	if jw != nil {
 		if err := jw.Flush(); err != nil && writeErr == nil {
 			writeErr = err
 		}
-	} else {
+	} else if st.Opened > 0 {
 		exporter.SortRecords(recs)
 		if err := exporter.WriteTable(out, recs); err != nil && writeErr == nil {
 			writeErr = err

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tcptap/tcptap/internal/peers"
+)
+
+// runCLI runs tcptap with args in-process and returns stdout, stderr and the
+// exit status main would use.
+func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	err := cmd.Execute()
+	code := 0
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.code
+	default:
+		errOut.WriteString("tcptap: " + err.Error() + "\n")
+		code = 1
+	}
+	return out.String(), errOut.String(), code
+}
+
+func peerFile(t *testing.T, rel string) string {
+	return filepath.Join(peers.Dir(t), "pcaps", rel)
+}
+
+func TestReadTableAndSummary(t *testing.T) {
+	out, errOut, code := runCLI(t, "read", "--cache-mode", "all", peerFile(t, "zeek/modbus__modbus-and-non-modbus-p502.pcap"))
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	for _, want := range []string{"Local Address", "Foreign Address", "VPN Name", "Reason", "Connections by reason", "Reason: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestReadJSONRecordFields(t *testing.T) {
+	out, _, code := runCLI(t, "read", "--cache-mode", "all", "--format", "json", peerFile(t, "zeek/tcp__syn-then-rst.pcap"))
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want 1 record, got %d:\n%s", len(lines), out)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	// DESIGN §4's field names are part of the interface.
+	for _, k := range []string{"client", "server", "family", "vlan", "interface", "local", "reason", "reason_text",
+		"actor", "state", "conn_state", "history", "midstream", "first_seen", "last_seen", "duration_s",
+		"packets", "bytes", "retransmissions", "fast_retransmissions", "spurious_retransmissions", "out_of_order",
+		"dup_acks", "zero_windows", "window_probes", "keepalives", "resets", "fins", "rtt_ms", "mss", "wscale"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("record lacks %q", k)
+		}
+	}
+	if m["client"] != "1.1.1.1:13131" || m["server"] != "1.1.1.2:31313" {
+		t.Errorf("endpoints %v %v", m["client"], m["server"])
+	}
+}
+
+func TestReadBadInputs(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.pcap")
+	os.WriteFile(empty, nil, 0o644)
+	text := filepath.Join(dir, "notes.txt")
+	os.WriteFile(text, []byte("hello, this is not a capture\n"), 0o644)
+
+	good, err := os.ReadFile(peerFile(t, "zeek/ssh__ssh.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "cut.pcap")
+	os.WriteFile(cut, good[:len(good)/2], 0o644)
+
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr []string
+		wantOut string
+	}{
+		{"missing", []string{"read", filepath.Join(dir, "nope.pcap")}, []string{"nope.pcap", "no such file"}, ""},
+		{"empty", []string{"read", empty}, []string{"empty.pcap", "empty"}, ""},
+		{"not a capture", []string{"read", text}, []string{"notes.txt", "not a pcap or pcapng file"}, ""},
+		{"truncated", []string{"read", "--cache-mode", "all", cut}, []string{"cut.pcap", "byte offset"}, "Connections by reason"},
+		{"bad flag value", []string{"read", "--cache-mode", "some", empty}, []string{"--cache-mode"}, ""},
+		{"bad local net", []string{"read", "--local-net", "10.0.0.300/8", empty}, []string{"--local-net"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := runCLI(t, tc.args...)
+			if code != 1 {
+				t.Errorf("exit status %d, want 1", code)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q lacks %q", errOut, w)
+				}
+			}
+			if strings.Count(strings.TrimSpace(errOut), "\n") > 2 {
+				t.Errorf("error should be short, got:\n%s", errOut)
+			}
+			if tc.wantOut != "" && !strings.Contains(out, tc.wantOut) {
+				t.Errorf("results so far missing (%q):\n%s", tc.wantOut, out)
+			}
+		})
+	}
+}
+
+func TestReadTruncatedKeepsEarlierResults(t *testing.T) {
+	src := peerFile(t, "zeek/ssh__ssh.pcap")
+	good, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _, _ := runCLI(t, "read", "--cache-mode", "all", "--format", "json", src)
+	cut := filepath.Join(t.TempDir(), "cut.pcap")
+	os.WriteFile(cut, good[:len(good)*3/4+5], 0o644)
+	part, errOut, code := runCLI(t, "read", "--cache-mode", "all", "--format", "json", cut)
+	if code != 1 || !strings.Contains(errOut, "byte offset") {
+		t.Fatalf("exit %d stderr %q", code, errOut)
+	}
+	nFull := strings.Count(full, "\n")
+	nPart := strings.Count(part, "\n")
+	if nPart == 0 || nPart > nFull {
+		t.Errorf("truncated file gave %d records, full file %d", nPart, nFull)
+	}
+}
+
+func TestReadStdin(t *testing.T) {
+	f, err := os.Open(peerFile(t, "zeek/tcp__syn-then-rst.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	old := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = old }()
+	out, errOut, code := runCLI(t, "read", "-")
+	if code != 0 || !strings.Contains(out, "1.1.1.1:13131") {
+		t.Fatalf("exit %d, stderr %q, out:\n%s", code, errOut, out)
+	}
+}

@@ -1,0 +1,244 @@
+package reassembly
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/tcptap/tcptap/capture"
+)
+
+// seg builds a segment from a to b.
+type seg struct {
+	t        time.Duration // since the start
+	fromA    bool
+	flags    capture.Flags
+	seq, ack uint32
+	n        uint32
+	win      uint16
+}
+
+var (
+	epA = netip.MustParseAddrPort("10.0.0.1:40000")
+	epB = netip.MustParseAddrPort("10.0.0.2:80")
+)
+
+const (
+	S = capture.FlagSYN
+	A = capture.FlagACK
+	F = capture.FlagFIN
+	R = capture.FlagRST
+	P = capture.FlagPSH
+)
+
+func packetOf(s seg) capture.Packet {
+	src, dst := epA, epB
+	if !s.fromA {
+		src, dst = epB, epA
+	}
+	sa, fam := capture.AddrFrom(src.Addr())
+	da, _ := capture.AddrFrom(dst.Addr())
+	win := s.win
+	if win == 0 && s.flags&R == 0 {
+		win = 1000
+	}
+	if s.win == 0xffff {
+		win = 0
+	}
+	return capture.Packet{
+		Timestamp: int64(time.Unix(1_700_000_000, 0).Add(s.t).UnixNano()),
+		Src:       sa, Dst: da, SrcPort: src.Port(), DstPort: dst.Port(), Family: fam,
+		Seq: s.seq, Ack: s.ack, Flags: s.flags, Window: win, PayloadLen: s.n,
+		IPLen: 40 + s.n, Options: capture.TCPOptions{WScale: -1},
+	}
+}
+
+// feed runs segments through a table and returns the finished connections.
+func feed(t *testing.T, segs []seg) []Conn {
+	t.Helper()
+	var out []Conn
+	tab := NewTable(DefaultConfig(), 0, 1, func(c *Conn) { out = append(out, *c) })
+	var last int64
+	for _, s := range segs {
+		p := packetOf(s)
+		tab.Packet(&p)
+		last = p.Timestamp
+	}
+	tab.Flush(last)
+	return out
+}
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func TestNormalCloseAndStates(t *testing.T) {
+	conns := feed(t, []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(1), false, S | A, 500, 101, 0, 0},
+		{ms(2), true, A, 101, 501, 0, 0},
+		{ms(3), true, P | A, 101, 501, 10, 0},
+		{ms(4), false, A, 501, 111, 0, 0},
+		{ms(5), false, F | A, 501, 111, 0, 0},
+		{ms(6), true, F | A, 111, 502, 0, 0},
+		{ms(7), false, A, 502, 112, 0, 0},
+	})
+	if len(conns) != 1 {
+		t.Fatalf("%d connections", len(conns))
+	}
+	c := &conns[0]
+	if !c.Established || !c.CloseDone || c.AnyRST || c.FirstFIN != Server || c.Midstream {
+		t.Errorf("established %v closeDone %v rst %v firstFIN %v midstream %v", c.Established, c.CloseDone, c.AnyRST, c.FirstFIN, c.Midstream)
+	}
+	// The server closed first: it ends in TIME_WAIT, the client CLOSED.
+	if c.Ends[Client].State != StateClosed || c.Ends[Server].State != StateTimeWait {
+		t.Errorf("states client %v server %v, want CLOSED and TIME_WAIT", c.Ends[Client].State, c.Ends[Server].State)
+	}
+	if c.HandshakeRTT != int64(ms(2)) {
+		t.Errorf("handshake RTT %v", time.Duration(c.HandshakeRTT))
+	}
+	if c.Ends[Client].PayloadBytes != 10 || c.Ends[Client].Packets != 4 || c.Ends[Server].Packets != 4 {
+		t.Errorf("counters %+v", c.Ends[Client].Counters)
+	}
+	if c.Ends[Client].RTTSamples != 1 || c.Ends[Client].SRTT != int64(ms(1)) {
+		t.Errorf("data RTT samples %d srtt %v", c.Ends[Client].RTTSamples, time.Duration(c.Ends[Client].SRTT))
+	}
+}
+
+func TestPortReuseMakesTwoConnections(t *testing.T) {
+	conns := feed(t, []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(1), false, R | A, 0, 101, 0, 0},
+		{ms(1000), true, S, 9000, 0, 0, 0},
+		{ms(1001), false, S | A, 700, 9001, 0, 0},
+		{ms(1002), true, A, 9001, 701, 0, 0},
+	})
+	if len(conns) != 2 {
+		t.Fatalf("%d connections, want 2", len(conns))
+	}
+	if !conns[0].AnyRST || conns[0].End != EndReused {
+		t.Errorf("first: rst %v end %v", conns[0].AnyRST, conns[0].End)
+	}
+	if conns[1].AnyRST || !conns[1].Established || conns[1].Ends[Client].ISN != 9000 {
+		t.Errorf("second: %+v", conns[1].Ends[Client])
+	}
+}
+
+func TestMidstreamRoles(t *testing.T) {
+	// First segment from the server port: the heuristic makes port 80 the server.
+	conns := feed(t, []seg{
+		{0, false, P | A, 5000, 100, 20, 0},
+		{ms(1), true, A, 100, 5020, 0, 0},
+	})
+	if len(conns) != 1 || !conns[0].Midstream {
+		t.Fatalf("%+v", conns)
+	}
+	if conns[0].Ends[Server].Port != 80 {
+		t.Errorf("server port %d, want 80", conns[0].Ends[Server].Port)
+	}
+}
+
+func TestRetransmissionRun(t *testing.T) {
+	// Handshake, then data the server never acknowledges, retransmitted
+	// with doubling gaps.
+	segs := []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(1), false, S | A, 500, 101, 0, 0},
+		{ms(2), true, A, 101, 501, 0, 0},
+		{ms(3), true, P | A, 101, 501, 100, 0},
+	}
+	gap := 200
+	at := 3
+	for i := 0; i < 5; i++ {
+		at += gap
+		segs = append(segs, seg{ms(at), true, P | A, 101, 501, 100, 0})
+		gap *= 2
+	}
+	conns := feed(t, segs)
+	run := conns[0].Ends[Client].Retransmits
+	if run.Count != 5 || run.Shrinks != 0 || run.MinGap != int64(ms(400)) || run.LastGap != int64(ms(3200)) {
+		t.Errorf("run %+v", run)
+	}
+	if conns[0].Ends[Client].Retransmissions != 5 {
+		t.Errorf("retransmissions %d", conns[0].Ends[Client].Retransmissions)
+	}
+}
+
+func TestProbesByContext(t *testing.T) {
+	conns := feed(t, []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(1), false, S | A, 500, 101, 0, 0},
+		{ms(2), true, A, 101, 501, 0, 0},
+		// Keepalive: nothing outstanding, the peer's window open.
+		{ms(1000), true, A, 100, 501, 0, 0},
+		{ms(1001), false, A, 501, 101, 0, 0},
+		// The server's window closes; the client's persist probes.
+		{ms(2000), true, P | A, 101, 501, 50, 0},
+		{ms(2001), false, A, 501, 151, 0, 0xffff},
+		{ms(2200), true, A, 150, 501, 0, 0},
+		{ms(2201), false, A, 501, 151, 0, 0xffff},
+		{ms(2600), true, A, 150, 501, 0, 0},
+	})
+	c := conns[0].Ends[Client]
+	if c.KeepAlives != 1 || c.WindowProbes != 2 || c.WiresharkKeepAlives != 3 {
+		t.Errorf("keepalives %d window probes %d wireshark keep-alives %d", c.KeepAlives, c.WindowProbes, c.WiresharkKeepAlives)
+	}
+	if conns[0].Ends[Server].ZeroWindows != 2 {
+		t.Errorf("zero windows %d", conns[0].Ends[Server].ZeroWindows)
+	}
+}
+
+// TestPacketDoesNotAllocate proves the per-packet state update allocates
+// nothing once the connection exists.
+func TestPacketDoesNotAllocate(t *testing.T) {
+	tab := NewTable(DefaultConfig(), 0, 1, nil)
+	hs := []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(1), false, S | A, 500, 101, 0, 0},
+		{ms(2), true, A, 101, 501, 0, 0},
+	}
+	for _, s := range hs {
+		p := packetOf(s)
+		tab.Packet(&p)
+	}
+	data := packetOf(seg{ms(3), true, P | A, 101, 501, 100, 0})
+	ack := packetOf(seg{ms(4), false, A, 501, 201, 0, 0})
+	seq := uint32(101)
+	allocs := testing.AllocsPerRun(1000, func() {
+		data.Seq = seq
+		ack.Ack = seq + 100
+		data.Timestamp += 1000
+		ack.Timestamp = data.Timestamp + 500
+		tab.Packet(&data)
+		tab.Packet(&ack)
+		seq += 100
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per packet pair, want 0", allocs)
+	}
+}
+
+func BenchmarkTablePacket(b *testing.B) {
+	tab := NewTable(DefaultConfig(), 0, 1, nil)
+	for _, s := range []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(1), false, S | A, 500, 101, 0, 0},
+		{ms(2), true, A, 101, 501, 0, 0},
+	} {
+		p := packetOf(s)
+		tab.Packet(&p)
+	}
+	data := packetOf(seg{ms(3), true, P | A, 101, 501, 100, 0})
+	ack := packetOf(seg{ms(4), false, A, 501, 201, 0, 0})
+	seq := uint32(101)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		data.Seq = seq
+		ack.Ack = seq + 100
+		data.Timestamp += 1000
+		ack.Timestamp = data.Timestamp + 500
+		tab.Packet(&data)
+		tab.Packet(&ack)
+		seq += 100
+	}
+	b.ReportMetric(float64(2*b.N)/b.Elapsed().Seconds(), "packets/s")
+}
