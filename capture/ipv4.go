@@ -1,0 +1,65 @@
+package capture
+
+// IPv4 header (RFC 791).
+const (
+	ipv4MinHeaderLen = 20
+	ipProtocolTCP    = 6
+
+	ipv4FlagMoreFragments = 0x2000
+	ipv4FragOffsetMask    = 0x1fff
+)
+
+// decodeIPv4 decodes an IPv4 packet and the TCP segment it carries.
+//
+// Lengths come from the header, not from the captured bytes: a snap length
+// may cut the payload (or even the end of the TCP header, which is then
+// TruncatedTCP), and Ethernet padding may extend past the datagram. A total
+// length of 0 is what a capture on a host doing TCP segmentation offload
+// shows for its large outgoing segments, so the captured length stands in.
+// Options are not parsed or validated and the header checksum is not
+// checked: a passive tap has no use for them.
+func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
+	if len(data) < ipv4MinHeaderLen {
+		return outcomeTruncatedIP
+	}
+	if data[0]>>4 != 4 {
+		return outcomeBadIPHeader
+	}
+	headerLen := int(data[0]&0x0f) * 4
+	if headerLen < ipv4MinHeaderLen {
+		return outcomeBadIPHeader
+	}
+	if len(data) < headerLen {
+		return outcomeTruncatedIP
+	}
+	totalLen := int(be16(data[2:4]))
+	if totalLen == 0 {
+		totalLen = len(data)
+	}
+	if totalLen < headerLen {
+		return outcomeBadIPHeader
+	}
+
+	p.Family = IPv4
+	copy(p.Src[:4], data[12:16])
+	copy(p.Dst[:4], data[16:20])
+	p.IPID = be16(data[4:6])
+	p.TTL = data[8]
+	p.IPHdrLen = uint16(headerLen)
+	p.IPLen = uint32(totalLen)
+
+	protocol := data[9]
+	// The datagram's bytes that were captured, without link padding.
+	datagram := data[:min(totalLen, len(data))]
+	if fragment := be16(data[6:8]); fragment&(ipv4FlagMoreFragments|ipv4FragOffsetMask) != 0 {
+		if protocol != ipProtocolTCP {
+			return outcomeNonTCP
+		}
+		return d.addIPv4Fragment(datagram[headerLen:], totalLen-headerLen,
+			int(fragment&ipv4FragOffsetMask)*8, fragment&ipv4FlagMoreFragments != 0, p)
+	}
+	if protocol != ipProtocolTCP {
+		return outcomeNonTCP
+	}
+	return d.decodeTCP(datagram[headerLen:], totalLen-headerLen, p)
+}
