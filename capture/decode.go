@@ -199,3 +199,16 @@ func be32(b []byte) uint32 {
 	_ = b[3]
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
+
+// onWireLen is how many bytes of data, a suffix of the frame p was decoded
+// from, were on the wire: the captured bytes plus what the snap length cut.
+// A zero WireLen means the source did not say; nothing is capped then.
+func onWireLen(data []byte, p *Packet) int {
+	switch {
+	case p.WireLen == 0:
+		return int(^uint(0) >> 1)
+	case p.WireLen > p.CapLen:
+		return len(data) + int(p.WireLen-p.CapLen)
+	}
+	return len(data)
+}

@@ -47,6 +47,15 @@ func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
 	p.TTL = data[8]
 	p.IPHdrLen = uint16(headerLen)
 	p.IPLen = uint32(totalLen)
+	// A header that claims more than was on the wire (a corrupt length, or
+	// a capture that cut the frame before the writer recorded it) is
+	// believed only as far as the wire length goes, as Wireshark does.
+	if onWire := onWireLen(data, p); totalLen > onWire {
+		totalLen = onWire
+		if totalLen < headerLen {
+			return outcomeTruncatedIP
+		}
+	}
 
 	protocol := data[9]
 	// The datagram's bytes that were captured, without link padding.

@@ -62,7 +62,10 @@ func (d *Decoder) decodeIPv6(data []byte, p *Packet) outcome {
 	p.TTL = data[7]
 	p.IPLen = uint32(ipv6HeaderLen + payloadLen)
 
-	end := ipv6HeaderLen + payloadLen    // end of the packet by its header
+	end := ipv6HeaderLen + payloadLen // end of the packet by its header
+	if onWire := onWireLen(data, p); end > onWire {
+		end = onWire // believe the header only as far as the wire length goes
+	}
 	packet := data[:min(end, len(data))] // its captured bytes, without link padding
 	offset := ipv6HeaderLen
 	for headers := 0; ; headers++ {

@@ -164,7 +164,7 @@ finishedFwd:
 		fwd.dupAckNum = 0
 	}
 	if rev.maxSeqToBeAcked != 0 && seqGT(ack, rev.maxSeqToBeAcked) && flags.Has(capture.FlagACK) {
-		if rev.maxSeqToBeAcked > rev.nextSeq { // Wireshark compares without wraparound here
+		if seqLT(rev.maxSeqToBeAcked, rev.nextSeq) {
 			rev.maxSeqToBeAcked = rev.nextSeq
 			a |= AckedUnseen
 		} else {
@@ -183,9 +183,9 @@ finishedFwd:
 		switch {
 		case seglen > 0 && rev.lastAck != 0 && seqLE(seq+seglen, rev.lastAck):
 			a |= SpuriousRetransmission
-		case seqNotAdvanced && rev.dupAckNum >= 2 && rev.lastAck == seq && ts-rev.lastAckTime < fastRetransmitWindow:
+		case seqNotAdvanced && rev.dupAckNum >= 2 && rev.lastAck == seq && sinceUnsigned(ts, rev.lastAckTime) < fastRetransmitWindow:
 			a |= FastRetransmission
-		case seqNotAdvanced && ts-fwd.nextSeqTime < oooThreshold(firstRTT) &&
+		case seqNotAdvanced && sinceUnsigned(ts, fwd.nextSeqTime) < oooThreshold(firstRTT) &&
 			fwd.nextSeq != seq+seglen+boolU32(flags.Any(capture.FlagSYN|capture.FlagFIN)):
 			a |= OutOfOrder
 		case seqNotAdvanced:
@@ -213,11 +213,16 @@ finishedFwd:
 	return a
 }
 
-func oooThreshold(firstRTT int64) int64 {
+// sinceUnsigned is ts-ref as Wireshark computes it, in unsigned 64-bit
+// arithmetic: a segment timestamped before its reference (capture clock
+// steps, merged files) is never "within" a threshold.
+func sinceUnsigned(ts, ref int64) uint64 { return uint64(ts - ref) }
+
+func oooThreshold(firstRTT int64) uint64 {
 	if firstRTT == 0 {
 		return defaultOOOThreshold
 	}
-	return firstRTT
+	return uint64(firstRTT)
 }
 
 func boolU32(b bool) uint32 {

@@ -165,7 +165,8 @@ type Conn struct {
 
 	Zeek ZeekTracker
 
-	wsMRUSYN, wsFirstRTT int64 // Wireshark's ts_mru_syn and ts_first_rtt
+	wsMRUSYN, wsFirstRTT int64  // Wireshark's ts_mru_syn and ts_first_rtt
+	synAckAck            uint32 // the acknowledgment number of the first SYN-ACK
 
 	// table links
 	prev, next *Conn
@@ -290,6 +291,7 @@ func (c *Conn) update(p *capture.Packet) (Role, Analysis) {
 			s.SYNACKs++
 			if c.SYNACKTime == 0 {
 				c.SYNACKTime = ts
+				c.synAckAck = p.Ack
 			}
 		} else {
 			s.SYNs++
@@ -528,6 +530,9 @@ func (c *Conn) trackClose(from Role, p *capture.Packet) {
 	f := p.Flags
 	ts := p.Timestamp
 
+	if f.Has(capture.FlagFIN) {
+		s.FINs++
+	}
 	if f.Has(capture.FlagRST) {
 		s.RSTs++
 		if !s.RSTSent {
@@ -586,7 +591,6 @@ func (c *Conn) trackClose(from Role, p *capture.Packet) {
 	}
 
 	if f.Has(capture.FlagFIN) {
-		s.FINs++
 		if !s.FINSent {
 			s.FINSent = true
 			s.FINTime = ts

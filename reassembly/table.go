@@ -153,6 +153,11 @@ func (t *Table) isNewConnection(c *Conn, p *capture.Packet) bool {
 	from := c.dirOf(p)
 	e := &c.Ends[from]
 	if c.Ended {
+		if from == Client && !e.SawSYN && c.SYNACKTime != 0 && p.Seq+1 == c.synAckAck {
+			// The client's SYN, never seen before, retransmitted late: the
+			// SYN-ACK acknowledged exactly it.
+			return false
+		}
 		return !e.SawSYN || p.Seq != e.ISN || from != Client
 	}
 	if from == Server && !c.Ends[Server].SawSYN && !c.Established {
