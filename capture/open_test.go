@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tcptap/tcptap/internal/peers"
 	"io"
 	"io/fs"
 	"os"
@@ -379,35 +380,8 @@ func TestOpenStdinRedirectedFile(t *testing.T) {
 	}
 }
 
-// peerCorpusDir returns the shared peer capture corpus: ../shared/testdata/peers
-// beside the module root (the directory holding go.mod). Without it the test
-// is skipped, or fails when the CI environment variable is set.
-func peerCorpusDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's working directory")
-		}
-		dir = parent
-	}
-	peers := filepath.Join(dir, "..", "shared", "testdata", "peers")
-	if _, err := os.Stat(filepath.Join(peers, "pcaps")); err != nil {
-		msg := fmt.Sprintf("peer capture corpus not found at %s (expected beside the module root): %v", peers, err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return peers
-}
+// peerCorpusDir returns the shared peer capture corpus (see internal/peers).
+func peerCorpusDir(t *testing.T) string { return peers.Dir(t) }
 
 // readWithPcapgo reads a capture with gopacket's pcapgo readers and returns
 // its frames and the error that ended the read (io.EOF for a clean end).

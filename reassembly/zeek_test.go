@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tcptap/tcptap/internal/peers"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -358,32 +359,7 @@ func (c *zeekProduced) orig() (netip.AddrPort, netip.AddrPort) {
 }
 
 // zeekCorpus returns the peers corpus directory, or skips the test.
-func zeekCorpus(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-	corpus := filepath.Join(dir, "..", "shared", "testdata", "peers")
-	if _, err := os.Stat(filepath.Join(corpus, "expected", "zeek")); err != nil {
-		msg := fmt.Sprintf("peer corpus not found at %s (expected the repository beside shared/): %v", corpus, err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return corpus
-}
+func zeekCorpus(t *testing.T) string { return peers.Dir(t) }
 
 func TestZeekOracle(t *testing.T) {
 	corpus := zeekCorpus(t)
