@@ -332,9 +332,7 @@ func Aggregate(r io.Reader) (*Result, error) {
 			accs[id] = a
 			ids = append(ids, id)
 		}
-		if ts > a.lastNS {
-			a.lastNS = ts
-		}
+		a.lastNS = ts // the stream's last frame, as the corpus files record it (not the latest time)
 		if !a.haveClient && flags&(flagSYN|flagACK) == flagSYN {
 			a.haveClient = true
 			a.s.Client, a.s.Server = src, dst
