@@ -144,6 +144,9 @@ func (d *Decoder) Decode(f *Frame, p *Packet) bool {
 	default:
 		o = outcomeUnsupportedLink
 	}
+	if p.Fragmented {
+		p.IPOffset = 0 // the headers came from several frames
+	}
 	return d.count(o)
 }
 

@@ -795,6 +795,7 @@ func gopacketDecode(f *Frame) (gopacketView, bool) {
 			copy(p.Src[:], l.SrcIP.To4())
 			copy(p.Dst[:], l.DstIP.To4())
 			p.IPID, p.TTL, p.IPHdrLen = l.Id, l.TTL, uint16(l.IHL)*4
+			p.IPOffset = uint16(cap(data) - cap(l.Contents)) // Contents aliases data (NoCopy)
 			ipLen, extLen = int(l.Length), 0
 			v.ipv6LengthZero = false
 		case *layers.IPv6:
@@ -802,6 +803,7 @@ func gopacketDecode(f *Frame) (gopacketView, bool) {
 			copy(p.Src[:], l.SrcIP)
 			copy(p.Dst[:], l.DstIP)
 			p.IPID, p.TTL = 0, l.HopLimit
+			p.IPOffset = uint16(cap(data) - cap(l.Contents))
 			ipLen, extLen = ipv6HeaderLen+int(l.Length), 0
 			v.ipv6LengthZero = l.Length == 0
 		case *layers.IPv6HopByHop, *layers.IPv6Routing, *layers.IPv6Destination, *layers.IPv6Fragment, *layers.IPSecAH:

@@ -25,6 +25,7 @@ func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
 	if data[0]>>4 != 4 {
 		return outcomeBadIPHeader
 	}
+	p.IPOffset = uint16(int(p.CapLen) - len(data))
 	headerLen := int(data[0]&0x0f) * 4
 	if headerLen < ipv4MinHeaderLen {
 		return outcomeBadIPHeader

@@ -43,6 +43,7 @@ func (d *Decoder) decodeIPv6(data []byte, p *Packet) outcome {
 	if data[0]>>4 != 6 {
 		return outcomeBadIPHeader
 	}
+	p.IPOffset = uint16(int(p.CapLen) - len(data))
 	nextHeader := data[6]
 	payloadLen := int(be16(data[4:6]))
 	if payloadLen == 0 {

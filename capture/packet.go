@@ -162,6 +162,28 @@ type Packet struct {
 	WireLen    uint32 // frame length on the wire
 	CapLen     uint32 // captured bytes of the frame
 	Fragmented bool   // rebuilt from IPv4 fragments
+	// IPOffset is where the IP header starts in the frame, so the flight
+	// recorder can copy the IP and TCP headers (not meaningful when
+	// Fragmented: the headers were rebuilt from several frames).
+	IPOffset uint16
+}
+
+// HeaderBytes returns the IP and TCP header bytes of p within frame, the
+// frame p was decoded from, at most max bytes; nil when p was rebuilt from
+// fragments or the headers were not captured whole.
+func (p *Packet) HeaderBytes(frame []byte, max int) []byte {
+	if p.Fragmented {
+		return nil
+	}
+	start := int(p.IPOffset)
+	end := start + int(p.IPHdrLen) + int(p.TCPHdrLen)
+	if end > len(frame) || start >= end {
+		return nil
+	}
+	if end-start > max {
+		end = start + max
+	}
+	return frame[start:end]
 }
 
 // SrcAddr returns the source address.
