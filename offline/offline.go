@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
@@ -25,6 +26,12 @@ type Options struct {
 	Table      reassembly.Config
 	Classifier classifier.Config
 	Decoder    capture.DecoderConfig
+	// Trace configures the flight recorder; Quota is its memory budget
+	// (default reassembly.DefaultMemoryQuota) and Cache, when set, receives
+	// every finished connection with its records.
+	Trace reassembly.TraceConfig
+	Quota *reassembly.Quota
+	Cache *cache.Cache
 	// Progress, when set, is called from the reading goroutine about every
 	// 64k frames with the bytes consumed and the total (-1 when unknown) of
 	// the current input.
@@ -64,6 +71,10 @@ const (
 type batch struct {
 	pkts [batchSize]capture.Packet
 	n    int
+	// The IP and TCP header bytes of each packet, copied only when the
+	// flight recorder is on.
+	hdr    [batchSize][reassembly.MaxHeaderBytes]byte
+	hdrLen [batchSize]uint8
 }
 
 type worker struct {
@@ -127,6 +138,11 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 	}
 	cls := classifier.New(opts.Classifier)
 	var st Stats
+	tracing := opts.Trace.Enabled
+	quota := opts.Quota
+	if tracing && quota == nil {
+		quota = reassembly.NewQuota(reassembly.DefaultMemoryQuota)
+	}
 
 	// Interface names: the input's base name, with "#i" for its further
 	// pcapng interfaces; packets carry an index into this list.
@@ -150,8 +166,14 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 				name = ifaces[c.Interface]
 			}
 			rec := exporter.NewRecord(c, res, name)
+			if opts.Cache != nil {
+				opts.Cache.Add(c, &rec)
+			}
 			sink(&rec)
 		})
+		if tracing {
+			w.table.SetTrace(opts.Trace, quota)
+		}
 		w.cur = <-w.free
 		workers[i] = w
 		wg.Add(1)
@@ -159,7 +181,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 			defer wg.Done()
 			for b := range w.in {
 				for k := 0; k < b.n; k++ {
-					w.table.Packet(&b.pkts[k])
+					w.table.PacketWithHeaders(&b.pkts[k], b.hdr[k][:b.hdrLen[k]])
 				}
 				b.n = 0
 				w.free <- b
@@ -220,6 +242,10 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 			}
 			w := workers[capture.Shard(capture.FlowHash(&pkt), n)]
 			w.cur.pkts[w.cur.n] = pkt
+			w.cur.hdrLen[w.cur.n] = 0
+			if tracing {
+				w.cur.hdrLen[w.cur.n] = uint8(copy(w.cur.hdr[w.cur.n][:], pkt.HeaderBytes(f.Data, reassembly.MaxHeaderBytes)))
+			}
 			w.cur.n++
 			if w.cur.n == batchSize {
 				w.in <- w.cur
@@ -245,6 +271,12 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		st.Table.Opened += ts.Opened
 		st.Table.Finalized += ts.Finalized
 		st.Table.ReusedPorts += ts.ReusedPorts
+		st.Table.Trace.Traced += ts.Trace.Traced
+		st.Table.Trace.NotTracedQuota += ts.Trace.NotTracedQuota
+		st.Table.Trace.NotTracedACL += ts.Trace.NotTracedACL
+		st.Table.Trace.NotTracedOld += ts.Trace.NotTracedOld
+		st.Table.Trace.Records += ts.Trace.Records
+		st.Table.Trace.Overwritten += ts.Trace.Overwritten
 	}
 	st.Decode = dec.Stats
 	return st, errors.Join(errs...)

@@ -94,6 +94,7 @@ type Endpoint struct {
 	Timestamps    bool
 
 	FirstTime, LastTime int64 // first and last segment sent
+	firstSeq            uint32
 	LastNonRST          int64 // last segment sent that was not a RST
 	LastDataTime        int64 // last segment with payload
 
@@ -141,6 +142,7 @@ type Conn struct {
 	VLAN      [2]uint16
 	Interface uint16
 	Ends      [2]Endpoint // indexed by Role
+	Trace     *Ring       // the flight recorder; nil when not traced
 	Midstream bool        // the connection's SYN was not seen
 
 	FirstSeen, LastSeen int64
@@ -271,6 +273,7 @@ func (c *Conn) update(p *capture.Packet) (Role, Analysis) {
 	s.IPBytes += uint64(p.IPLen)
 	if s.FirstTime == 0 {
 		s.FirstTime = ts
+		s.firstSeq = p.Seq
 	}
 	s.LastTime = ts
 	if !f.Has(capture.FlagRST) {

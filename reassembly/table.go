@@ -58,6 +58,7 @@ func DefaultConfig() Config {
 
 // TableStats are the table's counters.
 type TableStats struct {
+	Trace       TraceStats
 	Packets     uint64
 	Opened      uint64 // connections created
 	Finalized   uint64 // connections handed to the sink
@@ -78,6 +79,8 @@ type Table struct {
 	free   []*Conn
 	now    int64 // latest packet time seen
 	sink   Sink
+	trace  TraceConfig
+	quota  *Quota
 	idBase uint64
 	idStep uint64
 	nextID uint64
@@ -108,8 +111,22 @@ func NewTable(cfg Config, worker, workers int, sink Sink) *Table {
 // Len returns the number of connections held.
 func (t *Table) Len() int { return len(t.conns) }
 
+// SetTrace configures the flight recorder; q is the memory budget shared
+// with the other workers and the cache. Connections already in the table
+// keep their tracing state.
+func (t *Table) SetTrace(cfg TraceConfig, q *Quota) {
+	if cfg.MaxPacketNumber <= 0 {
+		cfg.MaxPacketNumber = DefaultMaxPacketNumber
+	}
+	t.trace, t.quota = cfg, q
+}
+
 // Packet applies one segment.
-func (t *Table) Packet(p *capture.Packet) {
+func (t *Table) Packet(p *capture.Packet) { t.PacketWithHeaders(p, nil) }
+
+// PacketWithHeaders applies one segment; hdr, its IP and TCP header bytes
+// (nil when unknown), goes into the flight recorder of a traced connection.
+func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
 	t.Stats.Packets++
 	if p.Timestamp > t.now {
 		t.now = p.Timestamp
@@ -131,10 +148,14 @@ func (t *Table) Packet(p *capture.Packet) {
 		t.conns[k] = c
 		t.active.pushBack(c)
 		t.Stats.Opened++
+		t.startTrace(c, p)
 	} else if c.list == &t.active {
 		t.active.moveToBack(c)
 	}
-	c.update(p)
+	from, a := c.update(p)
+	if c.Trace != nil {
+		t.record(c, p, from, a, hdr)
+	}
 	if !c.Ended && (c.AnyRST || c.CloseDone) {
 		c.Ended = true
 		c.EndedAt = p.Timestamp
@@ -223,7 +244,11 @@ func (t *Table) finalize(c *Conn) {
 	delete(t.conns, c.Key)
 	t.Stats.Finalized++
 	if t.sink != nil {
-		t.sink(c)
+		t.sink(c) // may take c.Trace (the cache keeps it)
+	}
+	if c.Trace != nil {
+		c.Trace.Release()
+		c.Trace = nil
 	}
 	t.free = append(t.free, c)
 }

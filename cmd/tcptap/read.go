@@ -7,11 +7,13 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/offline"
@@ -29,6 +31,24 @@ type readFlags struct {
 	idleTimeout time.Duration
 	closeLinger time.Duration
 	cls         classifier.Config
+
+	// The trace feature (flight recorder and cache).
+	trace             bool
+	maxPacketNumber   int
+	memoryQuota       string
+	filter            []string
+	onlyNewConnection bool
+	connection        string
+	verbose           bool
+	last              int
+	wireshark         bool
+	pcapDir           string
+	information       bool
+
+	quotaBytes int64
+	acl        reassembly.ACL
+	connA      netip.AddrPort
+	connB      netip.AddrPort
 }
 
 func newReadCmd() *cobra.Command {
@@ -64,6 +84,18 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.Float64Var(&f.cls.SilenceFactor, "silence-factor", f.cls.SilenceFactor, "a sender is silent after this many times its last retransmission/probe gap")
 	fl.DurationVar(&f.cls.MinSilence, "min-silence", f.cls.MinSilence, "the least silence after retransmissions or probes that ends a connection")
 	fl.DurationVar(&f.cls.SYNSilence, "syn-silence", f.cls.SYNSilence, "how long a single unanswered SYN must stay unanswered to be a SYN timeout (ST)")
+
+	fl.BoolVar(&f.trace, "trace", false, "record packets of traced connections (implied by --connection, --pcap-dir and --information)")
+	fl.IntVar(&f.maxPacketNumber, "max-packet-number", reassembly.DefaultMaxPacketNumber, "packet records kept per connection; newer ones overwrite the oldest")
+	fl.StringVar(&f.memoryQuota, "memory-quota", "100MiB", "memory for recorded connections and packets (e.g. 64MiB, 1GiB, 500000)")
+	fl.StringArrayVar(&f.filter, "filter", nil, "trace only connections an ACL permits (repeatable rule, first match wins), e.g. 'permit destination-port 80'")
+	fl.BoolVar(&f.onlyNewConnection, "only-new-connection", false, "trace only connections whose handshake is seen")
+	fl.StringVar(&f.connection, "connection", "", "show the recorded packets of one cached connection: 'SRC-IP:PORT DST-IP:PORT'")
+	fl.BoolVar(&f.verbose, "verbose", false, "with --connection: add each packet's sequence snapshot and analysis flags")
+	fl.IntVar(&f.last, "last", 0, "with --connection: show only the last N packets")
+	fl.BoolVar(&f.wireshark, "wireshark", false, "with --connection: write the connection's packets as a pcap to standard output")
+	fl.StringVar(&f.pcapDir, "pcap-dir", "", "write one pcap per cached connection into this directory")
+	fl.BoolVar(&f.information, "information", false, "print the trace configuration and statistics after the table")
 	return cmd
 }
 
@@ -107,7 +139,60 @@ func (f *readFlags) validate() error {
 	if err := f.cls.Validate(); err != nil {
 		return fmt.Errorf("threshold: %w", err)
 	}
+	if f.connection != "" || f.pcapDir != "" || f.information {
+		f.trace = true
+	}
+	if f.maxPacketNumber < 1 || f.maxPacketNumber > 1<<20 {
+		return fmt.Errorf("--max-packet-number %d: want 1 to %d", f.maxPacketNumber, 1<<20)
+	}
+	q, err := parseSize(f.memoryQuota)
+	if err != nil {
+		return fmt.Errorf("--memory-quota %q: %w", f.memoryQuota, err)
+	}
+	f.quotaBytes = q
+	if f.acl, err = reassembly.ParseACL(f.filter); err != nil {
+		return fmt.Errorf("--filter: %w", err)
+	}
+	if f.connection != "" {
+		fields := strings.Fields(f.connection)
+		if len(fields) != 2 {
+			return fmt.Errorf("--connection %q: want 'SRC-IP:PORT DST-IP:PORT' (IPv6 as [addr]:port)", f.connection)
+		}
+		if f.connA, err = netip.ParseAddrPort(fields[0]); err == nil {
+			f.connB, err = netip.ParseAddrPort(fields[1])
+		}
+		if err != nil {
+			return fmt.Errorf("--connection %q: %v; want 'SRC-IP:PORT DST-IP:PORT' (IPv6 as [addr]:port)", f.connection, err)
+		}
+	} else if f.verbose || f.last != 0 || f.wireshark {
+		return fmt.Errorf("--verbose, --last and --wireshark go with --connection")
+	}
+	if f.last < 0 {
+		return fmt.Errorf("--last %d: want a positive count", f.last)
+	}
 	return nil
+}
+
+// parseSize parses a byte count: a number with an optional unit B, KB, MB,
+// GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(t), strings.ToUpper(u.suffix)) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n < 0 || n*float64(mult) > 1<<50 {
+		return 0, fmt.Errorf("want a size such as 100MiB, 64MB or 1048576")
+	}
+	return int64(n * float64(mult)), nil
 }
 
 func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
@@ -154,16 +239,35 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: f.closeLinger},
 		Classifier: f.cls,
 	}
+	var tc *cache.Cache
+	quota := reassembly.NewQuota(f.quotaBytes)
+	if f.trace {
+		mode, _ := cache.ParseMode(f.cacheMode)
+		tc = cache.New(mode, quota)
+		opts.Trace = reassembly.TraceConfig{Enabled: true, MaxPacketNumber: f.maxPacketNumber,
+			Filter: f.acl, OnlyNewConnection: f.onlyNewConnection}
+		opts.Quota, opts.Cache = quota, tc
+	}
+	if f.connection != "" {
+		// The packet view replaces the table: collect nothing else.
+		recs, jw = nil, nil
+		sink = func(*exporter.Record) {}
+	}
 	bar := newProgressBar(errOut, f.progress)
 	opts.Progress = bar.update
 	st, runErr := offline.Run(ctx, args, opts, sink)
 	bar.done()
 
-	if jw != nil {
+	switch {
+	case f.connection != "":
+		if err := writeConnection(out, tc, f); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	case jw != nil:
 		if err := jw.Flush(); err != nil && writeErr == nil {
 			writeErr = err
 		}
-	} else if st.Opened > 0 {
+	case st.Opened > 0:
 		exporter.SortRecords(recs)
 		if err := exporter.WriteTable(out, recs); err != nil && writeErr == nil {
 			writeErr = err
@@ -171,6 +275,18 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		if err := summary.Write(out); err != nil && writeErr == nil {
 			writeErr = err
 		}
+	}
+	if f.pcapDir != "" && writeErr == nil {
+		n, err := writePcapDir(f.pcapDir, tc)
+		if err != nil {
+			writeErr = err
+		} else {
+			fmt.Fprintf(errOut, "tcptap: wrote %d pcap files to %s\n", n, f.pcapDir)
+		}
+	}
+	if f.information && f.connection == "" && writeErr == nil {
+		fmt.Fprintln(out)
+		writeErr = exporter.WriteInformation(out, information(f, st, quota, tc))
 	}
 	if writeErr != nil {
 		return fmt.Errorf("writing output: %w", writeErr)

@@ -1,0 +1,250 @@
+package reassembly
+
+import (
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/tcptap/tcptap/capture"
+)
+
+// Trace defaults, the switch vendor's.
+const (
+	DefaultMaxPacketNumber = 500
+	DefaultMemoryQuota     = 100 << 20 // bytes
+	// ringStart is the first size of a connection's record ring; it doubles
+	// up to MaxPacketNumber while the quota allows.
+	ringStart = 8
+)
+
+// TraceConfig is the trace feature's configuration (DESIGN §2.1).
+type TraceConfig struct {
+	Enabled bool
+	// MaxPacketNumber is the size of each connection's packet record ring;
+	// when full, new records overwrite the oldest.
+	MaxPacketNumber int
+	// Filter traces only connections its rules permit (empty: all).
+	Filter ACL
+	// OnlyNewConnection traces only connections whose handshake (the
+	// client's SYN) is seen after tracing was enabled.
+	OnlyNewConnection bool
+	// EnabledAt is the packet time tracing was enabled; with
+	// OnlyNewConnection, connections whose SYN came earlier are not traced.
+	EnabledAt int64
+}
+
+// Validate reports a configuration that cannot work.
+func (c TraceConfig) Validate() error {
+	if c.MaxPacketNumber < 1 || c.MaxPacketNumber > 1<<20 {
+		return fmt.Errorf("max_packet_number %d: want 1 to %d", c.MaxPacketNumber, 1<<20)
+	}
+	return nil
+}
+
+// Quota is the trace memory budget, shared by every worker and by the cache
+// of closed connections: each holds exactly the bytes it reserved.
+type Quota struct {
+	limit atomic.Int64
+	used  atomic.Int64
+	peak  atomic.Int64
+}
+
+// NewQuota returns a budget of limit bytes.
+func NewQuota(limit int64) *Quota {
+	q := &Quota{}
+	q.limit.Store(limit)
+	return q
+}
+
+// Reserve takes n bytes from the budget, or reports false when they would
+// exceed it.
+func (q *Quota) Reserve(n int64) bool {
+	for {
+		used := q.used.Load()
+		if used+n > q.limit.Load() {
+			return false
+		}
+		if q.used.CompareAndSwap(used, used+n) {
+			for {
+				p := q.peak.Load()
+				if used+n <= p || q.peak.CompareAndSwap(p, used+n) {
+					return true
+				}
+			}
+		}
+	}
+}
+
+// Release returns n bytes to the budget.
+func (q *Quota) Release(n int64) { q.used.Add(-n) }
+
+// Used returns the bytes held.
+func (q *Quota) Used() int64 { return q.used.Load() }
+
+// Peak returns the most bytes ever held at once.
+func (q *Quota) Peak() int64 { return q.peak.Load() }
+
+// Limit returns the budget.
+func (q *Quota) Limit() int64 { return q.limit.Load() }
+
+// SetLimit changes the budget (only while tracing is disabled).
+func (q *Quota) SetLimit(n int64) { q.limit.Store(n) }
+
+// Ring is a connection's flight recorder: its last records, oldest first
+// once wrapped. Its storage is accounted in the trace quota.
+type Ring struct {
+	recs       []PacketRecord
+	next       int    // where the next record goes once the ring is full
+	written    uint64 // records written in all
+	max        int
+	bytes      int64 // reserved from the quota
+	quotaStuck bool  // the quota refused growth: overwrite from now on
+	quota      *Quota
+}
+
+// Records returns the records in capture order.
+func (r *Ring) Records() []PacketRecord {
+	out := make([]PacketRecord, 0, len(r.recs))
+	if r.written > uint64(len(r.recs)) {
+		out = append(out, r.recs[r.next:]...)
+		return append(out, r.recs[:r.next]...)
+	}
+	return append(out, r.recs...)
+}
+
+// Overwritten returns how many records were overwritten by newer ones.
+func (r *Ring) Overwritten() uint64 { return r.written - uint64(len(r.recs)) }
+
+// Bytes returns the quota bytes the ring holds.
+func (r *Ring) Bytes() int64 { return r.bytes }
+
+// newRing reserves the first records of a ring, or returns nil when the
+// quota cannot pay for them.
+func newRing(q *Quota, max int) *Ring {
+	n := min(ringStart, max)
+	size := int64(n) * PacketRecordSize
+	if !q.Reserve(size) {
+		return nil
+	}
+	return &Ring{recs: make([]PacketRecord, 0, n), max: max, bytes: size, quota: q}
+}
+
+// slot returns the record to fill next and whether it overwrites an old one.
+// The ring doubles while it is below its maximum and the quota allows.
+func (r *Ring) slot() (*PacketRecord, bool) {
+	r.written++
+	if len(r.recs) < cap(r.recs) {
+		r.recs = r.recs[:len(r.recs)+1]
+		return &r.recs[len(r.recs)-1], false
+	}
+	if len(r.recs) < r.max && !r.quotaStuck {
+		n := min(2*cap(r.recs), r.max)
+		extra := int64(n-cap(r.recs)) * PacketRecordSize
+		if r.quota.Reserve(extra) {
+			grown := make([]PacketRecord, len(r.recs)+1, n)
+			copy(grown, r.recs)
+			r.recs = grown
+			r.bytes += extra
+			return &r.recs[len(r.recs)-1], false
+		}
+		r.quotaStuck = true
+	}
+	rec := &r.recs[r.next]
+	r.next = (r.next + 1) % len(r.recs)
+	return rec, true
+}
+
+// Disown empties the ring without returning its memory to the quota: the
+// caller (the cache) took over its records and their reservation.
+func (r *Ring) Disown() { *r = Ring{} }
+
+// Release returns the ring's memory to the quota; the ring is then empty.
+func (r *Ring) Release() {
+	if r.quota != nil {
+		r.quota.Release(r.bytes)
+	}
+	*r = Ring{}
+}
+
+// TraceStats count the trace feature's work in one worker.
+type TraceStats struct {
+	Traced         uint64 // connections given a recorder
+	NotTracedQuota uint64 // not traced: the memory quota was used up
+	NotTracedACL   uint64 // not traced: the filter denied them
+	NotTracedOld   uint64 // not traced: only-new-connection and no SYN seen after enabling
+	Records        uint64 // packet records written
+	Overwritten    uint64 // records that overwrote an older one
+}
+
+// startTrace decides whether a new connection is traced and gives it a ring.
+func (t *Table) startTrace(c *Conn, p *capture.Packet) {
+	tc := &t.trace
+	if !tc.Enabled || t.quota == nil {
+		return
+	}
+	if tc.OnlyNewConnection && (!p.Flags.Has(capture.FlagSYN) || p.Flags.Has(capture.FlagACK) || p.Timestamp < tc.EnabledAt) {
+		t.Stats.Trace.NotTracedOld++
+		return
+	}
+	if len(tc.Filter) > 0 {
+		cl := netip.AddrPortFrom(capture.AddrOf(c.Ends[Client].Addr, c.Family), c.Ends[Client].Port)
+		sv := netip.AddrPortFrom(capture.AddrOf(c.Ends[Server].Addr, c.Family), c.Ends[Server].Port)
+		if !tc.Filter.Permits(cl, sv) {
+			t.Stats.Trace.NotTracedACL++
+			return
+		}
+	}
+	c.Trace = newRing(t.quota, tc.MaxPacketNumber)
+	if c.Trace == nil {
+		t.Stats.Trace.NotTracedQuota++
+		return
+	}
+	t.Stats.Trace.Traced++
+}
+
+// record writes p, already applied to c, into c's flight recorder.
+func (t *Table) record(c *Conn, p *capture.Packet, from Role, a Analysis, hdr []byte) {
+	r, overwrote := c.Trace.slot()
+	t.Stats.Trace.Records++
+	if overwrote {
+		t.Stats.Trace.Overwritten++
+	}
+	*r = PacketRecord{
+		Timestamp:  p.Timestamp,
+		Seq:        p.Seq,
+		Ack:        p.Ack,
+		PayloadLen: p.PayloadLen,
+		Window:     p.Window,
+		Checksum:   p.Checksum,
+		IPID:       p.IPID,
+		Flags:      p.Flags,
+		From:       from,
+		States:     [2]State{c.Ends[Client].State, c.Ends[Server].State},
+		Analysis:   a,
+		WireLen:    p.IPLen,
+		Family:     p.Family,
+	}
+	for role := range c.Ends {
+		r.Snap[role] = c.Ends[role].snapshot()
+	}
+	r.HdrLen = uint8(copy(r.Hdr[:], hdr))
+}
+
+// snapshot returns the endpoint's sequence space.
+func (e *Endpoint) snapshot() SeqSnapshot {
+	w := uint32(e.Window)
+	if e.seq.winScale > 0 {
+		w <<= uint(e.seq.winScale)
+	}
+	return SeqSnapshot{ISN: e.BaseSeq(), HighSeq: e.HighSeq, HighAck: e.HighAck, Window: w}
+}
+
+// BaseSeq is the endpoint's initial sequence number, or one before the first
+// sequence number it was seen sending when its SYN was not seen (as
+// Wireshark's relative sequence numbers count).
+func (e *Endpoint) BaseSeq() uint32 {
+	if e.SawSYN {
+		return e.ISN
+	}
+	return e.firstSeq - 1
+}
