@@ -157,7 +157,13 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		for j := 0; j < batchesInFlight; j++ {
 			w.free <- new(batch)
 		}
-		w.table = reassembly.NewTable(opts.Table, i, n, func(c *reassembly.Conn) {
+		tcfg := opts.Table
+		if tcfg.MaxConnections > 0 {
+			tcfg.MaxConnections = max(1, tcfg.MaxConnections/n) // the bound is for all workers together
+		} else {
+			tcfg.MaxConnections = max(1, reassembly.DefaultMaxConnections/n)
+		}
+		w.table = reassembly.NewTable(tcfg, i, n, func(c *reassembly.Conn) {
 			res := cls.Classify(c)
 			sinkMu.Lock()
 			defer sinkMu.Unlock()
@@ -271,6 +277,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		st.Table.Opened += ts.Opened
 		st.Table.Finalized += ts.Finalized
 		st.Table.ReusedPorts += ts.ReusedPorts
+		st.Table.Evicted += ts.Evicted
 		st.Table.Trace.Traced += ts.Trace.Traced
 		st.Table.Trace.NotTracedQuota += ts.Trace.NotTracedQuota
 		st.Table.Trace.NotTracedACL += ts.Trace.NotTracedACL

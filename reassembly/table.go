@@ -43,6 +43,11 @@ type Config struct {
 	// in the table this long, so retransmitted FINs and trailing RSTs are
 	// counted with it instead of starting a new, mid-stream connection.
 	CloseLinger time.Duration
+	// MaxConnections bounds the connections the table holds (0: the
+	// default). When full, a new connection first evicts the oldest ended
+	// one, else the least recently seen live one (reported with end cause
+	// "evicted"), so a flood of new connections cannot grow memory.
+	MaxConnections int
 }
 
 // Defaults for Config.
@@ -51,9 +56,13 @@ const (
 	DefaultCloseLinger = 5 * time.Second // Zeek's tcp_close_delay / tcp_reset_delay
 )
 
-// DefaultConfig returns the default timers.
+// DefaultMaxConnections is the default bound on connections held at once,
+// about 2 GiB of connection state at the current ~2 KiB per connection.
+const DefaultMaxConnections = 1_000_000
+
+// DefaultConfig returns the default timers and bounds.
 func DefaultConfig() Config {
-	return Config{IdleTimeout: DefaultIdleTimeout, CloseLinger: DefaultCloseLinger}
+	return Config{IdleTimeout: DefaultIdleTimeout, CloseLinger: DefaultCloseLinger, MaxConnections: DefaultMaxConnections}
 }
 
 // TableStats are the table's counters.
@@ -63,6 +72,7 @@ type TableStats struct {
 	Opened      uint64 // connections created
 	Finalized   uint64 // connections handed to the sink
 	ReusedPorts uint64 // connections ended by a new SYN on their 4-tuple
+	Evicted     uint64 // connections let go early because the table was full
 }
 
 // Sink receives each connection the table lets go of. The *Conn is only
@@ -95,6 +105,9 @@ func NewTable(cfg Config, worker, workers int, sink Sink) *Table {
 	}
 	if cfg.CloseLinger < 0 {
 		cfg.CloseLinger = 0
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
 	}
 	if workers < 1 {
 		workers = 1
@@ -142,6 +155,9 @@ func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
 		c = nil
 	}
 	if c == nil {
+		if len(t.conns) >= t.cfg.MaxConnections {
+			t.evictOne(p.Timestamp)
+		}
 		c = t.alloc()
 		c.init(k, p, t.idBase+t.nextID*t.idStep)
 		t.nextID++
@@ -203,6 +219,27 @@ func (t *Table) expire(now int64) {
 		c.EvalTime = c.LastSeen + idle
 		t.finalize(c)
 	}
+}
+
+// evictOne makes room for one connection: the oldest ended connection, else
+// the least recently seen live one.
+func (t *Table) evictOne(now int64) {
+	c := t.ended.head
+	if c == nil {
+		c = t.active.head
+	}
+	if c == nil {
+		return
+	}
+	if !c.Ended {
+		c.End = EndEvicted
+		c.EvalTime = now
+	} else {
+		c.End = EndClosed
+		c.EvalTime = c.LastSeen
+	}
+	t.Stats.Evicted++
+	t.finalize(c)
 }
 
 // Flush finalizes every connection at the end of input, end being the time

@@ -28,9 +28,10 @@ type readFlags struct {
 	localNets []string
 	progress  string
 
-	idleTimeout time.Duration
-	closeLinger time.Duration
-	cls         classifier.Config
+	idleTimeout    time.Duration
+	closeLinger    time.Duration
+	maxConnections int
+	cls            classifier.Config
 
 	// The trace feature (flight recorder and cache).
 	trace             bool
@@ -77,6 +78,7 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.StringArrayVar(&f.localNets, "local-net", nil, "CIDR of the local side (repeatable); default: the client is local")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on standard error: auto (when it is a terminal), always or never")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", reassembly.DefaultIdleTimeout, "end a connection after this long without a segment (reason IT)")
+	fl.IntVar(&f.maxConnections, "max-connections", reassembly.DefaultMaxConnections, "connections tracked at once; when full the least recently seen is let go (end \"evicted\")")
 	fl.DurationVar(&f.closeLinger, "close-linger", reassembly.DefaultCloseLinger, "keep a reset or closed connection this long to absorb trailing segments")
 	fl.Uint32Var(&f.cls.RTMinRetransmissions, "rt-min-retransmissions", f.cls.RTMinRetransmissions, "retransmissions of unacknowledged data, backing off, that make a retransmit timeout (RT)")
 	fl.Uint32Var(&f.cls.PTMinProbes, "pt-min-probes", f.cls.PTMinProbes, "window probes against a zero window that make a persist timeout (PT)")
@@ -125,6 +127,9 @@ func (f *readFlags) validate() error {
 	}
 	if f.idleTimeout <= 0 {
 		return fmt.Errorf("--idle-timeout %v: want a positive duration", f.idleTimeout)
+	}
+	if f.maxConnections < 1 {
+		return fmt.Errorf("--max-connections %d: want at least 1", f.maxConnections)
 	}
 	if f.closeLinger < 0 {
 		return fmt.Errorf("--close-linger %v: want zero or a positive duration", f.closeLinger)
@@ -236,7 +241,7 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 
 	opts := offline.Options{
 		Workers:    f.workers,
-		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: f.closeLinger},
+		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: f.closeLinger, MaxConnections: f.maxConnections},
 		Classifier: f.cls,
 	}
 	var tc *cache.Cache
