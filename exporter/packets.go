@@ -45,8 +45,9 @@ const packetTimeLayout = "2006-01-02 15:04:05.000000"
 // snapshot use. "Packets in/out" in the header follows the same rule.
 //
 // Relative sequence numbers are relative to the sender's ISN from the
-// record's snapshot (the first sequence number seen when the SYN was not),
-// so a SYN is 0 and the first data byte 1, as in Wireshark; a relative
+// record's snapshot (when the SYN was not seen, one before the first
+// sequence number seen), so a SYN is 0 and the first data byte 1, as in
+// Wireshark; a relative
 // acknowledgment is relative to the receiver's ISN and shown only when the
 // ACK flag is set and that side has been seen.
 func WriteConnectionPackets(w io.Writer, rec *Record, pkts []reassembly.PacketRecord, opts PacketViewOptions) error {
@@ -115,11 +116,13 @@ func pvDelta(ns int64) string {
 	return fmt.Sprintf("%s%d.%06d s", sign, us/1e6, us%1e6)
 }
 
-// pvKnown reports whether a direction's snapshot has seen a segment: an
-// unseen direction has an all-zero snapshot, a seen one at least a
-// sequence number or a window (a zero ISN with nothing sent, nothing
-// acknowledged and a zero window is not a segment TCP sends).
-func pvKnown(s reassembly.SeqSnapshot) bool { return s != reassembly.SeqSnapshot{} }
+// pvKnown reports whether a direction's snapshot has seen a segment. An
+// endpoint that has sent nothing has no highest sequence number,
+// acknowledgment or window; its ISN field is not a marker (the recorder
+// gives it the base of an unseen first sequence number, 0 - 1). Every
+// segment sets the highest sequence number to its end, which is 0 only
+// when it wraps exactly there.
+func pvKnown(s reassembly.SeqSnapshot) bool { return s.HighSeq != 0 || s.HighAck != 0 || s.Window != 0 }
 
 // pvRel formats a raw sequence number with its value relative to base.
 func pvRel(raw, base uint32, known bool) string {
@@ -171,7 +174,7 @@ func pvHeader(bw *bufio.Writer, rec *Record, pkts []reassembly.PacketRecord, fir
 	pvField(bw, "Connection time", "%s to %s UTC (%.6f s)",
 		rec.FirstSeen.UTC().Format(packetTimeLayout), rec.LastSeen.UTC().Format(packetTimeLayout), rec.DurationS)
 	if rec.Midstream {
-		pvField(bw, "Handshake", "not seen (midstream: roles guessed, ISNs are the first seen)")
+		pvField(bw, "Handshake", "not seen (midstream): roles guessed; ISN is one before the first sequence number seen")
 	}
 	pvField(bw, "Packets", "%s", pvInOut(rec.Packets, local))
 	pvField(bw, "Payload bytes", "%s", pvInOut(rec.Bytes, local))
@@ -271,7 +274,11 @@ func pvPacket(bw *bufio.Writer, rec *Record, p, prev *reassembly.PacketRecord, i
 	pvLine(bw, "Seq", pvRel(p.Seq, sender.ISN, pvKnown(sender)), "Ack", ack)
 	pvLine(bw, "Length", strconv.FormatUint(uint64(p.PayloadLen), 10), "Flags", p.Flags.String())
 	win := strconv.FormatUint(uint64(p.Window), 10)
-	if pvKnown(sender) {
+	switch {
+	case p.Flags.Has(capture.FlagSYN):
+		// RFC 7323 §2.2: the window of a SYN is never scaled.
+		win += " (SYN, unscaled)"
+	case pvKnown(sender):
 		win += fmt.Sprintf(" (scaled %d)", p.WindowScaled())
 	}
 	pvLine(bw, "Window", win, "Checksum", fmt.Sprintf("0x%04x", p.Checksum))

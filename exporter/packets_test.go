@@ -109,7 +109,9 @@ func ptSerialize(t *testing.T, src, dst netip.AddrPort, s *ptSeg) []byte {
 // snapshot tracked per direction. wscale is each role's shift (-1: none).
 func ptBuild(t *testing.T, rec *Record, segs []ptSeg, wscale [2]int) []reassembly.PacketRecord {
 	t.Helper()
-	var snap [2]reassembly.SeqSnapshot
+	// An endpoint not seen yet has the recorder's snapshot of it: ISN
+	// 0 - 1 (the base of an unknown first sequence number), the rest 0.
+	snap := [2]reassembly.SeqSnapshot{{ISN: ^uint32(0)}, {ISN: ^uint32(0)}}
 	var seen [2]bool
 	out := make([]reassembly.PacketRecord, len(segs))
 	for i := range segs {
@@ -130,7 +132,12 @@ func ptBuild(t *testing.T, rec *Record, segs []ptSeg, wscale [2]int) []reassembl
 		}
 		sn := &snap[s.from]
 		if !seen[s.from] {
+			// The ISN, or as Wireshark counts without the SYN one
+			// before the first sequence number seen.
 			seen[s.from], sn.ISN, sn.HighSeq = true, s.seq, s.seq
+			if !s.flags.Has(capture.FlagSYN) {
+				sn.ISN--
+			}
 		}
 		end := s.seq + uint32(s.payload)
 		if s.flags.Any(capture.FlagSYN | capture.FlagFIN) {
@@ -287,7 +294,7 @@ func TestPacketViewPackets(t *testing.T) {
 		"Packet 1  2019-07-01 20:20:01.003000 UTC  out (client -> server)\n",
 		"  Seq            3000000000 (rel 0)",
 		"  Flags          S\n",
-		"  Window         64240 (scaled 64240)",
+		"  Window         64240 (SYN, unscaled)",
 		fmt.Sprintf("Checksum       0x%04x\n", pkts[0].Checksum),
 		"  IP ID          4097 (0x1001)",
 		"  Sender state   SYN_SENT                     Receiver state LISTEN\n")
@@ -298,7 +305,8 @@ func TestPacketViewPackets(t *testing.T) {
 	ptMustContain(t, "SYN-ACK", synack,
 		"Packet 2  2019-07-01 20:20:01.003410 UTC  +0.000410 s  in  (server -> client)\n",
 		"  Seq            1200 (rel 0)                 Ack            3000000001 (rel 1)\n",
-		"  Flags          S.\n")
+		"  Flags          S.\n",
+		"  Window         65160 (SYN, unscaled)")
 
 	// The data segment, exactly.
 	want := fmt.Sprintf(`Packet 4  2019-07-01 20:20:01.004000 UTC  +0.000500 s  out (client -> server)
@@ -416,4 +424,31 @@ func TestPacketViewEmpty(t *testing.T) {
 	v := ptView(t, rec, nil, PacketViewOptions{Dropped: 3})
 	ptMustContain(t, "empty", v, "0 packets recorded, 3 older ones overwritten\n",
 		"  local (client)     -           -  ", "(no packets recorded)\n")
+}
+
+func TestPacketViewMidstream(t *testing.T) {
+	rec, _ := ptRTConnection(t, "10.0.0.1:40123", "10.0.0.2:80")
+	rec.Midstream, rec.RTTms, rec.MSS, rec.WScale = true, RTT{}, Pair[uint16]{}, Pair[int8]{Client: -1, Server: -1}
+	const c, s = reassembly.Client, reassembly.Server
+	est := [2]reassembly.State{reassembly.StateEstablished, reassembly.StateEstablished}
+	pkts := ptBuild(t, rec, []ptSeg{
+		{from: s, flags: capture.FlagACK | capture.FlagPSH, seq: 5000, ack: 7000, win: 200, payload: 10, states: est},
+		{at: time.Millisecond, from: c, flags: capture.FlagACK, seq: 7000, ack: 5010, win: 300, states: est},
+	}, [2]int{-1, -1})
+	v := ptView(t, rec, pkts, PacketViewOptions{Verbose: true})
+	ptMustContain(t, "midstream", v,
+		"  Handshake               : not seen (midstream): roles guessed; ISN is one before the first sequence number seen\n",
+		"  Handshake RTT           : -\n",
+		"  local (client)     6999        7000 (rel 1)                5010 (rel 11)               300        -     -\n",
+		"  foreign (server)   4999        5010 (rel 11)               7000 (rel 1)                200        -     -\n")
+	// The first packet: the client unseen, so the ack (and the server's
+	// highest ack) is not relative and the client's snapshot row says so;
+	// the server's first byte is relative 1.
+	ptMustContain(t, "first packet", ptBlock(v, 1),
+		"  Seq            5000 (rel 1)                 Ack            7000\n",
+		"    client       (nothing seen yet)\n",
+		"    server       4999        5010 (rel 11)               7000                        200\n")
+	ptMustContain(t, "second packet", ptBlock(v, 2),
+		"  Seq            7000 (rel 1)                 Ack            5010 (rel 11)\n",
+		"    server       4999        5010 (rel 11)               7000 (rel 1)                200\n")
 }

@@ -103,6 +103,7 @@ type Endpoint struct {
 	HighSeq, HighAck  uint32
 	SentAny, AckedAny bool
 	Window            uint16 // last raw window advertised
+	WindowFromSYN     bool   // ... and it came in a SYN (never scaled)
 	WindowZero        bool   // the last window advertised (non-SYN/FIN/RST) was 0
 
 	FINSent     bool
@@ -355,6 +356,7 @@ func (c *Conn) update(p *capture.Packet) (Role, Analysis) {
 		s.WindowZero = p.Window == 0
 	}
 	s.Window = p.Window
+	s.WindowFromSYN = f.Has(capture.FlagSYN)
 
 	c.trackRTT(s, r, p, a)
 	c.trackRuns(from, p, a, ackAdvanced)

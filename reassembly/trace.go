@@ -233,7 +233,9 @@ func (t *Table) record(c *Conn, p *capture.Packet, from Role, a Analysis, hdr []
 // snapshot returns the endpoint's sequence space.
 func (e *Endpoint) snapshot() SeqSnapshot {
 	w := uint32(e.Window)
-	if e.seq.winScale > 0 {
+	// A SYN's window is never scaled (RFC 7323 §2.2); later ones are when
+	// both SYNs offered scaling (winScale is then the shift, else negative).
+	if !e.WindowFromSYN && e.seq.winScale > 0 {
 		w <<= uint(e.seq.winScale)
 	}
 	return SeqSnapshot{ISN: e.BaseSeq(), HighSeq: e.HighSeq, HighAck: e.HighAck, Window: w}
@@ -243,6 +245,9 @@ func (e *Endpoint) snapshot() SeqSnapshot {
 // sequence number it was seen sending when its SYN was not seen (as
 // Wireshark's relative sequence numbers count).
 func (e *Endpoint) BaseSeq() uint32 {
+	if !e.SentAny {
+		return 0 // nothing seen from it yet
+	}
 	if e.SawSYN {
 		return e.ISN
 	}
