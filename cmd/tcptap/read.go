@@ -265,8 +265,11 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 
 	switch {
 	case f.connection != "":
-		if err := writeConnection(out, tc, f); err != nil && writeErr == nil {
-			writeErr = err
+		if err := writeConnection(out, tc, f); err != nil {
+			if runErr != nil {
+				fmt.Fprintf(errOut, "tcptap: %v\n", runErr)
+			}
+			return err // a lookup that failed, not an output error
 		}
 	case jw != nil:
 		if err := jw.Flush(); err != nil && writeErr == nil {
@@ -290,8 +293,12 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		}
 	}
 	if f.information && f.connection == "" && writeErr == nil {
-		fmt.Fprintln(out)
-		writeErr = exporter.WriteInformation(out, information(f, st, quota, tc))
+		infoOut := out
+		if jw != nil {
+			infoOut = errOut // keep standard output valid JSON Lines
+		}
+		fmt.Fprintln(infoOut)
+		writeErr = exporter.WriteInformation(infoOut, information(f, st, quota, tc))
 	}
 	if writeErr != nil {
 		return fmt.Errorf("writing output: %w", writeErr)

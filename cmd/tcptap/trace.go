@@ -18,6 +18,9 @@ import (
 func writeConnection(w io.Writer, tc *cache.Cache, f *readFlags) error {
 	entries := tc.Find(f.connA, f.connB)
 	if len(entries) == 0 {
+		if n := tc.Stats().NotCachedQuota; n > 0 {
+			return fmt.Errorf("no cached connection between %v and %v: the memory quota was used up and %d connections could not be cached (raise --memory-quota, or narrow --filter)", f.connA, f.connB, n)
+		}
 		return fmt.Errorf("no cached connection between %v and %v (cache mode %s: try --cache-mode all, or check the filter)", f.connA, f.connB, tc.Mode())
 	}
 	if f.wireshark {
