@@ -130,11 +130,18 @@ func HalfClose(ctx context.Context, t testing.TB, lab *netlab.Lab, network strin
 // client, SF, never RT.
 func BulkWithLoss(ctx context.Context, t testing.TB, lab *netlab.Lab, network string) ([]Expect, error) {
 	const size = 4 << 20
-	f, err := newFlow(ctx, t, lab, network, netlab.SocketOptions{})
+	// With the lab's tcp_retries2=3 a connection under constant loss can
+	// time out while it still makes progress: the kernel's retransmission
+	// budget (~3 s at RTO_MIN) runs from the first retransmission of a loss
+	// recovery that 5 % loss keeps from ever ending (seen: the server gave
+	// up with ETIMEDOUT after two RTOs). A 30 s TCP_USER_TIMEOUT on both
+	// sides replaces that budget for this scenario only.
+	opts := netlab.SocketOptions{UserTimeout: 30 * time.Second}
+	f, err := newFlow(ctx, t, lab, network, opts)
 	if err != nil {
 		return nil, err
 	}
-	c, s, err := f.connect(ctx, netlab.DialOptions{})
+	c, s, err := f.connect(ctx, netlab.DialOptions{SocketOptions: opts})
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +149,7 @@ func BulkWithLoss(ctx context.Context, t testing.TB, lab *netlab.Lab, network st
 	lab.Drop(t, f.s2c(netlab.Rule{Percent: 5}))
 	served := make(chan error, 1)
 	go func() {
-		served <- func() error {
+		err := func() error {
 			n, err := io.Copy(io.Discard, s)
 			if err != nil || n != size {
 				return fmt.Errorf("server read %d bytes, %v; want %d then EOF", n, err, size)
@@ -152,16 +159,33 @@ func BulkWithLoss(ctx context.Context, t testing.TB, lab *netlab.Lab, network st
 			}
 			return s.Close()
 		}()
+		if err != nil {
+			c.SetDeadline(time.Now()) // unblock the client
+		}
+		served <- err
 	}()
-	if err := pacedWrite(ctx, c, size); err != nil {
-		return nil, fmt.Errorf("client write: %w", err)
-	}
-	if err := c.CloseWrite(); err != nil {
-		return nil, err
-	}
-	n, err := io.Copy(io.Discard, c)
-	if err != nil || n != size {
-		return nil, fmt.Errorf("client read %d bytes, %v; want %d then EOF", n, err, size)
+	clientErr := func() error {
+		if err := pacedWrite(ctx, c, size); err != nil {
+			return fmt.Errorf("client write: %w", err)
+		}
+		if err := c.CloseWrite(); err != nil {
+			return err
+		}
+		n, err := io.Copy(io.Discard, c)
+		if err != nil || n != size {
+			return fmt.Errorf("client read %d bytes, %v; want %d then EOF", n, err, size)
+		}
+		return nil
+	}()
+	if clientErr != nil {
+		select {
+		case err := <-served:
+			if err != nil {
+				return nil, err
+			}
+		default:
+		}
+		return nil, clientErr
 	}
 	if err := waitErr(ctx, served); err != nil {
 		return nil, err

@@ -110,8 +110,9 @@ type Scenario struct {
 // after the original; window probes give up after 3. tcp_syn_retries=2 with
 // the kernel's default tcp_syn_linear_timeouts=4: 6 SYNs 1 s apart, connect
 // fails with ETIMEDOUT after ~7.1 s. tcp_orphan_retries=3: an orphaned
-// socket retransmits its data and FIN 4 times before vanishing (2 would
-// leave only 3 retransmissions of the head, exactly the RT threshold).
+// socket retransmits its data and FIN 5 times over ~3.3 s and vanishes
+// silently (with 2, only 3 retransmissions of the head were seen: exactly
+// the RT threshold, no margin).
 func LabOptions() netlab.Options {
 	return netlab.Options{Sysctls: map[string]string{
 		"net.ipv4.tcp_retries2":       "3",

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/internal/netlab"
 )
@@ -94,14 +96,39 @@ func InteractiveLinkDown(ctx context.Context, t testing.TB, lab *netlab.Lab, net
 // at once, so its orphaned socket holds data and a FIN; both are
 // retransmitted until tcp_orphan_retries runs out, then the socket vanishes
 // silently. RT by the client; its FIN was seen, the server's was not: S2.
+//
+// The data and the FIN leave in one segment (TCP_CORK, write, shutdown, in
+// one burst of syscalls): sent separately, a FIN queued after the first
+// retransmission timeout (a busy machine delaying close() by 200 ms) waits
+// behind the retransmitted data for a congestion window that never opens,
+// and never appears on the wire.
 func OrphanRetransmit(ctx context.Context, t testing.TB, lab *netlab.Lab, network string) ([]Expect, error) {
 	f, c, _, err := established(ctx, t, lab, network)
 	if err != nil {
 		return nil, err
 	}
 	f.blackhole()
-	if _, err := c.Write(payload(100)); err != nil {
+	rc, err := c.SyscallConn()
+	if err != nil {
 		return nil, err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, 1); serr != nil {
+			return
+		}
+		var n int
+		if n, serr = unix.Write(int(fd), payload(100)); serr == nil && n != 100 {
+			serr = fmt.Errorf("short write: %d bytes", n)
+		}
+		if serr == nil {
+			serr = unix.Shutdown(int(fd), unix.SHUT_WR)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, serr
 	}
 	if err := c.Close(); err != nil {
 		return nil, err
