@@ -42,6 +42,7 @@ type Config struct {
 	// CloseLinger keeps a connection that ended (RST or completed close)
 	// in the table this long, so retransmitted FINs and trailing RSTs are
 	// counted with it instead of starting a new, mid-stream connection.
+	// Zero means the default; negative means no linger.
 	CloseLinger time.Duration
 	// MaxConnections bounds the connections the table holds (0: the
 	// default). When full, a new connection first evicts the oldest ended
@@ -103,8 +104,11 @@ func NewTable(cfg Config, worker, workers int, sink Sink) *Table {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
-	if cfg.CloseLinger < 0 {
-		cfg.CloseLinger = 0
+	switch {
+	case cfg.CloseLinger == 0:
+		cfg.CloseLinger = DefaultCloseLinger
+	case cfg.CloseLinger < 0:
+		cfg.CloseLinger = 0 // negative: no linger at all
 	}
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = DefaultMaxConnections
@@ -120,6 +124,9 @@ func NewTable(cfg Config, worker, workers int, sink Sink) *Table {
 		idStep: uint64(workers),
 	}
 }
+
+// Trace returns the table's trace configuration.
+func (t *Table) Trace() TraceConfig { return t.trace }
 
 // Len returns the number of connections held.
 func (t *Table) Len() int { return len(t.conns) }
@@ -169,7 +176,7 @@ func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
 		t.active.moveToBack(c)
 	}
 	from, a := c.update(p)
-	if c.Trace != nil {
+	if c.Trace != nil && t.trace.Enabled {
 		t.record(c, p, from, a, hdr)
 	}
 	if !c.Ended && (c.AnyRST || c.CloseDone) {

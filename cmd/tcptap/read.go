@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
@@ -178,27 +178,8 @@ func (f *readFlags) validate() error {
 	return nil
 }
 
-// parseSize parses a byte count: a number with an optional unit B, KB, MB,
-// GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(strings.ToUpper(t), strings.ToUpper(u.suffix)) {
-			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 || n*float64(mult) > 1<<50 {
-		return 0, fmt.Errorf("want a size such as 100MiB, 64MB or 1048576")
-	}
-	return int64(n * float64(mult)), nil
-}
+// parseSize parses a byte count: config.ParseSize.
+func parseSize(s string) (int64, error) { return config.ParseSize(s) }
 
 func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 	if err := f.validate(); err != nil {
@@ -241,7 +222,7 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 
 	opts := offline.Options{
 		Workers:    f.workers,
-		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: f.closeLinger, MaxConnections: f.maxConnections},
+		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: lingerOrNone(f.closeLinger), MaxConnections: f.maxConnections},
 		Classifier: f.cls,
 	}
 	var tc *cache.Cache
@@ -360,4 +341,13 @@ func (b *progressBar) done() {
 	if b.drawn {
 		fmt.Fprint(b.w, "\r\033[K")
 	}
+}
+
+// lingerOrNone maps --close-linger 0 (no linger) onto the table's negative
+// "none", since the table reads zero as "the default".
+func lingerOrNone(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
