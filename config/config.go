@@ -1,0 +1,405 @@
+// Package config is tcptap's configuration: the keys of DESIGN §6 as plain
+// structs, their documented defaults, validation that names the key at
+// fault, the parsed forms the daemon needs, the commented example file, and
+// 'tcptap trace persist' (rewriting the trace section of the YAML file).
+//
+// Keys are snake_case and grouped by section: capture.*, trace.*,
+// exporter.*, snmp.*, control.*. The same key is a YAML path in the file
+// (trace: {cache_mode: all}), an environment variable TCPTAP_SECTION_KEY
+// (TCPTAP_TRACE_CACHE_MODE) and a flag --section.key of 'tcptap run'
+// (--trace.cache_mode). The package knows nothing of viper: cmd/tcptap binds
+// the sources and decodes each key with [Keys] and [Key.Ptr].
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tcptap/tcptap/cache"
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/reassembly"
+)
+
+// DefaultFile is the configuration file 'tcptap run' reads when it exists
+// and no --config is given, and where 'tcptap trace persist' writes then.
+const DefaultFile = "/etc/tcptap/tcptap.yaml"
+
+// EnvPrefix is the prefix of the environment variables: TCPTAP_TRACE_ENABLE.
+const EnvPrefix = "TCPTAP"
+
+// Config is the whole configuration.
+type Config struct {
+	Capture  Capture  `mapstructure:"capture" yaml:"capture"`
+	Trace    Trace    `mapstructure:"trace" yaml:"trace"`
+	Exporter Exporter `mapstructure:"exporter" yaml:"exporter"`
+	SNMP     SNMP     `mapstructure:"snmp" yaml:"snmp"`
+	Control  Control  `mapstructure:"control" yaml:"control"`
+}
+
+// Capture is live capture with AF_PACKET (tcptap run).
+type Capture struct {
+	// Interfaces are the capture interfaces (mirror/SPAN ports).
+	Interfaces []string `mapstructure:"interfaces" yaml:"interfaces"`
+	// Workers per interface, each with its own socket in the interface's
+	// fanout group; 0: one per CPU.
+	Workers int `mapstructure:"workers" yaml:"workers"`
+	// Snaplen is how many bytes of each frame the kernel puts in the ring.
+	Snaplen int `mapstructure:"snaplen" yaml:"snaplen"`
+	// RingSize is the ring memory of each socket, a size ([ParseSize]).
+	RingSize string `mapstructure:"ring_size" yaml:"ring_size"`
+	// BlockSize is the TPACKET_V3 block size, a size ([ParseSize]).
+	BlockSize string `mapstructure:"block_size" yaml:"block_size"`
+	// Promiscuous puts the interfaces in promiscuous mode.
+	Promiscuous bool `mapstructure:"promiscuous" yaml:"promiscuous"`
+	// FanoutGroup is the PACKET_FANOUT group id of the first interface;
+	// the next interfaces take the next ids (a group serves one
+	// interface). 0: derived from the process ID.
+	FanoutGroup int `mapstructure:"fanout_group" yaml:"fanout_group"`
+}
+
+// Trace is the trace feature (DESIGN §2.1) and the connection analysis:
+// the connection table's timers and the classifier's thresholds.
+type Trace struct {
+	Enable            bool     `mapstructure:"enable" yaml:"enable"`
+	LocalNets         []string `mapstructure:"local_nets" yaml:"local_nets"`
+	Filter            []string `mapstructure:"filter" yaml:"filter"`
+	OnlyNewConnection bool     `mapstructure:"only_new_connection" yaml:"only_new_connection"`
+	MaxPacketNumber   int      `mapstructure:"max_packet_number" yaml:"max_packet_number"`
+	MemoryQuota       string   `mapstructure:"memory_quota" yaml:"memory_quota"`
+	CacheMode         string   `mapstructure:"cache_mode" yaml:"cache_mode"`
+
+	IdleTimeout    time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
+	CloseLinger    time.Duration `mapstructure:"close_linger" yaml:"close_linger"`
+	MaxConnections int           `mapstructure:"max_connections" yaml:"max_connections"`
+
+	RTMinRetransmissions uint32        `mapstructure:"rt_min_retransmissions" yaml:"rt_min_retransmissions"`
+	PTMinProbes          uint32        `mapstructure:"pt_min_probes" yaml:"pt_min_probes"`
+	KTMinProbes          uint32        `mapstructure:"kt_min_probes" yaml:"kt_min_probes"`
+	SilenceFactor        float64       `mapstructure:"silence_factor" yaml:"silence_factor"`
+	MinSilence           time.Duration `mapstructure:"min_silence" yaml:"min_silence"`
+	SYNSilence           time.Duration `mapstructure:"syn_silence" yaml:"syn_silence"`
+}
+
+// Exporter is the read-only HTTP endpoint (Prometheus metrics).
+type Exporter struct {
+	// Listen is host:port; empty: no HTTP listener.
+	Listen string `mapstructure:"listen" yaml:"listen"`
+	// PortLabels are the server ports that get their own label value.
+	PortLabels []int `mapstructure:"port_labels" yaml:"port_labels"`
+	// WebConfigFile is a Prometheus exporter-toolkit web configuration
+	// (TLS, basic authentication); empty: plain HTTP.
+	WebConfigFile string `mapstructure:"web_config_file" yaml:"web_config_file"`
+}
+
+// SNMP is the SNMP agent. It is read-only unless a community or user with
+// access rw is configured.
+type SNMP struct {
+	// Listen are UDP addresses host:port; empty: no agent.
+	Listen      []string    `mapstructure:"listen" yaml:"listen"`
+	Communities []Community `mapstructure:"communities" yaml:"communities"`
+	Users       []User      `mapstructure:"users" yaml:"users"`
+	Views       []View      `mapstructure:"views" yaml:"views"`
+	// TrapTargets are HOST[:PORT] (port 162 by default).
+	TrapTargets []string `mapstructure:"trap_targets" yaml:"trap_targets"`
+	// StateDir keeps the agent's persistent state (SNMPv3 engine boots).
+	StateDir string `mapstructure:"state_dir" yaml:"state_dir"`
+}
+
+// Community is an SNMPv1/v2c community.
+type Community struct {
+	Name string `mapstructure:"name" yaml:"name"`
+	// Access is ro (the default when empty) or rw.
+	Access string `mapstructure:"access" yaml:"access"`
+	// View names one of SNMP.Views; empty: every object tcptap serves.
+	View string `mapstructure:"view" yaml:"view"`
+	// Sources are the prefixes requests may come from; empty: any.
+	Sources []string `mapstructure:"sources" yaml:"sources"`
+}
+
+// User is an SNMPv3 USM user.
+type User struct {
+	Name string `mapstructure:"name" yaml:"name"`
+	// AuthProtocol is none (or empty), md5, sha, sha224, sha256, sha384
+	// or sha512.
+	AuthProtocol string `mapstructure:"auth_protocol" yaml:"auth_protocol"`
+	AuthPassword string `mapstructure:"auth_password" yaml:"auth_password"`
+	// PrivProtocol is none (or empty), des, aes (AES-128), aes192 or
+	// aes256; it needs an AuthProtocol.
+	PrivProtocol string `mapstructure:"priv_protocol" yaml:"priv_protocol"`
+	PrivPassword string `mapstructure:"priv_password" yaml:"priv_password"`
+	// Access is ro (the default when empty) or rw.
+	Access string `mapstructure:"access" yaml:"access"`
+	// View names one of SNMP.Views; empty: every object tcptap serves.
+	View string `mapstructure:"view" yaml:"view"`
+}
+
+// View is a MIB view: the OID subtrees included, minus those excluded.
+type View struct {
+	Name     string   `mapstructure:"name" yaml:"name"`
+	Included []string `mapstructure:"included" yaml:"included"`
+	Excluded []string `mapstructure:"excluded" yaml:"excluded"`
+}
+
+// Control is the Unix control socket of the operator commands.
+type Control struct {
+	Socket string `mapstructure:"socket" yaml:"socket"`
+}
+
+// Capture defaults.
+const (
+	// DefaultSnaplen (capture.DefaultLiveSnaplen) keeps the headers: Ethernet with two VLAN tags and a
+	// few MPLS labels (38 bytes), IPv6 (40) with room for extension
+	// headers, and the largest TCP header (60). tcptap never looks at the
+	// payload; the segment length comes from the IP header.
+	DefaultSnaplen = 256
+	// DefaultRingSize is per socket (64 blocks of 1 MiB, capture's
+	// default): ring_size × workers × interfaces is the total. At 256
+	// bytes per frame it absorbs about 190,000 segments.
+	DefaultRingSize  = "64MiB"
+	DefaultBlockSize = "1MiB"
+)
+
+// Other defaults.
+const (
+	DefaultExporterListen = ":9911"
+	DefaultSNMPListen     = "127.0.0.1:161"
+	DefaultSNMPStateDir   = "/var/lib/tcptap"
+	DefaultControlSocket  = "/run/tcptap/control.sock"
+	DefaultMemoryQuota    = "100MiB"
+)
+
+// Default returns the documented defaults. Lists are empty, not nil, so the
+// example file and the flags show [] rather than null.
+func Default() Config {
+	cls := classifier.DefaultConfig()
+	return Config{
+		Capture: Capture{
+			Interfaces:  []string{},
+			Workers:     0,
+			Snaplen:     DefaultSnaplen,
+			RingSize:    DefaultRingSize,
+			BlockSize:   DefaultBlockSize,
+			Promiscuous: true,
+			FanoutGroup: 0,
+		},
+		Trace: Trace{
+			Enable:               false,
+			LocalNets:            []string{},
+			Filter:               []string{},
+			OnlyNewConnection:    false,
+			MaxPacketNumber:      reassembly.DefaultMaxPacketNumber,
+			MemoryQuota:          DefaultMemoryQuota,
+			CacheMode:            cache.AbnormalClose.String(),
+			IdleTimeout:          reassembly.DefaultIdleTimeout,
+			CloseLinger:          reassembly.DefaultCloseLinger,
+			MaxConnections:       reassembly.DefaultMaxConnections,
+			RTMinRetransmissions: cls.RTMinRetransmissions,
+			PTMinProbes:          cls.PTMinProbes,
+			KTMinProbes:          cls.KTMinProbes,
+			SilenceFactor:        cls.SilenceFactor,
+			MinSilence:           cls.MinSilence,
+			SYNSilence:           cls.SYNSilence,
+		},
+		Exporter: Exporter{
+			Listen:     DefaultExporterListen,
+			PortLabels: []int{},
+		},
+		SNMP: SNMP{
+			Listen:      []string{DefaultSNMPListen},
+			Communities: []Community{},
+			Users:       []User{},
+			Views:       []View{},
+			TrapTargets: []string{},
+			StateDir:    DefaultSNMPStateDir,
+		},
+		Control: Control{Socket: DefaultControlSocket},
+	}
+}
+
+// maxSize bounds a size: far above any sane ring or quota, far below int64
+// overflow.
+const maxSize = 1 << 50
+
+// ParseSize parses a byte count: a number with an optional unit B, KB, MB,
+// GB (powers of 1000) or K, M, G, KiB, MiB, GiB (powers of 1024), case
+// insensitive, e.g. 100MiB, 64MB, 1.5GiB or 1048576.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(t), strings.ToUpper(u.suffix)) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	// !(n >= 0) also refuses NaN.
+	if err != nil || !(n >= 0) || n*float64(mult) > maxSize {
+		return 0, fmt.Errorf("want a size such as 100MiB, 64MB or 1048576")
+	}
+	return int64(n * float64(mult)), nil
+}
+
+// FormatSize formats a byte count so that ParseSize gives it back: in the
+// largest binary unit that divides it (100MiB), else in bytes.
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// FormatDuration formats d as time.Duration.String does, without the zero
+// trailing units: 5m rather than 5m0s, 1h rather than 1h0m0s.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// TraceConfig returns the trace feature's configuration with the filter
+// parsed.
+func (t Trace) TraceConfig() (reassembly.TraceConfig, error) {
+	acl, err := t.ACL()
+	if err != nil {
+		return reassembly.TraceConfig{}, err
+	}
+	tc := reassembly.TraceConfig{
+		Enabled:           t.Enable,
+		MaxPacketNumber:   t.MaxPacketNumber,
+		Filter:            acl,
+		OnlyNewConnection: t.OnlyNewConnection,
+	}
+	if err := tc.Validate(); err != nil {
+		return reassembly.TraceConfig{}, keyErr("trace.max_packet_number", "%d: want 1 to %d", t.MaxPacketNumber, maxPacketNumber)
+	}
+	return tc, nil
+}
+
+// ACL parses trace.filter.
+func (t Trace) ACL() (reassembly.ACL, error) {
+	acl, err := reassembly.ParseACL(t.Filter)
+	if err != nil {
+		return nil, &KeyError{Key: "trace.filter", Err: err}
+	}
+	return acl, nil
+}
+
+// ClassifierConfig returns the classifier's configuration: the local
+// networks parsed and the thresholds of the timeout rules.
+func (t Trace) ClassifierConfig() (classifier.Config, error) {
+	nets, err := t.localNets()
+	if err != nil {
+		return classifier.Config{}, err
+	}
+	c := classifier.Config{
+		LocalNets:            nets,
+		RTMinRetransmissions: t.RTMinRetransmissions,
+		PTMinProbes:          t.PTMinProbes,
+		KTMinProbes:          t.KTMinProbes,
+		SilenceFactor:        t.SilenceFactor,
+		MinSilence:           t.MinSilence,
+		SYNSilence:           t.SYNSilence,
+	}
+	var v validator
+	t.validateThresholds(&v)
+	if err := v.err(); err != nil {
+		return classifier.Config{}, err
+	}
+	return c, nil
+}
+
+func (t Trace) localNets() ([]netip.Prefix, error) {
+	var nets []netip.Prefix
+	var v validator
+	for i, s := range t.LocalNets {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			v.add(fmt.Sprintf("trace.local_nets[%d]", i), "%q: want a CIDR prefix such as 10.0.0.0/8 or fd00::/8", s)
+			continue
+		}
+		nets = append(nets, p.Masked())
+	}
+	return nets, v.err()
+}
+
+// TableConfig returns the connection table's timers and bound. A
+// close_linger of 0 (no linger) becomes the table's negative "none", since
+// the table reads zero as its default.
+func (t Trace) TableConfig() reassembly.Config {
+	linger := t.CloseLinger
+	if linger == 0 {
+		linger = -1
+	}
+	return reassembly.Config{IdleTimeout: t.IdleTimeout, CloseLinger: linger, MaxConnections: t.MaxConnections}
+}
+
+// QuotaBytes parses trace.memory_quota.
+func (t Trace) QuotaBytes() (int64, error) {
+	n, err := ParseSize(t.MemoryQuota)
+	if err != nil {
+		return 0, keyErr("trace.memory_quota", "%q: %v", t.MemoryQuota, err)
+	}
+	if n == 0 {
+		return 0, keyErr("trace.memory_quota", "%q: want more than 0 (nothing could be recorded)", t.MemoryQuota)
+	}
+	return n, nil
+}
+
+// Mode parses trace.cache_mode.
+func (t Trace) Mode() (cache.Mode, error) {
+	m, err := cache.ParseMode(t.CacheMode)
+	if err != nil {
+		return 0, keyErr("trace.cache_mode", "%q: want abnormal-close or all", t.CacheMode)
+	}
+	return m, nil
+}
+
+// RingBytes parses capture.ring_size.
+func (c Capture) RingBytes() (int64, error) {
+	n, err := ParseSize(c.RingSize)
+	if err != nil {
+		return 0, keyErr("capture.ring_size", "%q: %v", c.RingSize, err)
+	}
+	return n, nil
+}
+
+// BlockBytes parses capture.block_size.
+func (c Capture) BlockBytes() (int64, error) {
+	n, err := ParseSize(c.BlockSize)
+	if err != nil {
+		return 0, keyErr("capture.block_size", "%q: %v", c.BlockSize, err)
+	}
+	return n, nil
+}
+
+// RequireInterfaces reports a configuration without capture interfaces,
+// which 'tcptap run' cannot start with. Validate accepts it, so that
+// commands that only need the control socket can load the configuration.
+func (c Capture) RequireInterfaces() error {
+	if len(c.Interfaces) == 0 {
+		return keyErr("capture.interfaces", "none given: name the mirror interface with -i IFACE, --capture.interfaces, TCPTAP_CAPTURE_INTERFACES or capture.interfaces in the file")
+	}
+	return nil
+}
+
+// finite reports whether f is neither NaN nor infinite.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

@@ -1,0 +1,321 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+)
+
+// Key describes one configuration key: its name, the one-line help of its
+// flag and the longer documentation of the example file. The same table
+// feeds both, so they cannot drift apart.
+type Key struct {
+	// Name is section.key, e.g. trace.cache_mode; also the flag's name.
+	Name string
+	// Help is one line: the flag's usage and the first comment line in
+	// the example file.
+	Help string
+	// Doc are further lines for the example file (may be empty).
+	Doc []string
+	// Repeat: each flag occurrence is one list element, never split at
+	// commas (lists whose elements may contain commas or spaces).
+	Repeat bool
+
+	index []int
+}
+
+// Section returns the key's section: capture, trace, exporter, snmp or
+// control.
+func (k Key) Section() string { return k.Name[:strings.IndexByte(k.Name, '.')] }
+
+// Field returns the key's name within its section.
+func (k Key) Field() string { return k.Name[strings.IndexByte(k.Name, '.')+1:] }
+
+// EnvName returns the key's environment variable: TCPTAP_TRACE_CACHE_MODE.
+func (k Key) EnvName() string { return EnvName(k.Name) }
+
+// EnvName returns the environment variable of a key name.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Ptr returns a pointer to the key's field in c: *string, *bool, *int,
+// *uint32, *float64, *time.Duration, *[]string, *[]int, *[]Community,
+// *[]User or *[]View.
+func (k Key) Ptr(c *Config) any {
+	return reflect.ValueOf(c).Elem().FieldByIndex(k.index).Addr().Interface()
+}
+
+// Default returns the key's default value.
+func (k Key) Default() any {
+	d := Default()
+	return reflect.ValueOf(k.Ptr(&d)).Elem().Interface()
+}
+
+type keyDoc struct {
+	help   string
+	doc    []string
+	repeat bool
+}
+
+// sectionDocs document the sections in the example file.
+var sectionDocs = map[string][]string{
+	"capture": {
+		"Live capture (tcptap run): one AF_PACKET socket per worker and interface,",
+		"a TPACKET_V3 ring each, the sockets of an interface in one fanout group",
+		"(PACKET_FANOUT_HASH with defrag) so that both directions of a connection",
+		"reach the same worker. A kernel filter passes only TCP (also in 802.1Q",
+		"and QinQ frames).",
+	},
+	"trace": {
+		"The trace feature, after the switch vendor's 'tcp trace' commands, and",
+		"the connection analysis. enable, filter, only_new_connection,",
+		"max_packet_number, memory_quota and cache_mode also change at run time",
+		"(tcptap trace ...); filter, max_packet_number and memory_quota only while",
+		"tracing is disabled. Run-time changes are lost on restart unless",
+		"'tcptap trace persist' writes them into this section of the file (the",
+		"other sections and the comments are kept).",
+	},
+	"exporter": {
+		"The HTTP listener: Prometheus metrics at /metrics. It is read-only;",
+		"commands that change anything go through the control socket.",
+	},
+	"snmp": {
+		"The SNMP agent (v2c and v3): TCP-MIB and tcptap's own objects. It is",
+		"read-only unless a community or user is explicitly given access rw.",
+		"With no community and no user it answers nothing.",
+	},
+	"control": {
+		"The operator commands (tcptap trace|display|reset ...) reach the running",
+		"daemon over this Unix socket.",
+	},
+}
+
+// keyDocs document every key; a test checks that every field of Config has
+// an entry and every entry a field.
+var keyDocs = map[string]keyDoc{
+	"capture.interfaces": {
+		help: "interfaces to capture on, such as the mirror (SPAN) port (repeatable or comma-separated; also -i, --interface)",
+		doc:  []string{"tcptap run needs at least one. Example: [eth1, eth2]."},
+	},
+	"capture.workers": {
+		help: "capture workers per interface, each with its own socket and connection table (0: one per CPU)",
+	},
+	"capture.snaplen": {
+		help: "bytes of each frame kept in the ring, 128 to 262144",
+		doc: []string{
+			"tcptap reads only the headers (the segment length comes from the IP",
+			"header); 256 holds Ethernet with two VLAN tags, IPv6 and the largest",
+			"TCP header. A larger snaplen fills the ring sooner.",
+		},
+	},
+	"capture.ring_size": {
+		help: "ring memory of each capture socket, a multiple of capture.block_size",
+		doc: []string{
+			"There is one socket per worker and interface: the total is",
+			"ring_size × workers × interfaces, locked in kernel memory. Raise it",
+			"when the kernel drops packets; at the default snaplen, 64MiB holds",
+			"about 190,000 frames.",
+		},
+	},
+	"capture.block_size": {
+		help: "size of one ring block: a power of two, at least the page size",
+		doc: []string{
+			"The kernel hands a block to the worker when it is full or after a short",
+			"timeout. Very large blocks can fail to allocate (ENOMEM) when memory is",
+			"fragmented: prefer more blocks to bigger ones.",
+		},
+	},
+	"capture.promiscuous": {
+		help: "put the capture interfaces in promiscuous mode (a mirror port carries frames for other hosts)",
+	},
+	"capture.fanout_group": {
+		help: "AF_PACKET fanout group id of the first interface, 1 to 65535; the next interfaces count up (0: derived from the process ID)",
+		doc: []string{
+			"Sockets with the same id share an interface's traffic, even across",
+			"processes: the default keeps two tcptap processes apart. Set an id",
+			"only to make cooperating processes share one group.",
+		},
+	},
+
+	"trace.enable": {
+		help: "record the packets of traced connections from the start (tcptap trace enable|disable)",
+	},
+	"trace.local_nets": {
+		help: "CIDR prefixes of the local side: the endpoint inside them is local when exactly one is; otherwise the client",
+		doc:  []string{"Example: [10.0.0.0/8, fd00::/8]."},
+	},
+	"trace.filter": {
+		help:   "ACL rule: trace only connections the rules permit, first match wins (repeatable; none: trace all)",
+		repeat: true,
+		doc: []string{
+			"One rule per item:",
+			"  permit|deny [ipv4|ipv6] [source|src PREFIX|ADDR|any] [source-port|sport PORTS]",
+			"              [destination|dst PREFIX|ADDR|any] [destination-port|dport PORTS] [any]",
+			"PORTS: 80, 1024-65535, eq 80, range 6000 6063 or any. A connection no rule",
+			"matches is not traced (implicit deny at the end), as on the switch.",
+			"Example: [\"permit destination-port 80\", \"permit ipv6 dst 2001:db8::/32\"].",
+		},
+	},
+	"trace.only_new_connection": {
+		help: "trace only connections whose handshake is seen after tracing was enabled",
+	},
+	"trace.max_packet_number": {
+		help: "packet records kept per traced connection, 1 to 1048576; newer ones overwrite the oldest",
+	},
+	"trace.memory_quota": {
+		help: "memory for recorded connections and packets, such as 100MiB or 1GiB",
+		doc: []string{
+			"When it is used up no new connection is recorded; recorded ones",
+			"overwrite their own oldest packets.",
+		},
+	},
+	"trace.cache_mode": {
+		help: "closed connections kept in the cache: abnormal-close (every reason but AN, PN and OP) or all",
+	},
+	"trace.idle_timeout": {
+		help: "end a connection after this long without a segment (reason IT)",
+	},
+	"trace.close_linger": {
+		help: "keep a reset or closed connection this long to absorb trailing segments (0: not at all)",
+	},
+	"trace.max_connections": {
+		help: "connections tracked at once (all workers); when full, the least recently seen is let go",
+		doc:  []string{"About 2 KiB each."},
+	},
+	"trace.rt_min_retransmissions": {
+		help: "retransmissions of unacknowledged data, backing off, that make a retransmission timeout (RT)",
+	},
+	"trace.pt_min_probes": {
+		help: "window probes against a zero window that make a persist timeout (PT)",
+	},
+	"trace.kt_min_probes": {
+		help: "evenly spaced unanswered keepalives that make a keepalive timeout (KT) when no RST follows",
+	},
+	"trace.silence_factor": {
+		help: "a sender is silent after this many times its last retransmission or probe gap (at least 1)",
+	},
+	"trace.min_silence": {
+		help: "the least silence after retransmissions or probes that ends a connection",
+	},
+	"trace.syn_silence": {
+		help: "how long a single SYN must stay unanswered to be a SYN timeout (ST)",
+	},
+
+	"exporter.listen": {
+		help: "address of the HTTP listener, host:port (empty: none)",
+		doc: []string{
+			"9911 is not one of the well-known default ports of Prometheus's own",
+			"exporters. Use 127.0.0.1:9911 to serve only local scrapers.",
+		},
+	},
+	"exporter.port_labels": {
+		help: "server ports that get their own port label value on per-port metrics; others count as \"other\" (at most 64)",
+		doc:  []string{"Example: [22, 80, 443]."},
+	},
+	"exporter.web_config_file": {
+		help: "Prometheus web configuration file (TLS, basic authentication) for the listener (empty: plain HTTP)",
+	},
+
+	"snmp.listen": {
+		help: "UDP addresses of the SNMP agent, host:port (empty: no agent)",
+		doc:  []string{"Port 161 needs CAP_NET_BIND_SERVICE."},
+	},
+	"snmp.communities": {
+		help:   "SNMPv1/v2c community: 'name=NAME access=ro|rw view=VIEW sources=PREFIX' (repeatable)",
+		repeat: true,
+		doc: []string{
+			"access: ro (default) or rw; view: one of snmp.views (default: every",
+			"object); sources: prefixes requests may come from (default: any).",
+			"Example:",
+			"  communities:",
+			"    - name: s3cret-ro",
+			"      access: ro",
+			"      view: tcp",
+			"      sources: [192.0.2.0/24]",
+		},
+	},
+	"snmp.users": {
+		help:   "SNMPv3 user: 'name=NAME auth_protocol=sha256 auth_password=PASS priv_protocol=aes priv_password=PASS access=ro|rw view=VIEW' (repeatable)",
+		repeat: true,
+		doc: []string{
+			"auth_protocol: none, md5, sha, sha224, sha256, sha384 or sha512;",
+			"priv_protocol: none, des, aes, aes192 or aes256 (needs auth); passwords",
+			"have at least 8 characters. Keep passwords in this file (mode 0600):",
+			"flags are visible to other users in the process list.",
+			"Example:",
+			"  users:",
+			"    - name: monitor",
+			"      auth_protocol: sha256",
+			"      auth_password: change-me-please",
+			"      priv_protocol: aes",
+			"      priv_password: change-me-too",
+			"      access: ro",
+			"      view: tcp",
+		},
+	},
+	"snmp.views": {
+		help:   "MIB view: 'name=NAME included=OID excluded=OID' (repeatable; included and excluded may repeat)",
+		repeat: true,
+		doc: []string{
+			"Example:",
+			"  views:",
+			"    - name: tcp",
+			"      included: [1.3.6.1.2.1.1, 1.3.6.1.2.1.6]",
+			"      excluded: []",
+		},
+	},
+	"snmp.trap_targets": {
+		help: "managers that receive notifications, HOST[:PORT] (port 162 when omitted)",
+	},
+	"snmp.state_dir": {
+		help: "directory for the agent's persistent state (SNMPv3 engine boots)",
+	},
+
+	"control.socket": {
+		help: "Unix socket (mode 0600) of the operator commands",
+	},
+}
+
+var (
+	keysOnce sync.Once
+	keys     []Key
+)
+
+// Keys returns every key, in the order of the Config struct.
+func Keys() []Key {
+	keysOnce.Do(func() {
+		ct := reflect.TypeFor[Config]()
+		for i := range ct.NumField() {
+			sf := ct.Field(i)
+			section := yamlName(sf)
+			for j := range sf.Type.NumField() {
+				f := sf.Type.Field(j)
+				name := section + "." + yamlName(f)
+				d, ok := keyDocs[name]
+				if !ok {
+					panic(fmt.Sprintf("config: key %s has no documentation in keyDocs", name))
+				}
+				keys = append(keys, Key{Name: name, Help: d.help, Doc: d.doc, Repeat: d.repeat, index: []int{i, j}})
+			}
+		}
+	})
+	return keys
+}
+
+// Lookup returns the key of a name.
+func Lookup(name string) (Key, bool) {
+	for _, k := range Keys() {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+// yamlName returns a field's YAML key.
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return name
+}
