@@ -30,7 +30,7 @@ retransmission, persist or keepalive timeout, idle, or still open.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newReadCmd(), newVersionCmd())
+	root.AddCommand(newReadCmd(), newRunCmd(), newTraceCmd(), newDisplayCmd(), newResetCmd(), newVersionCmd())
 	return root
 }
 

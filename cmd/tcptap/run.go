@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/config"
+	"github.com/tcptap/tcptap/daemon"
+)
+
+func newRunCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the sensor daemon: live capture on mirror interfaces, trace cache, control socket",
+		Long: `Capture live on one or more mirror/SPAN interfaces through AF_PACKET (a
+TPACKET_V3 ring per worker, one fanout group per interface so both directions
+of a connection reach the same worker), track every TCP connection, and keep
+the closed ones in the trace cache. Operator commands ('tcptap trace ...',
+'tcptap display ...', 'tcptap reset cache') reach the daemon over its Unix
+control socket (mode 0600). Stop it with SIGINT or SIGTERM.
+
+Privileges: the daemon needs CAP_NET_RAW to open capture sockets (and
+CAP_NET_ADMIN only for promiscuous mode on some drivers); it needs no other
+privilege, so run it as an unprivileged user with those capabilities (see
+deploy/).
+
+` + configHelp,
+		Example: `  tcptap run -i eth1
+  tcptap run --config /etc/tcptap/tcptap.yaml
+  TCPTAP_TRACE_ENABLE=true tcptap run -i eth1 -i eth2 --capture.workers 2`,
+		Args: cobra.NoArgs,
+	}
+	v := bindConfig(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := loadConfig(v)
+		if err == nil {
+			err = cfg.Capture.RequireInterfaces()
+		}
+		if err != nil {
+			return err
+		}
+		opts, err := daemonOptions(&cfg)
+		if err != nil {
+			return err
+		}
+		path := persistPath(v)
+		opts.Persist = func(s daemon.TraceSettings) error {
+			t := cfg.Trace
+			t.Enable, t.Filter, t.OnlyNewConnection, t.MaxPacketNumber = s.Enabled, s.Filter, s.OnlyNewConnection, s.MaxPacketNumber
+			t.MemoryQuota, t.CacheMode = config.FormatSize(s.MemoryQuota), s.CacheMode.String()
+			if err := config.PersistTrace(path, t); err != nil {
+				return err
+			}
+			cfg.Trace = t
+			return nil
+		}
+		return runDaemon(cmd.Context(), &cfg, opts)
+	}
+	return cmd
+}
+
+// daemonOptions turns the validated configuration into the daemon's.
+func daemonOptions(cfg *config.Config) (daemon.Options, error) {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	tc, err := cfg.Trace.TraceConfig()
+	if err != nil {
+		return daemon.Options{}, err
+	}
+	cls, err := cfg.Trace.ClassifierConfig()
+	if err != nil {
+		return daemon.Options{}, err
+	}
+	quota, err := cfg.Trace.QuotaBytes()
+	if err != nil {
+		return daemon.Options{}, err
+	}
+	mode, err := cfg.Trace.Mode()
+	if err != nil {
+		return daemon.Options{}, err
+	}
+	ring, err := cfg.Capture.RingBytes()
+	if err != nil {
+		return daemon.Options{}, err
+	}
+	block, err := cfg.Capture.BlockBytes()
+	if err != nil {
+		return daemon.Options{}, err
+	}
+	// One fanout group per interface; by default derived from the process
+	// ID so two daemons on one host never share a group.
+	base := uint16(cfg.Capture.FanoutGroup)
+	if base == 0 {
+		base = uint16(os.Getpid())
+	}
+	group := map[string]uint16{}
+	for i, iface := range cfg.Capture.Interfaces {
+		group[iface] = base + uint16(i)
+	}
+	live := capture.LiveConfig{
+		Snaplen:     cfg.Capture.Snaplen,
+		BlockSize:   int(block),
+		NumBlocks:   int(ring / block),
+		Promiscuous: cfg.Capture.Promiscuous,
+	}
+	return daemon.Options{
+		Interfaces: cfg.Capture.Interfaces,
+		Workers:    cfg.Capture.Workers,
+		Open: func(iface string, _, _ int) (daemon.Source, error) {
+			lc := live
+			lc.Interface, lc.FanoutGroup = iface, group[iface]
+			return capture.OpenLive(lc)
+		},
+		Table:       cfg.Trace.TableConfig(),
+		Classifier:  cls,
+		Trace:       tc,
+		MemoryQuota: quota,
+		CacheMode:   mode,
+		Logger:      log,
+	}, nil
+}
+
+// runDaemon runs the daemon and its control socket until SIGINT/SIGTERM.
+func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d, err := daemon.New(opts)
+	if err != nil {
+		return err
+	}
+	opts.Logger.Info("tcptap running", "version", version, "interfaces", cfg.Capture.Interfaces,
+		"workers", len(d.Stats()), "control_socket", cfg.Control.Socket, "trace", opts.Trace.Enabled)
+	ctlCtx, ctlStop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var ctlErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if ctlErr = d.ServeControl(ctlCtx, cfg.Control.Socket); ctlErr != nil {
+			opts.Logger.Error("control socket", "err", ctlErr)
+			stop() // without a control socket the operator cannot reach the daemon
+		}
+	}()
+	runErr := d.Run(ctx)
+	ctlStop()
+	wg.Wait()
+	opts.Logger.Info("tcptap stopped")
+	if err := errors.Join(runErr, ctlErr); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,427 @@
+// Package daemon is tcptap's sensor appliance: live capture workers, each
+// owning one AF_PACKET socket of a fanout group and its connection table,
+// the trace cache they feed, and the control socket through which the
+// operator's commands (DESIGN §2.1) reach them.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tcptap/tcptap/cache"
+	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/reassembly"
+)
+
+// Source is a live capture socket as a worker reads it.
+type Source interface {
+	// Next returns the next frame, valid until the next call, or an error
+	// for which IsTimeout is true when no frame came within the poll
+	// timeout.
+	Next() (capture.Frame, error)
+	Close() error
+}
+
+// VLANSource is a Source that puts the VLAN tag the kernel stripped from
+// the last frame (into its metadata) back into the decoded packet.
+type VLANSource interface {
+	ApplyVLAN(p *capture.Packet)
+}
+
+// StatsSource is a Source with kernel socket statistics.
+type StatsSource interface {
+	Stats() (capture.LiveStats, error)
+}
+
+// IsTimeout reports whether err is a source's poll timeout.
+func IsTimeout(err error) bool { return errors.Is(err, capture.ErrTimeout) }
+
+// OpenFunc opens the source of one worker on one interface.
+type OpenFunc func(iface string, worker, workers int) (Source, error)
+
+// Options configure a daemon.
+type Options struct {
+	Interfaces []string
+	Workers    int // per interface; 0: one per CPU
+	Open       OpenFunc
+
+	Table       reassembly.Config
+	Classifier  classifier.Config
+	Trace       reassembly.TraceConfig // Enabled starts tracing at once
+	MemoryQuota int64
+	CacheMode   cache.Mode
+
+	// Persist saves the running trace configuration (tcptap trace persist).
+	Persist func(TraceSettings) error
+	Logger  *slog.Logger
+}
+
+// TraceSettings is the runtime trace configuration the operator changes.
+type TraceSettings struct {
+	Enabled           bool
+	Filter            []string
+	OnlyNewConnection bool
+	MaxPacketNumber   int
+	MemoryQuota       int64
+	CacheMode         cache.Mode
+}
+
+// Daemon runs the live pipeline.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	cls     *classifier.Classifier
+	quota   *reassembly.Quota
+	cache   *cache.Cache
+	workers []*worker
+	started time.Time
+
+	mu       sync.Mutex // guards settings and trace
+	settings TraceSettings
+	acl      reassembly.ACL
+	trace    reassembly.TraceConfig
+	gen      atomic.Uint64 // bumped on every trace change; workers pick it up
+}
+
+type worker struct {
+	d      *Daemon
+	iface  string
+	index  int // across all interfaces
+	src    Source
+	dec    *capture.Decoder
+	table  *reassembly.Table
+	gen    uint64
+	hdr    [reassembly.MaxHeaderBytes]byte
+	snapMu sync.Mutex
+	snap   WorkerStats
+}
+
+// WorkerStats is a worker's counters, published every poll timeout.
+type WorkerStats struct {
+	Interface string
+	Frames    uint64
+	Decode    capture.DecodeStats
+	Table     reassembly.TableStats
+	Active    int
+	Kernel    capture.LiveStats
+}
+
+// New opens the capture sockets and prepares the workers; Run starts them.
+func New(opts Options) (*Daemon, error) {
+	if len(opts.Interfaces) == 0 {
+		return nil, errors.New("no capture interface: set capture.interfaces or -i")
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.NumCPU()
+	}
+	if opts.Open == nil {
+		return nil, errors.New("no source opener")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Trace.MaxPacketNumber <= 0 {
+		opts.Trace.MaxPacketNumber = reassembly.DefaultMaxPacketNumber
+	}
+	if opts.MemoryQuota <= 0 {
+		opts.MemoryQuota = reassembly.DefaultMemoryQuota
+	}
+	d := &Daemon{
+		opts:    opts,
+		log:     opts.Logger,
+		cls:     classifier.New(opts.Classifier),
+		quota:   reassembly.NewQuota(opts.MemoryQuota),
+		started: time.Now(),
+		trace:   opts.Trace,
+	}
+	d.cache = cache.New(opts.CacheMode, d.quota)
+	d.settings = TraceSettings{
+		Enabled:           opts.Trace.Enabled,
+		Filter:            opts.Trace.Filter.Strings(),
+		OnlyNewConnection: opts.Trace.OnlyNewConnection,
+		MaxPacketNumber:   opts.Trace.MaxPacketNumber,
+		MemoryQuota:       opts.MemoryQuota,
+		CacheMode:         opts.CacheMode,
+	}
+	d.acl = opts.Trace.Filter
+	if d.trace.Enabled && d.trace.EnabledAt == 0 {
+		d.trace.EnabledAt = time.Now().UnixNano()
+	}
+	total := len(opts.Interfaces) * opts.Workers
+	tcfg := opts.Table
+	if tcfg.MaxConnections <= 0 {
+		tcfg.MaxConnections = reassembly.DefaultMaxConnections
+	}
+	tcfg.MaxConnections = max(1, tcfg.MaxConnections/total)
+	for _, iface := range opts.Interfaces {
+		for i := 0; i < opts.Workers; i++ {
+			src, err := opts.Open(iface, i, opts.Workers)
+			if err != nil {
+				d.closeSources()
+				return nil, fmt.Errorf("capture %s: %w", iface, err)
+			}
+			w := &worker{d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(capture.DecoderConfig{})}
+			w.table = reassembly.NewTable(tcfg, w.index, total, w.finished)
+			w.table.SetTrace(d.trace, d.quota)
+			w.snap.Interface = iface
+			d.workers = append(d.workers, w)
+		}
+	}
+	return d, nil
+}
+
+func (d *Daemon) closeSources() {
+	for _, w := range d.workers {
+		w.src.Close()
+	}
+}
+
+// Run captures until ctx is done, then flushes nothing (connections still
+// open stay unreported, as on the device) and closes the sockets after every
+// reader has returned (closing under a reader crashes, REFERENCE §4).
+func (d *Daemon) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(d.workers))
+	for _, w := range d.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.run(ctx); err != nil {
+				errs <- fmt.Errorf("capture %s worker %d: %w", w.iface, w.index, err)
+			}
+		}()
+	}
+	wg.Wait()
+	d.closeSources()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// run is one worker's loop: read, decode, update the table; on every poll
+// timeout (and every 1024 frames) pick up trace changes, advance the
+// table's clock so idle connections age out, and publish the counters.
+func (w *worker) run(ctx context.Context) error {
+	var p capture.Packet
+	var frames uint64
+	vs, _ := w.src.(VLANSource)
+	for n := 0; ; n++ {
+		if n&1023 == 0 {
+			if ctx.Err() != nil {
+				w.publish(frames)
+				return nil
+			}
+			w.sync(frames)
+		}
+		f, err := w.src.Next()
+		if err != nil {
+			if IsTimeout(err) {
+				n = -1 // the next iteration checks ctx and ticks
+				w.table.Tick(time.Now().UnixNano())
+				continue
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		frames++
+		if !w.dec.Decode(&f, &p) {
+			continue
+		}
+		if vs != nil {
+			vs.ApplyVLAN(&p)
+		}
+		p.Interface = uint16(w.index)
+		var hdr []byte
+		if w.table.Trace().Enabled {
+			hdr = w.hdr[:copy(w.hdr[:], p.HeaderBytes(f.Data, reassembly.MaxHeaderBytes))]
+		}
+		w.table.PacketWithHeaders(&p, hdr)
+	}
+}
+
+// sync applies a changed trace configuration and publishes counters.
+func (w *worker) sync(frames uint64) {
+	if g := w.d.gen.Load(); g != w.gen {
+		w.d.mu.Lock()
+		w.table.SetTrace(w.d.trace, w.d.quota)
+		w.gen = g
+		w.d.mu.Unlock()
+	}
+	w.publish(frames)
+}
+
+func (w *worker) publish(frames uint64) {
+	var k capture.LiveStats
+	if ss, ok := w.src.(StatsSource); ok {
+		k, _ = ss.Stats()
+	}
+	w.snapMu.Lock()
+	w.snap.Frames = frames
+	w.snap.Decode = w.dec.Stats
+	w.snap.Table = w.table.Stats
+	w.snap.Active = w.table.Len()
+	w.snap.Kernel = k
+	w.snapMu.Unlock()
+}
+
+// finished classifies a connection the table let go of and offers it to
+// the cache (in the worker's goroutine).
+func (w *worker) finished(c *reassembly.Conn) {
+	res := w.d.cls.Classify(c)
+	rec := exporter.NewRecord(c, res, w.iface)
+	w.d.cache.Add(c, &rec)
+}
+
+// Stats returns every worker's last published counters.
+func (d *Daemon) Stats() []WorkerStats {
+	out := make([]WorkerStats, len(d.workers))
+	for i, w := range d.workers {
+		w.snapMu.Lock()
+		out[i] = w.snap
+		w.snapMu.Unlock()
+	}
+	return out
+}
+
+// Cache returns the trace cache.
+func (d *Daemon) Cache() *cache.Cache { return d.cache }
+
+// Quota returns the trace memory budget.
+func (d *Daemon) Quota() *reassembly.Quota { return d.quota }
+
+// Settings returns the running trace configuration.
+func (d *Daemon) Settings() TraceSettings {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.settings
+	s.Filter = append([]string(nil), s.Filter...)
+	return s
+}
+
+// ErrTraceEnabled refuses a change the vendor allows only while tracing is
+// disabled.
+var ErrTraceEnabled = errors.New("tracing is enabled: filter, max-packet-number and memory-quota can change only while it is disabled (run 'tcptap trace disable' first)")
+
+// update applies fn to the settings under the lock and hands the result to
+// the workers.
+func (d *Daemon) update(needDisabled bool, fn func(s *TraceSettings) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if needDisabled && d.settings.Enabled {
+		return ErrTraceEnabled
+	}
+	s := d.settings
+	if err := fn(&s); err != nil {
+		return err
+	}
+	acl, err := reassembly.ParseACL(s.Filter)
+	if err != nil {
+		return err
+	}
+	if s.Enabled && !d.settings.Enabled {
+		d.trace.EnabledAt = time.Now().UnixNano()
+	}
+	d.settings, d.acl = s, acl
+	d.trace.Enabled = s.Enabled
+	d.trace.Filter = acl
+	d.trace.OnlyNewConnection = s.OnlyNewConnection
+	d.trace.MaxPacketNumber = s.MaxPacketNumber
+	d.quota.SetLimit(s.MemoryQuota)
+	d.cache.SetMode(s.CacheMode)
+	d.gen.Add(1)
+	return nil
+}
+
+// SetEnabled starts or stops tracing.
+func (d *Daemon) SetEnabled(on bool) error {
+	return d.update(false, func(s *TraceSettings) error { s.Enabled = on; return nil })
+}
+
+// SetFilter replaces the ACL (only while disabled).
+func (d *Daemon) SetFilter(rules []string) error {
+	if _, err := reassembly.ParseACL(rules); err != nil {
+		return err
+	}
+	return d.update(true, func(s *TraceSettings) error { s.Filter = append([]string(nil), rules...); return nil })
+}
+
+// SetOnlyNewConnection sets the only-new-connection filter (only while disabled).
+func (d *Daemon) SetOnlyNewConnection(on bool) error {
+	return d.update(true, func(s *TraceSettings) error { s.OnlyNewConnection = on; return nil })
+}
+
+// SetMaxPacketNumber sets the per-connection record ring size (only while disabled).
+func (d *Daemon) SetMaxPacketNumber(n int) error {
+	if n < 1 || n > 1<<20 {
+		return fmt.Errorf("max-packet-number %d: want 1 to %d", n, 1<<20)
+	}
+	return d.update(true, func(s *TraceSettings) error { s.MaxPacketNumber = n; return nil })
+}
+
+// SetMemoryQuota sets the trace memory budget (only while disabled).
+func (d *Daemon) SetMemoryQuota(n int64) error {
+	if n < 0 {
+		return fmt.Errorf("memory-quota %d: want a positive size", n)
+	}
+	return d.update(true, func(s *TraceSettings) error { s.MemoryQuota = n; return nil })
+}
+
+// SetCacheMode sets which closed connections the cache keeps.
+func (d *Daemon) SetCacheMode(m cache.Mode) error {
+	return d.update(false, func(s *TraceSettings) error { s.CacheMode = m; return nil })
+}
+
+// Persist saves the running trace configuration through Options.Persist.
+func (d *Daemon) Persist() error {
+	if d.opts.Persist == nil {
+		return errors.New("no configuration file to persist to: start the daemon with --config FILE")
+	}
+	return d.opts.Persist(d.Settings())
+}
+
+// ResetCache clears the cache.
+func (d *Daemon) ResetCache() { d.cache.Reset() }
+
+// Information gathers the configuration and statistics the information
+// view shows.
+func (d *Daemon) Information() *exporter.TraceInformation {
+	s := d.Settings()
+	in := &exporter.TraceInformation{
+		Enabled:           s.Enabled,
+		MaxPacketNumber:   s.MaxPacketNumber,
+		MemoryQuota:       d.quota.Limit(),
+		MemoryUsed:        d.quota.Used(),
+		MemoryPeak:        d.quota.Peak(),
+		CacheMode:         s.CacheMode.String(),
+		Filter:            s.Filter,
+		OnlyNewConnection: s.OnlyNewConnection,
+	}
+	for _, w := range d.Stats() {
+		t := w.Table
+		in.ConnectionsTracked += t.Opened
+		in.ConnectionsActive += uint64(w.Active)
+		in.Traced += t.Trace.Traced
+		in.NotTracedQuota += t.Trace.NotTracedQuota
+		in.NotTracedFilter += t.Trace.NotTracedACL
+		in.NotTracedOld += t.Trace.NotTracedOld
+		in.RecordsWritten += t.Trace.Records
+		in.RecordsOverwritten += t.Trace.Overwritten
+	}
+	cs := d.cache.Stats()
+	in.Cached, in.CachedByReason, in.RecordsCached = cs.Cached, cs.ByReason, cs.RecordsCached
+	in.NotCachedQuota, in.Skipped = cs.NotCachedQuota, cs.Skipped
+	return in
+}
