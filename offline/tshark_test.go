@@ -32,27 +32,6 @@ import (
 // is fixed the row no longer matches anything and the test fails until
 // it is deleted. Design rows are deliberate differences.
 var tsharkKnown = []struct{ file, stream, field, reason string }{
-	// ACKed unseen segment: TShark 4.0.17's tcp_analyze_sequence_number
-	// moves maxseqtobeacked up to nextseq and flags the ACK when
-	// LT_SEQ(rev.maxseqtobeacked, rev.nextseq), and otherwise flags only
-	// the first such ACK (dupacknum -1). reassembly/analysis.go tests the
-	// opposite, rev.maxSeqToBeAcked > rev.nextSeq (plain comparison), so
-	// it keeps maxSeqToBeAcked behind a retransmitted or gap-filling
-	// segment: too many flags when the peer's dup-ACK counter is later
-	// reset (frame 34 of stream 2 here: ack 34 > stale max 21), too few
-	// when the peer stays silent (bigtransfer frames 55-67).
-
-	// Time deltas: Wireshark computes the out-of-order and fast
-	// retransmission intervals in a guint64, so a segment time-stamped
-	// before the reference (non-monotonic capture clock) is never
-	// "within the threshold"; analysis.go compares signed int64s.
-
-	// A retransmitted SYN after the close, with the ISN the server's
-	// SYN-ACK acknowledged (30000): Wireshark sets the client's base seq
-	// from that ACK and keeps the SYN in the stream as a retransmission;
-	// tcptap's table.isNewConnection treats any SYN on an ended connection
-	// whose client SYN it never saw as a new connection.
-
 	// The sanitised (TraceWrangler) Linux SLL capture with corrupt headers.
 	{"gopacket__layers__testdata__linux_sll_oversized_addr.pcapng", "10.209.8.148:21999<->192.168.145.147:51218", "packets", "design: frame 87's TCP header claims 32 bytes but the frame holds 20; tshark still counts it ('Short segment', malformed), tcptap skips malformed segments (DESIGN §6)"},
 	{"gopacket__layers__testdata__linux_sll_oversized_addr.pcapng", "10.209.8.148:21999<->192.168.145.147:51218", "split", "design: tcptap ends the connection at a RST and, after the 5 s close linger, starts a new mid-stream connection for later segments (3 records); tshark keeps one stream"},
