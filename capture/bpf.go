@@ -23,10 +23,10 @@ import (
 //   - on a raw-IP link (tun, IPIP, WireGuard, ... read with SOCK_DGRAM) the
 //     same IPv4/IPv6 tests from the first byte.
 //
-// The receive path strips the outer VLAN tag into the packet's metadata
-// before packet sockets see a frame (__netif_receive_skb_core untags in
-// software when the NIC did not), so on a trunk the filter usually sees a
-// frame with one tag fewer than the wire had; that is why zero tags must
+// The receive path strips an outer 802.1Q or 802.1ad tag into the packet's
+// metadata before packet sockets see the frame (__netif_receive_skb_core
+// untags in software when the NIC did not), so on a trunk the filter sees
+// a frame with one tag fewer than the wire had; that is why zero tags must
 // pass. The stripped tag comes back as the frame's ancillary data
 // ([LiveSource.LastVLAN]).
 //
