@@ -18,6 +18,7 @@ import (
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/reassembly"
 )
 
@@ -62,6 +63,10 @@ type Options struct {
 	// Persist saves the running trace configuration (tcptap trace persist).
 	Persist func(TraceSettings) error
 	Logger  *slog.Logger
+
+	// PortLabels are the server ports whose closes are counted on their
+	// own (exporter.port_labels; at most metrics.MaxServices).
+	PortLabels []uint16
 }
 
 // TraceSettings is the runtime trace configuration the operator changes.
@@ -100,6 +105,7 @@ type worker struct {
 	table  *reassembly.Table
 	gen    uint64
 	hdr    [reassembly.MaxHeaderBytes]byte
+	conns  metrics.Counters // owned by the worker's goroutine; added to once per ended connection
 	snapMu sync.Mutex
 	snap   WorkerStats
 }
@@ -112,6 +118,8 @@ type WorkerStats struct {
 	Table     reassembly.TableStats
 	Active    int
 	Kernel    capture.LiveStats
+	HasKernel bool             // the source has kernel statistics
+	Conns     metrics.Counters // ended connections, by reason, direction, RTT
 }
 
 // New opens the capture sockets and prepares the workers; Run starts them.
@@ -265,7 +273,8 @@ func (w *worker) sync(frames uint64) {
 
 func (w *worker) publish(frames uint64) {
 	var k capture.LiveStats
-	if ss, ok := w.src.(StatsSource); ok {
+	ss, hasKernel := w.src.(StatsSource)
+	if hasKernel {
 		k, _ = ss.Stats()
 	}
 	w.snapMu.Lock()
@@ -274,6 +283,8 @@ func (w *worker) publish(frames uint64) {
 	w.snap.Table = w.table.Stats
 	w.snap.Active = w.table.Len()
 	w.snap.Kernel = k
+	w.snap.HasKernel = hasKernel
+	w.snap.Conns = w.conns
 	w.snapMu.Unlock()
 }
 
@@ -282,6 +293,7 @@ func (w *worker) publish(frames uint64) {
 func (w *worker) finished(c *reassembly.Conn) {
 	res := w.d.cls.Classify(c)
 	rec := exporter.NewRecord(c, res, w.iface)
+	w.conns.Add(&rec, w.d.opts.PortLabels)
 	w.d.cache.Add(c, &rec)
 }
 
@@ -424,4 +436,28 @@ func (d *Daemon) Information() *exporter.TraceInformation {
 	in.Cached, in.CachedByReason, in.RecordsCached = cs.Cached, cs.ByReason, cs.RecordsCached
 	in.NotCachedQuota, in.Skipped = cs.NotCachedQuota, cs.Skipped
 	return in
+}
+
+// MetricsSnapshot returns what a Prometheus scrape reads: every worker's
+// last published counters, the trace quota and the cache's statistics.
+func (d *Daemon) MetricsSnapshot() *metrics.Snapshot {
+	st := d.Stats()
+	s := &metrics.Snapshot{
+		Workers:    make([]metrics.Worker, len(st)),
+		QuotaLimit: d.quota.Limit(),
+		QuotaUsed:  d.quota.Used(),
+		QuotaPeak:  d.quota.Peak(),
+		HasCache:   true,
+		Cache:      d.cache.Stats(),
+		CacheLen:   d.cache.Len(),
+	}
+	s.TraceEnabled = d.Settings().Enabled
+	for i := range st {
+		w := &st[i]
+		s.Workers[i] = metrics.Worker{
+			Interface: w.Interface, Frames: w.Frames, Decode: w.Decode, Table: w.Table,
+			Active: w.Active, Kernel: w.Kernel, HasKernel: w.HasKernel, Conns: w.Conns,
+		}
+	}
+	return s
 }

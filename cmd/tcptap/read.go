@@ -16,6 +16,7 @@ import (
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
 )
@@ -45,6 +46,8 @@ type readFlags struct {
 	wireshark         bool
 	pcapDir           string
 	information       bool
+
+	metricsOut string
 
 	quotaBytes int64
 	acl        reassembly.ACL
@@ -98,6 +101,7 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.BoolVar(&f.wireshark, "wireshark", false, "with --connection: write the connection's packets as a pcap to standard output")
 	fl.StringVar(&f.pcapDir, "pcap-dir", "", "write one pcap per cached connection into this directory")
 	fl.BoolVar(&f.information, "information", false, "print the trace configuration and statistics after the table")
+	fl.StringVar(&f.metricsOut, "metrics-out", "", "write the run's final metrics to `FILE` in the Prometheus text format (for node_exporter's textfile collector)")
 	return cmd
 }
 
@@ -239,10 +243,28 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		recs, jw = nil, nil
 		sink = func(*exporter.Record) {}
 	}
+	var conns metrics.Counters
+	if f.metricsOut != "" {
+		inner := sink
+		sink = func(r *exporter.Record) { conns.Add(r, nil); inner(r) } // the sink runs in one goroutine at a time
+	}
 	bar := newProgressBar(errOut, f.progress)
 	opts.Progress = bar.update
 	st, runErr := offline.Run(ctx, args, opts, sink)
 	bar.done()
+	if f.metricsOut != "" {
+		snap := &metrics.Snapshot{
+			Workers:      []metrics.Worker{{Interface: "offline", Frames: st.Frames, Decode: st.Decode, Table: st.Table, Conns: conns}},
+			TraceEnabled: f.trace,
+			QuotaLimit:   quota.Limit(), QuotaUsed: quota.Used(), QuotaPeak: quota.Peak(),
+		}
+		if tc != nil {
+			snap.HasCache, snap.Cache, snap.CacheLen = true, tc.Stats(), tc.Len()
+		}
+		if err := metrics.WriteTextfile(f.metricsOut, snap, metrics.Options{Version: version}); err != nil {
+			return fmt.Errorf("--metrics-out: %w", err)
+		}
+	}
 
 	switch {
 	case f.connection != "":

@@ -15,6 +15,8 @@ import (
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/daemon"
+	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/exporter/web"
 )
 
 func newRunCmd() *cobra.Command {
@@ -125,6 +127,7 @@ func daemonOptions(cfg *config.Config) (daemon.Options, error) {
 		MemoryQuota: quota,
 		CacheMode:   mode,
 		Logger:      log,
+		PortLabels:  portLabels(cfg.Exporter.PortLabels),
 	}, nil
 }
 
@@ -143,7 +146,23 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 		"workers", len(d.Stats()), "control_socket", cfg.Control.Socket, "trace", opts.Trace.Enabled)
 	ctlCtx, ctlStop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	var ctlErr error
+	var ctlErr, httpErr error
+	if cfg.Exporter.Listen != "" {
+		reg := metrics.NewRegistry(d.MetricsSnapshot, metrics.Options{Version: version, PortLabels: opts.PortLabels})
+		srv, err := web.Listen(cfg.Exporter.Listen, web.Handler(reg, d), cfg.Exporter.WebConfigFile, opts.Logger)
+		if err != nil {
+			ctlStop()
+			return err
+		}
+		opts.Logger.Info("HTTP listening", "address", srv.Addr().String(), "web_config_file", cfg.Exporter.WebConfigFile)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if httpErr = srv.Serve(ctlCtx); httpErr != nil {
+				opts.Logger.Error("HTTP", "err", httpErr)
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -156,8 +175,22 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 	ctlStop()
 	wg.Wait()
 	opts.Logger.Info("tcptap stopped")
-	if err := errors.Join(runErr, ctlErr); err != nil {
+	if err := errors.Join(runErr, ctlErr, httpErr); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
 	return nil
+}
+
+// portLabels turns exporter.port_labels into ports (validated to 1-65535 by
+// the configuration; duplicates dropped).
+func portLabels(ports []int) []uint16 {
+	var out []uint16
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if p > 0 && p <= 65535 && !seen[p] {
+			seen[p] = true
+			out = append(out, uint16(p))
+		}
+	}
+	return out
 }

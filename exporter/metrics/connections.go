@@ -1,0 +1,101 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tcptap/tcptap/classifier"
+)
+
+func init() { registerCollector("connections", newConnectionsCollector) }
+
+// connectionsCollector: connections opened, closed by reason, tracked,
+// evicted, and the per-direction counters of connections that ended.
+type connectionsCollector struct {
+	ports []uint16
+
+	opened, closed, service, tracked, evicted, reused, segmentsSeen *prometheus.Desc
+	dir                                                             []dirFamily
+}
+
+type dirFamily struct {
+	d   *prometheus.Desc
+	get func(c *Counters) *[2]uint64
+}
+
+func newConnectionsCollector(o Options) collector {
+	dirDesc := func(name, help string) *prometheus.Desc {
+		return desc(name, help+" Counted when the connection ends.", "direction")
+	}
+	return &connectionsCollector{
+		ports:        o.PortLabels,
+		opened:       desc("connections_opened_total", "TCP connections the workers started tracking."),
+		closed:       desc("connections_closed_total", "TCP connections that ended, by reason code (DESIGN §3: RF, ST, RT, PT, KT, AA, SR, RR, AN, PN, IT, OP, BD).", "reason"),
+		service:      desc("service_connections_closed_total", "TCP connections that ended, by server port (only the ports of exporter.port_labels) and reason code.", "server_port", "reason"),
+		tracked:      desc("connections_tracked", "TCP connections currently held in the connection tables."),
+		evicted:      desc("connections_evicted_total", "TCP connections let go early because a connection table was full."),
+		reused:       desc("connections_port_reused_total", "TCP connections ended by a new SYN on their 4-tuple."),
+		segmentsSeen: desc("tcp_segments_processed_total", "TCP segments applied to the connection tables."),
+		dir: []dirFamily{
+			{dirDesc("segments_total", "TCP segments by direction."), func(c *Counters) *[2]uint64 { return &c.Segments }},
+			{dirDesc("payload_bytes_total", "TCP payload bytes by direction."), func(c *Counters) *[2]uint64 { return &c.PayloadBytes }},
+			{dirDesc("retransmissions_total", "TCP retransmissions by direction."), func(c *Counters) *[2]uint64 { return &c.Retransmissions }},
+			{dirDesc("fast_retransmissions_total", "TCP fast retransmissions by direction."), func(c *Counters) *[2]uint64 { return &c.FastRetransmissions }},
+			{dirDesc("zero_window_advertisements_total", "TCP zero-window advertisements by direction (sender of the zero window)."), func(c *Counters) *[2]uint64 { return &c.ZeroWindows }},
+			{dirDesc("window_probes_total", "TCP persist (zero-window) probes by direction."), func(c *Counters) *[2]uint64 { return &c.WindowProbes }},
+			{dirDesc("keepalives_total", "TCP keepalive probes by direction."), func(c *Counters) *[2]uint64 { return &c.KeepAlives }},
+			{dirDesc("duplicate_acks_total", "TCP duplicate ACKs by direction."), func(c *Counters) *[2]uint64 { return &c.DupAcks }},
+			{dirDesc("resets_total", "TCP RST segments by direction."), func(c *Counters) *[2]uint64 { return &c.Resets }},
+			{dirDesc("fins_total", "TCP FIN segments by direction."), func(c *Counters) *[2]uint64 { return &c.FINs }},
+		},
+	}
+}
+
+func (c *connectionsCollector) describe(ch chan<- *prometheus.Desc) {
+	ch <- c.opened
+	ch <- c.closed
+	ch <- c.tracked
+	ch <- c.evicted
+	ch <- c.reused
+	ch <- c.segmentsSeen
+	if len(c.ports) > 0 {
+		ch <- c.service
+	}
+	for _, f := range c.dir {
+		ch <- f.d
+	}
+}
+
+func (c *connectionsCollector) update(s *Snapshot, ch chan<- prometheus.Metric) {
+	var sum Counters
+	var opened, evicted, reused, segs uint64
+	var active int
+	for i := range s.Workers {
+		w := &s.Workers[i]
+		sum.Merge(&w.Conns)
+		opened += w.Table.Opened
+		evicted += w.Table.Evicted
+		reused += w.Table.ReusedPorts
+		segs += w.Table.Packets
+		active += w.Active
+	}
+	counter(ch, c.opened, opened)
+	counter(ch, c.evicted, evicted)
+	counter(ch, c.reused, reused)
+	counter(ch, c.segmentsSeen, segs)
+	gauge(ch, c.tracked, float64(active))
+	// Every code, present at 0 from the start.
+	for i, code := range classifier.Codes {
+		counter(ch, c.closed, sum.Closed[i], string(code))
+	}
+	for si, p := range c.ports {
+		for i, code := range classifier.Codes {
+			counter(ch, c.service, sum.Services[si][i], portLabel(p), string(code))
+		}
+	}
+	for _, f := range c.dir {
+		v := f.get(&sum)
+		for d, name := range directionNames {
+			counter(ch, f.d, v[d], name)
+		}
+	}
+}

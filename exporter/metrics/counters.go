@@ -1,0 +1,193 @@
+package metrics
+
+import (
+	"math"
+
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/exporter"
+)
+
+// NumReasons is the number of reason codes (classifier.Codes).
+const NumReasons = 13
+
+// MaxServices bounds exporter.port_labels: each listed server port gets its
+// own series per reason, so cardinality stays bounded.
+const MaxServices = 32
+
+// Directions, the index of per-direction counters.
+const (
+	ClientToServer = 0
+	ServerToClient = 1
+)
+
+var directionNames = [2]string{"client_to_server", "server_to_client"}
+
+// ReasonIndex returns the index of code in classifier.Codes, or -1.
+func ReasonIndex(code classifier.Code) int {
+	for i, c := range classifier.Codes {
+		if c == code {
+			return i
+		}
+	}
+	return -1
+}
+
+// Counters are one worker's plain connection counters. The worker owns them
+// and adds each connection once, when it ends (the record is built then
+// anyway), so nothing is added on the per-packet path. Fixed arrays only:
+// Add does not allocate, and a copy is a snapshot.
+type Counters struct {
+	Closed   [NumReasons]uint64
+	Services [MaxServices][NumReasons]uint64 // by exporter.port_labels slot
+
+	// Of connections that ended, by direction.
+	Segments            [2]uint64
+	PayloadBytes        [2]uint64
+	Retransmissions     [2]uint64
+	FastRetransmissions [2]uint64
+	ZeroWindows         [2]uint64
+	WindowProbes        [2]uint64
+	KeepAlives          [2]uint64
+	DupAcks             [2]uint64
+	Resets              [2]uint64
+	FINs                [2]uint64
+
+	HandshakeRTT Histogram
+	DataRTT      Histogram
+}
+
+// Add counts one ended connection. ports are the server ports of
+// exporter.port_labels (at most MaxServices are used).
+func (c *Counters) Add(r *exporter.Record, ports []uint16) {
+	i := ReasonIndex(r.Reason)
+	if i < 0 {
+		return
+	}
+	c.Closed[i]++
+	sp := r.Server.Port()
+	for s, p := range ports {
+		if s >= MaxServices {
+			break
+		}
+		if p == sp {
+			c.Services[s][i]++
+			break
+		}
+	}
+	pair := func(dst *[2]uint64, cl, sv uint64) { dst[0] += cl; dst[1] += sv }
+	pair(&c.Segments, r.Packets.Client, r.Packets.Server)
+	pair(&c.PayloadBytes, r.Bytes.Client, r.Bytes.Server)
+	p32 := func(dst *[2]uint64, p exporter.Pair[uint32]) { pair(dst, uint64(p.Client), uint64(p.Server)) }
+	p32(&c.Retransmissions, r.Retransmissions)
+	p32(&c.FastRetransmissions, r.FastRetransmissions)
+	p32(&c.ZeroWindows, r.ZeroWindows)
+	p32(&c.WindowProbes, r.WindowProbes)
+	p32(&c.KeepAlives, r.KeepAlives)
+	p32(&c.DupAcks, r.DupAcks)
+	p32(&c.Resets, r.Resets)
+	p32(&c.FINs, r.FINs)
+	if r.RTTms.Handshake > 0 {
+		c.HandshakeRTT.Observe(r.RTTms.Handshake / 1e3)
+	}
+	if r.RTTms.Data.Client > 0 {
+		c.DataRTT.Observe(r.RTTms.Data.Client / 1e3)
+	}
+	if r.RTTms.Data.Server > 0 {
+		c.DataRTT.Observe(r.RTTms.Data.Server / 1e3)
+	}
+}
+
+// Merge adds o's counts to c.
+func (c *Counters) Merge(o *Counters) {
+	for i := range c.Closed {
+		c.Closed[i] += o.Closed[i]
+	}
+	for s := range c.Services {
+		for i := range c.Services[s] {
+			c.Services[s][i] += o.Services[s][i]
+		}
+	}
+	for d := 0; d < 2; d++ {
+		c.Segments[d] += o.Segments[d]
+		c.PayloadBytes[d] += o.PayloadBytes[d]
+		c.Retransmissions[d] += o.Retransmissions[d]
+		c.FastRetransmissions[d] += o.FastRetransmissions[d]
+		c.ZeroWindows[d] += o.ZeroWindows[d]
+		c.WindowProbes[d] += o.WindowProbes[d]
+		c.KeepAlives[d] += o.KeepAlives[d]
+		c.DupAcks[d] += o.DupAcks[d]
+		c.Resets[d] += o.Resets[d]
+		c.FINs[d] += o.FINs[d]
+	}
+	c.HandshakeRTT.Merge(&o.HandshakeRTT)
+	c.DataRTT.Merge(&o.DataRTT)
+}
+
+// Histogram geometry: a Prometheus native histogram of schema 2 (4 buckets
+// per power of two, growth factor 2^(1/4) ≈ 1.19), bucket indexes
+// histMinIndex..histMaxIndex, i.e. from 2^-20 s (about 1 µs; smaller values
+// go to the zero bucket) to 2^10 s (1024 s; larger values are clamped into
+// the last bucket). The classic fallback buckets are the powers of two
+// 2^-20 ... 2^10 s, every fourth native boundary, so both views come from
+// the same counts.
+const (
+	histSchema   = 2
+	histMinIndex = -79 // (2^(-80/4), 2^(-79/4)]
+	histMaxIndex = 40  // (2^(39/4), 2^10]
+	histBuckets  = histMaxIndex - histMinIndex + 1
+)
+
+// histZeroThreshold is the upper bound of the zero bucket: 2^-20 s.
+var histZeroThreshold = math.Ldexp(1, -20)
+
+// Histogram is a plain (not concurrency-safe) histogram owned by a worker.
+type Histogram struct {
+	Count   uint64
+	Sum     float64
+	Zero    uint64 // observations <= histZeroThreshold
+	Buckets [histBuckets]uint64
+}
+
+// bucketIndex returns the native bucket index of v > 0 for schema 2: the
+// smallest i with v <= 2^(i/4).
+func bucketIndex(v float64) int {
+	frac, exp := math.Frexp(v) // v = frac * 2^exp, frac in [0.5, 1)
+	if frac == 0.5 {
+		return (exp - 1) * 4 // exact power of two: on a boundary
+	}
+	// v in (2^(exp-1), 2^exp): sub-bucket by frac against 2^(-k/4).
+	for k := 3; k >= 1; k-- {
+		if frac <= subBounds[k] {
+			return exp*4 - k
+		}
+	}
+	return exp * 4
+}
+
+// subBounds[k] = 2^(-k/4), the boundaries inside an octave.
+var subBounds = [4]float64{1, math.Pow(2, -0.25), math.Pow(2, -0.5), math.Pow(2, -0.75)}
+
+// Observe adds one value in seconds.
+func (h *Histogram) Observe(v float64) {
+	h.Count++
+	h.Sum += v
+	if v <= histZeroThreshold {
+		h.Zero++
+		return
+	}
+	i := bucketIndex(v)
+	if i > histMaxIndex {
+		i = histMaxIndex
+	}
+	h.Buckets[i-histMinIndex]++
+}
+
+// Merge adds o's counts to h.
+func (h *Histogram) Merge(o *Histogram) {
+	h.Count += o.Count
+	h.Sum += o.Sum
+	h.Zero += o.Zero
+	for i := range h.Buckets {
+		h.Buckets[i] += o.Buckets[i]
+	}
+}

@@ -1,0 +1,46 @@
+// Package metrics exposes tcptap's counters to Prometheus. Workers keep
+// plain counters (Counters, the decoder's and the table's stats); at scrape
+// time a custom collector takes one Snapshot of every worker and builds
+// constant metrics from it, so the per-packet path never touches a
+// Prometheus metric (REFERENCE §5). As node_exporter's collector/, each
+// group of metric families lives in its own file and registers itself in
+// init().
+package metrics
+
+import (
+	"github.com/tcptap/tcptap/cache"
+	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/reassembly"
+)
+
+// Worker is one worker's published counters.
+type Worker struct {
+	Interface string
+	Frames    uint64 // frames read from the source
+	Decode    capture.DecodeStats
+	Table     reassembly.TableStats
+	Active    int // connections in the table
+	// Kernel counters of the worker's capture socket; HasKernel is false
+	// for sources that have none (capture files).
+	Kernel    capture.LiveStats
+	HasKernel bool
+	// QueueDepth is the batches waiting for the worker (offline); live
+	// workers read their own ring and have no queue.
+	QueueDepth int
+	Conns      Counters
+}
+
+// Snapshot is everything one scrape reads.
+type Snapshot struct {
+	Workers      []Worker
+	TraceEnabled bool
+	QuotaLimit   int64 // trace memory quota, bytes
+	QuotaUsed    int64
+	QuotaPeak    int64
+	HasCache     bool
+	Cache        cache.Stats
+	CacheLen     int
+}
+
+// Source returns a fresh snapshot for each scrape.
+type Source func() *Snapshot

@@ -1,0 +1,245 @@
+// Package web is tcptap's read-only HTTP endpoint: /metrics for Prometheus,
+// /healthz, and a JSON API over the trace cache (DESIGN §4 records, the
+// flight recorder as JSON or pcap, the trace information). Nothing served
+// here changes state: mutating commands go over the control socket only.
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tcptap/tcptap/cache"
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/reassembly"
+)
+
+// Backend is what the API reads (the daemon).
+type Backend interface {
+	Cache() *cache.Cache
+	Information() *exporter.TraceInformation
+}
+
+// DefaultLimit and MaxLimit bound /api/v1/connections.
+const (
+	DefaultLimit = 1000
+	MaxLimit     = 100000
+)
+
+// Handler returns the HTTP handler serving metrics from g and the API from b.
+func Handler(g prometheus.Gatherer, b Backend) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	a := &api{b: b}
+	mux.HandleFunc("GET /api/v1/connections", a.connections)
+	mux.HandleFunc("GET /api/v1/connections/{id}/packets", a.packets)
+	mux.HandleFunc("GET /api/v1/connections/{id}/pcap", a.pcap)
+	mux.HandleFunc("GET /api/v1/information", a.information)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, landing)
+	})
+	return readOnly(mux)
+}
+
+const landing = `<html><head><title>tcptap</title></head><body><h1>tcptap</h1><ul>
+<li><a href="metrics">/metrics</a></li><li><a href="healthz">/healthz</a></li>
+<li><a href="api/v1/connections">/api/v1/connections</a></li>
+<li><a href="api/v1/information">/api/v1/information</a></li></ul></body></html>
+`
+
+// readOnly refuses every method but GET and HEAD (ServeMux's "GET" patterns
+// also match HEAD).
+func readOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			httpError(w, http.StatusMethodNotAllowed, "the HTTP API is read-only: use the control socket (tcptap trace ..., tcptap reset cache) to change state")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type api struct{ b Backend }
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(errorBody{msg})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// connections lists cached (closed) connections, oldest first:
+// ?state=closed (default; open is not available yet), &reason=RT[,ST...],
+// &family=ipv4|ipv6, &limit=N (the newest N).
+func (a *api) connections(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	switch q.Get("state") {
+	case "", "closed":
+	case "open":
+		httpError(w, http.StatusNotImplemented, "state=open is not available yet: connections still open live in the workers' tables; use tcptap_connections_tracked for their number")
+		return
+	default:
+		httpError(w, http.StatusBadRequest, "state: want closed or open")
+		return
+	}
+	reasons := map[classifier.Code]bool{}
+	if v := q.Get("reason"); v != "" {
+		for _, s := range strings.Split(v, ",") {
+			c := classifier.Code(strings.ToUpper(strings.TrimSpace(s)))
+			if !c.Valid() {
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("reason %q: want a reason code (RF, ST, RT, PT, KT, AA, SR, RR, AN, PN, IT, OP, BD)", s))
+				return
+			}
+			reasons[c] = true
+		}
+	}
+	family := q.Get("family")
+	switch family {
+	case "", "ipv4", "ipv6":
+	default:
+		httpError(w, http.StatusBadRequest, "family: want ipv4 or ipv6")
+		return
+	}
+	limit := DefaultLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("limit: want 1 to %d", MaxLimit))
+			return
+		}
+		limit = n
+	}
+	entries := a.b.Cache().Entries(func(e *cache.Entry) bool {
+		if len(reasons) > 0 && !reasons[e.Record.Reason] {
+			return false
+		}
+		return family == "" || e.Record.Family == family
+	})
+	if len(entries) > limit {
+		entries = entries[len(entries)-limit:]
+	}
+	out := make([]*exporter.Record, len(entries))
+	for i, e := range entries {
+		out[i] = &e.Record
+	}
+	writeJSON(w, out)
+}
+
+func (a *api) entry(w http.ResponseWriter, r *http.Request) *cache.Entry {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "id: want the connection's numeric id (the record's \"id\")")
+		return nil
+	}
+	es := a.b.Cache().Entries(func(e *cache.Entry) bool { return e.Record.ID == id })
+	if len(es) == 0 {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("connection %d is not in the trace cache", id))
+		return nil
+	}
+	return es[len(es)-1]
+}
+
+// Packet is one flight-recorder record as JSON.
+type Packet struct {
+	Index        uint64                  `json:"index"` // 1-based, counting overwritten records
+	Time         time.Time               `json:"time"`
+	From         string                  `json:"from"` // client or server
+	Flags        string                  `json:"flags"`
+	Seq          uint32                  `json:"seq"`
+	Ack          uint32                  `json:"ack"`
+	PayloadLen   uint32                  `json:"payload_len"`
+	Window       uint16                  `json:"window"`
+	WindowScaled uint32                  `json:"window_scaled"`
+	IPID         uint16                  `json:"ip_id"`
+	Checksum     uint16                  `json:"checksum"`
+	WireLen      uint32                  `json:"wire_len"`
+	States       exporter.Pair[string]   `json:"states"`
+	Analysis     []string                `json:"analysis"`
+	Seqs         exporter.Pair[SeqSpace] `json:"seq_space"`
+}
+
+// SeqSpace is one direction's sequence space after a packet.
+type SeqSpace struct {
+	ISN     uint32 `json:"isn"`
+	HighSeq uint32 `json:"high_seq"`
+	HighAck uint32 `json:"high_ack"`
+	Window  uint32 `json:"window"`
+}
+
+// Packets is the flight recorder of one connection.
+type Packets struct {
+	Record      *exporter.Record `json:"record"`
+	Traced      bool             `json:"traced"`
+	Overwritten uint64           `json:"overwritten"`
+	Packets     []Packet         `json:"packets"`
+}
+
+func seqSpace(s reassembly.SeqSnapshot) SeqSpace {
+	return SeqSpace{ISN: s.ISN, HighSeq: s.HighSeq, HighAck: s.HighAck, Window: s.Window}
+}
+
+func (a *api) packets(w http.ResponseWriter, r *http.Request) {
+	e := a.entry(w, r)
+	if e == nil {
+		return
+	}
+	out := Packets{Record: &e.Record, Traced: e.Traced, Overwritten: e.Overwritten, Packets: make([]Packet, len(e.Packets))}
+	for i := range e.Packets {
+		p := &e.Packets[i]
+		an := p.Analysis.Names()
+		if an == nil {
+			an = []string{}
+		}
+		out.Packets[i] = Packet{
+			Index: e.Overwritten + uint64(i) + 1, Time: time.Unix(0, p.Timestamp).UTC(),
+			From: p.From.String(), Flags: p.Flags.String(), Seq: p.Seq, Ack: p.Ack,
+			PayloadLen: p.PayloadLen, Window: p.Window, WindowScaled: p.WindowScaled(),
+			IPID: p.IPID, Checksum: p.Checksum, WireLen: p.WireLen,
+			States:   exporter.Pair[string]{Client: p.States[reassembly.Client].String(), Server: p.States[reassembly.Server].String()},
+			Analysis: an,
+			Seqs:     exporter.Pair[SeqSpace]{Client: seqSpace(p.Snap[reassembly.Client]), Server: seqSpace(p.Snap[reassembly.Server])},
+		}
+	}
+	writeJSON(w, &out)
+}
+
+func (a *api) pcap(w http.ResponseWriter, r *http.Request) {
+	e := a.entry(w, r)
+	if e == nil {
+		return
+	}
+	if len(e.Packets) == 0 {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("connection %d has no recorded packets (it was not traced: enable tracing with 'tcptap trace enable')", e.Record.ID))
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.tcpdump.pcap")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", exporter.PcapFileName(&e.Record)))
+	exporter.WritePcap(w, &e.Record, e.Packets)
+}
