@@ -174,7 +174,7 @@ func New(opts Options) (*Daemon, error) {
 			src, err := opts.Open(iface, i, opts.Workers)
 			if err != nil {
 				d.closeSources()
-				return nil, fmt.Errorf("capture %s: %w", iface, err)
+				return nil, err // the source names the interface
 			}
 			w := &worker{d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(capture.DecoderConfig{})}
 			w.table = reassembly.NewTable(tcfg, w.index, total, w.finished)

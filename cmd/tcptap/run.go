@@ -30,10 +30,10 @@ the closed ones in the trace cache. Operator commands ('tcptap trace ...',
 'tcptap display ...', 'tcptap reset cache') reach the daemon over its Unix
 control socket (mode 0600). Stop it with SIGINT or SIGTERM.
 
-Privileges: the daemon needs CAP_NET_RAW to open capture sockets (and
-CAP_NET_ADMIN only for promiscuous mode on some drivers); it needs no other
-privilege, so run it as an unprivileged user with those capabilities (see
-deploy/).
+Privileges: the daemon needs CAP_NET_RAW to open capture sockets (promiscuous
+mode is a socket option and needs nothing more) and no other privilege, so run
+it as an unprivileged user with that capability (see deploy/); binding SNMP to
+port 161 also needs CAP_NET_BIND_SERVICE.
 
 ` + configHelp,
 		Example: `  tcptap run -i eth1
