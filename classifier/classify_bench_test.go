@@ -1,0 +1,64 @@
+package classifier_test
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/internal/synth"
+	"github.com/tcptap/tcptap/reassembly"
+)
+
+// finishedConns runs the benchmark capture through one table and keeps a
+// copy of every finished connection.
+func finishedConns(b *testing.B) []reassembly.Conn {
+	data, _, err := synth.Bytes(synth.BenchConfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src, err := capture.NewReader(bytes.NewReader(data))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var conns []reassembly.Conn
+	t := reassembly.NewTable(reassembly.DefaultConfig(), 0, 1, func(c *reassembly.Conn) {
+		cc := *c
+		cc.Trace = nil
+		conns = append(conns, cc)
+	})
+	dec := capture.NewDecoder(capture.DecoderConfig{})
+	var p capture.Packet
+	for {
+		f, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if dec.Decode(&f, &p) {
+			t.Packet(&p)
+		}
+	}
+	t.Flush(p.Timestamp)
+	return conns
+}
+
+var resultSink classifier.Result
+
+// BenchmarkSynthClassify classifies finished connections of the synthetic
+// mix (Zeek conn_state and history included); one op is one connection.
+func BenchmarkSynthClassify(b *testing.B) {
+	conns := finishedConns(b)
+	cls := classifier.New(classifier.DefaultConfig())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resultSink = cls.Classify(&conns[i%len(conns)])
+	}
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(float64(b.N)/s, "conns/s")
+	}
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# bench-compare.sh: generate a synthetic capture (cmd/tcptap-synth), then run
+# tcptap, tcptrace and tshark on it alternately, RUNS times each, and print
+# the medians of packets/s, CPU seconds and peak RSS with the ratios
+# (performance issue 8). Whole processes, file in page cache.
+#
+#   scripts/bench-compare.sh [-p PACKETS] [-c CONNECTIONS] [-n RUNS] [-s SEED]
+#                            [-m none|small|mss] [-w WORKERS] [-k] [-f FILE]
+#
+# Needs: go, tshark, tcptrace, GNU time (/usr/bin/time):
+#   apt-get install tshark tcptrace time
+# Defaults: 2,000,000 packets of 40,000 connections, 3 runs each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packets=2000000 conns=40000 runs=3 seed=1 payload=small workers=0 keep=0 file=""
+while getopts "p:c:n:s:m:w:kf:h" o; do
+	case $o in
+	p) packets=$OPTARG ;;
+	c) conns=$OPTARG ;;
+	n) runs=$OPTARG ;;
+	s) seed=$OPTARG ;;
+	m) payload=$OPTARG ;;
+	w) workers=$OPTARG ;;
+	k) keep=1 ;;
+	f) file=$OPTARG ;;
+	*) sed -n '2,13p' "$0"; exit 2 ;;
+	esac
+done
+
+for t in tshark tcptrace /usr/bin/time; do
+	command -v "$t" >/dev/null || { echo "bench-compare: $t missing (apt-get install tshark tcptrace time)" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/bench-compare.XXXXXX)
+trap '[ "$keep" = 1 ] && echo "kept $work" >&2 || rm -rf "$work"' EXIT
+go build -o "$work/tcptap" ./cmd/tcptap
+go build -o "$work/tcptap-synth" ./cmd/tcptap-synth
+if [ -z "$file" ]; then
+	file=$work/synth.pcap
+	"$work/tcptap-synth" --connections "$conns" --packets "$packets" --seed "$seed" --payload "$payload" --out "$file"
+fi
+npkts=$(capinfos -M -c "$file" 2>/dev/null | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}')
+[ -n "$npkts" ] || { echo "bench-compare: capinfos could not count $file" >&2; exit 1; }
+cat "$file" >/dev/null # page cache
+
+# The tshark analysis command of shared/testdata/peers/expected/tshark.
+tshark_fields=(-n -Y tcp -T fields -E separator=/t -E occurrence=l
+	-o tcp.analyze_sequence_numbers:TRUE -o tcp.relative_sequence_numbers:TRUE
+	-o tcp.check_checksum:FALSE -o tcp.desegment_tcp_streams:TRUE -o tcp.reassemble_out_of_order:FALSE
+	-e frame.number -e frame.time_epoch -e frame.protocols -e ip.src -e ipv6.src -e ip.dst -e ipv6.dst
+	-e tcp.srcport -e tcp.dstport -e tcp.stream -e tcp.flags -e tcp.len -e tcp.window_size_value
+	-e tcp.analysis.retransmission -e tcp.analysis.fast_retransmission -e tcp.analysis.spurious_retransmission
+	-e tcp.analysis.zero_window -e tcp.analysis.zero_window_probe -e tcp.analysis.zero_window_probe_ack
+	-e tcp.analysis.keep_alive -e tcp.analysis.keep_alive_ack -e tcp.analysis.window_full
+	-e tcp.analysis.duplicate_ack -e tcp.analysis.lost_segment -e tcp.analysis.ack_lost_segment
+	-e tcp.analysis.out_of_order -e tcp.analysis.reused_ports)
+
+tools=(tcptap tcptrace tshark-analysis tshark-conv)
+cmd_of() {
+	case $1 in
+	tcptap) echo "$work/tcptap" read --trace --cache-mode all --format json --progress never --workers "$workers" "$file" ;;
+	tcptrace) echo tcptrace -n -l -r "$file" ;;
+	tshark-analysis) echo tshark -r "$file" "${tshark_fields[@]}" ;;
+	tshark-conv) echo tshark -n -q -r "$file" -z conv,tcp ;;
+	esac
+}
+run_one() { # tool run -> "wall cpu rss_kib"
+	local tool=$1 out=$work/$1.$2.time
+	case $tool in
+	tcptap) /usr/bin/time -v -o "$out" "$work/tcptap" read --trace --cache-mode all --format json --progress never --workers "$workers" "$file" >/dev/null ;;
+	tcptrace) /usr/bin/time -v -o "$out" tcptrace -n -l -r "$file" >/dev/null ;;
+	tshark-analysis) /usr/bin/time -v -o "$out" tshark -r "$file" "${tshark_fields[@]}" >/dev/null 2>"$work/tshark.err" ;;
+	tshark-conv) /usr/bin/time -v -o "$out" tshark -n -q -r "$file" -z conv,tcp >/dev/null 2>"$work/tshark.err" ;;
+	esac
+	awk -F': ' '
+		/User time/ {u=$2} /System time/ {s=$2} /Maximum resident/ {r=$2}
+		/Elapsed \(wall clock\)/ {n=split($2,a,":"); w=0; for(i=1;i<=n;i++) w=w*60+a[i]}
+		END {printf "%.3f %.3f %d\n", w, u+s, r}' "$out"
+}
+
+echo "capture: $file  packets: $npkts  runs: $runs  tcptap workers: $workers (0: one per CPU)  CPUs: $(nproc)" >&2
+for t in "${tools[@]}"; do echo "  $t: $(cmd_of "$t" | cut -c1-160)" >&2; done
+declare -A res
+for ((r = 1; r <= runs; r++)); do
+	for t in "${tools[@]}"; do
+		res[$t]+="$(run_one "$t" "$r")"$'\n'
+		echo "run $r $t: $(tail -n1 <<<"${res[$t]%$'\n'}")  (wall s, cpu s, rss KiB)" >&2
+	done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+declare -A wall cpu rss pps
+for t in "${tools[@]}"; do
+	wall[$t]=$(awk 'NF {print $1}' <<<"${res[$t]}" | median)
+	cpu[$t]=$(awk 'NF {print $2}' <<<"${res[$t]}" | median)
+	rss[$t]=$(awk 'NF {print $3}' <<<"${res[$t]}" | median)
+	pps[$t]=$(awk -v n="$npkts" -v w="${wall[$t]}" 'BEGIN {printf "%.0f", (w > 0 ? n / w : 0)}')
+done
+printf '\n%-16s %12s %9s %9s %10s %12s %12s\n' tool packets/s wall_s cpu_s rss_MiB "x tcptrace" "x tshark-an"
+for t in "${tools[@]}"; do
+	awk -v t="$t" -v p="${pps[$t]}" -v w="${wall[$t]}" -v c="${cpu[$t]}" -v r="${rss[$t]}" \
+		-v pt="${pps[tcptrace]}" -v ps="${pps[tshark-analysis]}" 'BEGIN {
+		printf "%-16s %12.0f %9.2f %9.2f %10.1f %12.2f %12.2f\n", t, p, w, c, r/1024, (pt ? p/pt : 0), (ps ? p/ps : 0) }'
+done
+echo "(medians of $runs runs; packets/s = packets / wall seconds; ratios are packets/s over tcptrace's and tshark analysis')"
