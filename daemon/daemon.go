@@ -97,6 +97,7 @@ type Daemon struct {
 }
 
 type worker struct {
+	reqs   chan openRequest // open-connection listings, served between packets
 	d      *Daemon
 	iface  string
 	index  int // across all interfaces
@@ -176,7 +177,7 @@ func New(opts Options) (*Daemon, error) {
 				d.closeSources()
 				return nil, err // the source names the interface
 			}
-			w := &worker{d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(capture.DecoderConfig{})}
+			w := &worker{reqs: make(chan openRequest, 1), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(capture.DecoderConfig{})}
 			w.table = reassembly.NewTable(tcfg, w.index, total, w.finished)
 			w.table.SetTrace(d.trace, d.quota)
 			w.snap.Interface = iface
@@ -262,6 +263,11 @@ func (w *worker) run(ctx context.Context) error {
 
 // sync applies a changed trace configuration and publishes counters.
 func (w *worker) sync(frames uint64) {
+	select {
+	case r := <-w.reqs:
+		r.reply <- w.openRecords(r.max)
+	default:
+	}
 	if g := w.d.gen.Load(); g != w.gen {
 		w.d.mu.Lock()
 		w.table.SetTrace(w.d.trace, w.d.quota)
@@ -460,4 +466,58 @@ func (d *Daemon) MetricsSnapshot() *metrics.Snapshot {
 		}
 	}
 	return s
+}
+
+// openRequest asks a worker for records of its open connections.
+type openRequest struct {
+	max   int
+	reply chan []exporter.Record
+}
+
+// openRecords builds records of the worker's open connections, judged as
+// of now (mostly OP: still open), at most max.
+func (w *worker) openRecords(max int) []exporter.Record {
+	now := time.Now().UnixNano()
+	var out []exporter.Record
+	w.table.EachOpen(func(c *reassembly.Conn) bool {
+		if len(out) >= max {
+			return false
+		}
+		c.EvalTime = max64(now, c.LastSeen)
+		out = append(out, exporter.NewRecord(c, w.d.cls.Classify(c), w.iface))
+		return true
+	})
+	return out
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// OpenConnections returns records of connections still open, at most max
+// in all, asking each worker between its packets (a worker answers within
+// one poll timeout or 1024 frames).
+func (d *Daemon) OpenConnections(ctx context.Context, max int) ([]exporter.Record, error) {
+	var out []exporter.Record
+	for _, w := range d.workers {
+		if len(out) >= max {
+			break
+		}
+		r := openRequest{max: max - len(out), reply: make(chan []exporter.Record, 1)}
+		select {
+		case w.reqs <- r:
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+		select {
+		case recs := <-r.reply:
+			out = append(out, recs...)
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+	}
+	return out, nil
 }

@@ -42,6 +42,14 @@ func (r *replay) Close() error { return r.src.Close() }
 // startReplay runs a daemon whose single worker replays the sample capture.
 func startReplay(t *testing.T, opts Options) (*Daemon, string) {
 	t.Helper()
+	return startReplayIdle(t, opts, 0)
+}
+
+// startReplayIdle is startReplay with an idle timeout (0: the default);
+// with a long one, it returns once the replay is done.
+func startReplayIdle(t *testing.T, opts Options, idle time.Duration) (*Daemon, string) {
+	t.Helper()
+	opts.Table.IdleTimeout = idle
 	sample := filepath.Join(peers.ModuleRoot(t), "testdata", "sample.pcap")
 	opts.Interfaces = []string{"replay"}
 	opts.Workers = 1
@@ -65,7 +73,11 @@ func startReplay(t *testing.T, opts Options) (*Daemon, string) {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	// Wait until every connection of the sample reached the cache.
 	deadline := time.Now().Add(10 * time.Second)
-	for d.Cache().Len() < 14 && time.Now().Before(deadline) {
+	want := 14
+	if idle > 0 {
+		want = 9 // the connections that ended with a RST or FINs
+	}
+	for d.Cache().Len() < want && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return d, sock
@@ -142,5 +154,30 @@ func TestControlCommands(t *testing.T) {
 	}
 	if _, err := call(Request{Cmd: "no such thing"}); err == nil {
 		t.Error("unknown command accepted")
+	}
+}
+
+// TestOpenConnections lists connections still open from the workers: with
+// an idle timeout longer than the sample's age, its last connections are
+// still in the tables, and the listing judges them as of now.
+func TestOpenConnections(t *testing.T) {
+	d, _ := startReplayIdle(t, Options{CacheMode: cache.All}, 100*365*24*time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	recs, err := d.OpenConnections(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPort := map[uint16]string{}
+	for _, r := range recs {
+		byPort[r.Client.Port()] = string(r.Reason)
+	}
+	// 20010 is the sample's connection still open at its end; 20004 the
+	// retransmission timeout, whose silence has lasted ever since.
+	if byPort[20010] != "OP" || byPort[20004] != "RT" {
+		t.Errorf("open connections by client port: %v", byPort)
+	}
+	if n, _ := d.OpenConnections(ctx, 1); len(n) != 1 {
+		t.Errorf("max 1 gave %d records", len(n))
 	}
 }

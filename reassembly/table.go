@@ -125,6 +125,17 @@ func NewTable(cfg Config, worker, workers int, sink Sink) *Table {
 	}
 }
 
+// EachOpen calls fn for every connection not yet ended (least recently
+// seen first), until fn returns false. The *Conn is only valid during the
+// call; the table must not be used concurrently.
+func (t *Table) EachOpen(fn func(c *Conn) bool) {
+	for c := t.active.head; c != nil; c = c.next {
+		if !fn(c) {
+			return
+		}
+	}
+}
+
 // Trace returns the table's trace configuration.
 func (t *Table) Trace() TraceConfig { return t.trace }
 

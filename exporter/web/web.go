@@ -5,6 +5,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,6 +21,11 @@ import (
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/reassembly"
 )
+
+// OpenLister is a Backend that can list the connections still open.
+type OpenLister interface {
+	OpenConnections(ctx context.Context, max int) ([]exporter.Record, error)
+}
 
 // Backend is what the API reads (the daemon).
 type Backend interface {
@@ -96,15 +102,20 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 // connections lists cached (closed) connections, oldest first:
-// ?state=closed (default; open is not available yet), &reason=RT[,ST...],
+// ?state=closed (default: the trace cache) or open (asked of the workers),
+// &reason=RT[,ST...],
 // &family=ipv4|ipv6, &limit=N (the newest N).
 func (a *api) connections(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	open := false
 	switch q.Get("state") {
 	case "", "closed":
 	case "open":
-		httpError(w, http.StatusNotImplemented, "state=open is not available yet: connections still open live in the workers' tables; use tcptap_connections_tracked for their number")
-		return
+		if _, ok := a.b.(OpenLister); !ok {
+			httpError(w, http.StatusNotImplemented, "state=open: this server cannot list open connections")
+			return
+		}
+		open = true
 	default:
 		httpError(w, http.StatusBadRequest, "state: want closed or open")
 		return
@@ -135,6 +146,29 @@ func (a *api) connections(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		limit = n
+	}
+	keep := func(r *exporter.Record) bool {
+		return (len(reasons) == 0 || reasons[r.Reason]) && (family == "" || r.Family == family)
+	}
+	if open {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		recs, err := a.b.(OpenLister).OpenConnections(ctx, MaxLimit)
+		if err != nil {
+			httpError(w, http.StatusServiceUnavailable, "listing open connections: "+err.Error())
+			return
+		}
+		out := []*exporter.Record{}
+		for i := range recs {
+			if keep(&recs[i]) {
+				out = append(out, &recs[i])
+			}
+		}
+		if len(out) > limit {
+			out = out[len(out)-limit:]
+		}
+		writeJSON(w, out)
+		return
 	}
 	entries := a.b.Cache().Entries(func(e *cache.Entry) bool {
 		if len(reasons) > 0 && !reasons[e.Record.Reason] {
