@@ -92,6 +92,7 @@ type Table struct {
 	sink   Sink
 	trace  TraceConfig
 	quota  *Quota
+	rings  ringPool
 	idBase uint64
 	idStep uint64
 	nextID uint64

@@ -100,6 +100,53 @@ type Ring struct {
 	bytes      int64 // reserved from the quota
 	quotaStuck bool  // the quota refused growth: overwrite from now on
 	quota      *Quota
+	pool       *ringPool
+}
+
+// ringPool keeps record buffers that rings outgrew or gave back, by
+// capacity, so a worker's rings reuse memory instead of allocating for
+// every connection (the flight recorder's allocations dominated the
+// pipeline's profile). It belongs to one table: no locking. Pooled buffers
+// are not trace-quota memory (no connection holds them); the pool is
+// bounded by poolLimit bytes.
+type ringPool struct {
+	caps  []int
+	bufs  [][][]PacketRecord
+	bytes int64
+}
+
+const poolLimit = 8 << 20 // bytes of idle record buffers per worker
+
+func (p *ringPool) get(n int) []PacketRecord {
+	if p != nil {
+		for i, c := range p.caps {
+			if c == n && len(p.bufs[i]) > 0 {
+				b := p.bufs[i][len(p.bufs[i])-1]
+				p.bufs[i] = p.bufs[i][:len(p.bufs[i])-1]
+				p.bytes -= int64(n) * PacketRecordSize
+				return b[:0]
+			}
+		}
+	}
+	return make([]PacketRecord, 0, n)
+}
+
+func (p *ringPool) put(b []PacketRecord) {
+	n := cap(b)
+	size := int64(n) * PacketRecordSize
+	if p == nil || n == 0 || p.bytes+size > poolLimit {
+		return
+	}
+	for i, c := range p.caps {
+		if c == n {
+			p.bufs[i] = append(p.bufs[i], b[:0])
+			p.bytes += size
+			return
+		}
+	}
+	p.caps = append(p.caps, n)
+	p.bufs = append(p.bufs, [][]PacketRecord{b[:0]})
+	p.bytes += size
 }
 
 // Records returns the records in capture order.
@@ -120,13 +167,13 @@ func (r *Ring) Bytes() int64 { return r.bytes }
 
 // newRing reserves the first records of a ring, or returns nil when the
 // quota cannot pay for them.
-func newRing(q *Quota, max int) *Ring {
+func newRing(q *Quota, max int, pool *ringPool) *Ring {
 	n := min(ringStart, max)
 	size := int64(n) * PacketRecordSize
 	if !q.Reserve(size) {
 		return nil
 	}
-	return &Ring{recs: make([]PacketRecord, 0, n), max: max, bytes: size, quota: q}
+	return &Ring{recs: pool.get(n), max: max, bytes: size, quota: q, pool: pool}
 }
 
 // slot returns the record to fill next and whether it overwrites an old one.
@@ -141,8 +188,9 @@ func (r *Ring) slot() (*PacketRecord, bool) {
 		n := min(2*cap(r.recs), r.max)
 		extra := int64(n-cap(r.recs)) * PacketRecordSize
 		if r.quota.Reserve(extra) {
-			grown := make([]PacketRecord, len(r.recs)+1, n)
+			grown := r.pool.get(n)[:len(r.recs)+1]
 			copy(grown, r.recs)
+			r.pool.put(r.recs)
 			r.recs = grown
 			r.bytes += extra
 			return &r.recs[len(r.recs)-1], false
@@ -156,13 +204,18 @@ func (r *Ring) slot() (*PacketRecord, bool) {
 
 // Disown empties the ring without returning its memory to the quota: the
 // caller (the cache) took over its records and their reservation.
-func (r *Ring) Disown() { *r = Ring{} }
+// The records' storage (copied out by then) goes back to the pool.
+func (r *Ring) Disown() {
+	r.pool.put(r.recs)
+	*r = Ring{}
+}
 
 // Release returns the ring's memory to the quota; the ring is then empty.
 func (r *Ring) Release() {
 	if r.quota != nil {
 		r.quota.Release(r.bytes)
 	}
+	r.pool.put(r.recs)
 	*r = Ring{}
 }
 
@@ -194,7 +247,7 @@ func (t *Table) startTrace(c *Conn, p *capture.Packet) {
 			return
 		}
 	}
-	c.Trace = newRing(t.quota, tc.MaxPacketNumber)
+	c.Trace = newRing(t.quota, tc.MaxPacketNumber, &t.rings)
 	if c.Trace == nil {
 		t.Stats.Trace.NotTracedQuota++
 		return
