@@ -180,6 +180,7 @@ func New(opts Options) (*Daemon, error) {
 			w := &worker{reqs: make(chan openRequest, 1), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(capture.DecoderConfig{})}
 			w.table = reassembly.NewTable(tcfg, w.index, total, w.finished)
 			w.table.SetTrace(d.trace, d.quota)
+			w.table.SetDeadCheck(d.deadByTimer, time.Second, d.cls.Config().MinSilence)
 			w.snap.Interface = iface
 			d.workers = append(d.workers, w)
 		}
@@ -263,6 +264,7 @@ func (w *worker) run(ctx context.Context) error {
 
 // sync applies a changed trace configuration and publishes counters.
 func (w *worker) sync(frames uint64) {
+	w.table.Tick(time.Now().UnixNano()) // a busy link gets no poll timeouts
 	select {
 	case r := <-w.reqs:
 		r.reply <- w.openRecords(r.max)
@@ -301,6 +303,17 @@ func (w *worker) finished(c *reassembly.Conn) {
 	rec := exporter.NewRecord(c, res, w.iface)
 	w.conns.Add(&rec, w.d.opts.PortLabels)
 	w.d.cache.Add(c, &rec)
+}
+
+// deadByTimer reports whether a silent connection, judged now, died by a
+// timer (retransmission, persist, keepalive or SYN timeout), so the cache
+// gets it within seconds rather than after the idle timeout.
+func (d *Daemon) deadByTimer(c *reassembly.Conn) bool {
+	switch d.cls.Classify(c).Reason {
+	case classifier.RetransmitTimeout, classifier.PersistTimeout, classifier.KeepaliveTimeout, classifier.SYNTimeout:
+		return true
+	}
+	return false
 }
 
 // Stats returns every worker's last published counters.

@@ -89,6 +89,7 @@ var endNames = map[reassembly.EndCause]string{
 	reassembly.EndCapture: "capture_end",
 	reassembly.EndReused:  "port_reused",
 	reassembly.EndEvicted: "evicted",
+	reassembly.EndSilent:  "silent",
 }
 
 func ms(ns int64) float64 { return float64(ns) / 1e6 }

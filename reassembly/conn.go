@@ -186,6 +186,7 @@ const (
 	EndCapture                     // end of input (offline) or shutdown
 	EndReused                      // a new SYN with another ISN reused the 4-tuple
 	EndEvicted                     // table full (memory quota)
+	EndSilent                      // live: judged dead by its silence (a timeout rule matched)
 )
 
 func (c *Conn) init(k Key, p *capture.Packet, id uint64) {
@@ -627,4 +628,17 @@ func (c *Conn) trackClose(from Role, p *capture.Packet) {
 		// a missing final ACK (lost, or past the capture) still counts.
 		c.CloseDone = true
 	}
+}
+
+// inProgress reports whether a timer of either end could still be running:
+// unanswered retransmissions or probes, or a handshake that never
+// completed. Only such connections can be judged dead by their silence.
+func (c *Conn) inProgress() bool {
+	for i := range c.Ends {
+		e := &c.Ends[i]
+		if e.Retransmits.Count > 0 || e.Persist.Count > 0 || e.Keepalive.Count > 0 {
+			return true
+		}
+	}
+	return !c.Established && !c.Midstream
 }

@@ -93,10 +93,15 @@ type Table struct {
 	trace  TraceConfig
 	quota  *Quota
 	rings  ringPool
-	idBase uint64
-	idStep uint64
-	nextID uint64
-	Stats  TableStats
+
+	deadCheck    func(c *Conn) bool
+	deadEvery    int64
+	deadMinQuiet int64
+	lastDeadScan int64
+	idBase       uint64
+	idStep       uint64
+	nextID       uint64
+	Stats        TableStats
 }
 
 // NewTable returns an empty table that hands finished connections to sink.
@@ -287,11 +292,41 @@ func (t *Table) Flush(end int64) {
 }
 
 // Tick advances the table's clock without a packet (live capture with no
-// traffic), expiring what is due.
+// traffic), expiring what is due, and, with a dead check set, lets go of
+// silent connections the check judges dead.
 func (t *Table) Tick(now int64) {
 	if now > t.now {
 		t.now = now
 		t.expire(now)
+	}
+	if t.deadCheck != nil && now-t.lastDeadScan >= t.deadEvery {
+		t.lastDeadScan = now
+		t.scanDead(now)
+	}
+}
+
+// SetDeadCheck makes Tick, at most once per every, offer each connection
+// that has been silent for at least quiet and shows a retransmission,
+// probe or handshake in progress to dead, judged as of the tick (EvalTime
+// set); those it accepts end at once (EndSilent) instead of after the idle
+// timeout. Live capture uses it so a connection killed by a timer is
+// reported within seconds; offline, the end of the capture decides.
+func (t *Table) SetDeadCheck(dead func(c *Conn) bool, every, quiet time.Duration) {
+	t.deadCheck, t.deadEvery, t.deadMinQuiet = dead, int64(every), int64(quiet)
+}
+
+func (t *Table) scanDead(now int64) {
+	var next *Conn
+	for c := t.active.head; c != nil && c.LastSeen+t.deadMinQuiet <= now; c = next {
+		next = c.next
+		if !c.inProgress() {
+			continue
+		}
+		c.EvalTime = now
+		if t.deadCheck(c) {
+			c.End = EndSilent
+			t.finalize(c)
+		}
 	}
 }
 

@@ -242,3 +242,42 @@ func BenchmarkTablePacket(b *testing.B) {
 	}
 	b.ReportMetric(float64(2*b.N)/b.Elapsed().Seconds(), "packets/s")
 }
+
+// TestDeadCheckEndsSilentConnections: with a dead check set, a connection
+// whose retransmissions went unanswered ends on a tick once the check
+// accepts it, and one that is merely idle stays.
+func TestDeadCheckEndsSilentConnections(t *testing.T) {
+	var ended []EndCause
+	tab := NewTable(DefaultConfig(), 0, 1, func(c *Conn) { ended = append(ended, c.End) })
+	checked := 0
+	tab.SetDeadCheck(func(c *Conn) bool { checked++; return c.Ends[Client].Retransmits.Count >= 3 }, time.Second, time.Second)
+	segs := []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(1), false, S | A, 500, 101, 0, 0},
+		{ms(2), true, A, 101, 501, 0, 0},
+		{ms(3), true, P | A, 101, 501, 100, 0},
+		{ms(203), true, P | A, 101, 501, 100, 0},
+		{ms(603), true, P | A, 101, 501, 100, 0},
+		{ms(1403), true, P | A, 101, 501, 100, 0},
+	}
+	for _, s := range segs {
+		p := packetOf(s)
+		tab.Packet(&p)
+	}
+	// An idle, healthy connection on another port.
+	idle := packetOf(seg{ms(1403), true, A, 101, 501, 0, 0})
+	idle.SrcPort = 40001
+	tab.Packet(&idle)
+	base := packetOf(seg{0, true, A, 0, 0, 0, 0}).Timestamp
+	tab.Tick(base + int64(ms(1900))) // not yet a second of silence
+	if len(ended) != 0 {
+		t.Fatalf("ended too early: %v", ended)
+	}
+	tab.Tick(base + int64(ms(3500)))
+	if len(ended) != 1 || ended[0] != EndSilent || tab.Len() != 1 {
+		t.Errorf("ended %v, %d left, want one EndSilent and the idle one left", ended, tab.Len())
+	}
+	if checked != 1 {
+		t.Errorf("dead check called %d times, want once (only the connection with retransmissions)", checked)
+	}
+}
