@@ -132,41 +132,18 @@ func TestScenariosMixed(t *testing.T) {
 	defer cancel()
 	lab := netlab.New(t, scenarios.LabOptions())
 	capture := lab.StartCapture(t, "mixed.pcap", netlab.CaptureOptions{})
-	var (
-		mu      sync.Mutex
-		exps    []scenarios.Expect
-		wg      sync.WaitGroup
-		silence time.Duration
-		n       int
-	)
+	var jobs []scenarios.Job
 	for _, sc := range scenarios.All() {
 		if sc.Solo {
 			continue
 		}
-		silence = max(silence, sc.Silence)
 		for _, network := range networks {
-			n++
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sctx, scancel := context.WithTimeout(ctx, sc.Budget+20*time.Second)
-				defer scancel()
-				e, err := sc.Run(sctx, t, lab, network)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					t.Errorf("scenario %s/%s did not produce its fault (not a tcptap result): %v", sc.Name, network, err)
-					return
-				}
-				exps = append(exps, e...)
-			}()
-			// Stagger the starts a little, as real traffic would be.
-			if err := sleep(ctx, 20*time.Millisecond); err != nil {
-				t.Fatal(err)
-			}
+			jobs = append(jobs, scenarios.Job{Name: sc.Name, Network: network})
 		}
 	}
-	wg.Wait()
+	// Stagger the starts a little, as real traffic would be.
+	exps, silence := scenarios.RunConcurrently(ctx, t, lab, jobs, 20*time.Second, 20*time.Millisecond)
+	n := len(jobs)
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -405,37 +382,11 @@ func TestWriteSample(t *testing.T) {
 	defer cancel()
 	lab := netlab.New(t, scenarios.LabOptions())
 	capture := lab.StartCapture(t, filepath.Join(t.TempDir(), "sample.pcap"), netlab.CaptureOptions{})
-	var (
-		mu      sync.Mutex
-		exps    []scenarios.Expect
-		wg      sync.WaitGroup
-		silence time.Duration
-	)
+	var jobs []scenarios.Job
 	for _, c := range sampleConns {
-		sc, ok := scenarios.ByName(c.scenario)
-		if !ok {
-			t.Fatalf("no scenario %s", c.scenario)
-		}
-		silence = max(silence, sc.Silence)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sctx, scancel := context.WithTimeout(ctx, sc.Budget+20*time.Second)
-			defer scancel()
-			e, err := sc.Run(sctx, t, lab, c.network)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				t.Errorf("scenario %s/%s: %v", sc.Name, c.network, err)
-				return
-			}
-			exps = append(exps, e...)
-		}()
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
+		jobs = append(jobs, scenarios.Job{Name: c.scenario, Network: c.network})
 	}
-	wg.Wait()
+	exps, silence := scenarios.RunConcurrently(ctx, t, lab, jobs, 20*time.Second, 100*time.Millisecond)
 	if t.Failed() {
 		t.FailNow()
 	}

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"io"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,30 +13,6 @@ import (
 	"github.com/tcptap/tcptap/internal/peers"
 	"github.com/tcptap/tcptap/reassembly"
 )
-
-// replay is a Source that plays a capture file once, then times out like an
-// idle live socket.
-type replay struct {
-	src  capture.Source
-	done bool
-}
-
-func (r *replay) Next() (capture.Frame, error) {
-	if !r.done {
-		f, err := r.src.Next()
-		if err == nil {
-			return f, nil
-		}
-		if err != io.EOF {
-			return f, err
-		}
-		r.done = true
-	}
-	time.Sleep(5 * time.Millisecond)
-	return capture.Frame{}, capture.ErrTimeout
-}
-
-func (r *replay) Close() error { return r.src.Close() }
 
 // startReplay runs a daemon whose single worker replays the sample capture.
 func startReplay(t *testing.T, opts Options) (*Daemon, string) {
@@ -55,7 +30,7 @@ func startReplayIdle(t *testing.T, opts Options, idle time.Duration) (*Daemon, s
 	opts.Workers = 1
 	opts.Open = func(string, int, int) (Source, error) {
 		src, err := capture.Open(sample)
-		return &replay{src: src}, err
+		return &capture.Replay{Src: src}, err
 	}
 	// The sample's packets are older than the idle timeout by the wall
 	// clock the workers tick with, so connections still open at its end

@@ -203,31 +203,31 @@ const liveIdle = 10 * time.Second
 // transfer, OP (live, an open connection is not in the cache until it
 // idles out, as IT) and PT-user-timeout (PT is covered by PT-blackhole),
 // in one or both families.
-var liveScenarios = []struct{ name, network string }{
-	{"RT-blackhole", "tcp4"},
-	{"RT-blackhole", "tcp6"},
-	{"RR-server-abort", "tcp4"},
-	{"RR-server-abort", "tcp6"},
-	{"RF-closed-port", "tcp4"},
-	{"RF-closed-port", "tcp6"},
-	{"AN-client-closes", "tcp4"},
-	{"AN-client-closes", "tcp6"},
-	{"AN-half-close", "tcp4"},
-	{"PN-server-closes", "tcp4"},
-	{"SR-client-abort", "tcp4"},
-	{"SR-client-abort", "tcp6"},
-	{"SR-client-unread", "tcp4"},
-	{"RR-server-unread", "tcp6"},
-	{"SR-client-killed", "tcp4"},
-	{"RR-server-lost-state", "tcp6"},
-	{"RR-after-server-fin", "tcp4"},
-	{"RR-firewall", "tcp6"},
-	{"AA-data-after-close", "tcp4"},
-	{"ST-syn-dropped", "tcp4"},
-	{"RT-orphan", "tcp4"},
-	{"PT-blackhole", "tcp4"},
-	{"KT-blackhole", "tcp4"},
-	{"port-reuse", "tcp4"},
+var liveScenarios = []scenarios.Job{
+	{Name: "RT-blackhole", Network: "tcp4"},
+	{Name: "RT-blackhole", Network: "tcp6"},
+	{Name: "RR-server-abort", Network: "tcp4"},
+	{Name: "RR-server-abort", Network: "tcp6"},
+	{Name: "RF-closed-port", Network: "tcp4"},
+	{Name: "RF-closed-port", Network: "tcp6"},
+	{Name: "AN-client-closes", Network: "tcp4"},
+	{Name: "AN-client-closes", Network: "tcp6"},
+	{Name: "AN-half-close", Network: "tcp4"},
+	{Name: "PN-server-closes", Network: "tcp4"},
+	{Name: "SR-client-abort", Network: "tcp4"},
+	{Name: "SR-client-abort", Network: "tcp6"},
+	{Name: "SR-client-unread", Network: "tcp4"},
+	{Name: "RR-server-unread", Network: "tcp6"},
+	{Name: "SR-client-killed", Network: "tcp4"},
+	{Name: "RR-server-lost-state", Network: "tcp6"},
+	{Name: "RR-after-server-fin", Network: "tcp4"},
+	{Name: "RR-firewall", Network: "tcp6"},
+	{Name: "AA-data-after-close", Network: "tcp4"},
+	{Name: "ST-syn-dropped", Network: "tcp4"},
+	{Name: "RT-orphan", Network: "tcp4"},
+	{Name: "PT-blackhole", Network: "tcp4"},
+	{Name: "KT-blackhole", Network: "tcp4"},
+	{Name: "port-reuse", Network: "tcp4"},
 }
 
 // knownLiveBugs lists "scenario/network" pairs the live daemon currently
@@ -272,33 +272,7 @@ func TestLiveDaemon(t *testing.T) {
 	// Every scenario at once, each on its own ports.
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	var (
-		mu   sync.Mutex
-		exps []scenarios.Expect
-		wg   sync.WaitGroup
-	)
-	for _, s := range liveScenarios {
-		sc, ok := scenarios.ByName(s.name)
-		if !ok {
-			t.Fatalf("no scenario %s", s.name)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sctx, scancel := context.WithTimeout(ctx, sc.Budget+20*time.Second)
-			defer scancel()
-			e, err := sc.Run(sctx, t, lab, s.network)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				t.Errorf("scenario %s/%s did not produce its fault (not a tcptap result): %v", sc.Name, s.network, err)
-				return
-			}
-			exps = append(exps, e...)
-		}()
-		time.Sleep(20 * time.Millisecond)
-	}
-	wg.Wait()
+	exps, _ := scenarios.RunConcurrently(ctx, t, lab, liveScenarios, 20*time.Second, 20*time.Millisecond)
 	if t.Failed() {
 		t.FailNow()
 	}

@@ -40,16 +40,16 @@ const liveIdle = 6 * time.Second
 
 // liveE2EScenarios are the connections TestPrometheusLiveEndToEnd makes,
 // all at once in one lab.
-var liveE2EScenarios = []struct{ name, network string }{
-	{"RF-closed-port", "tcp4"},
-	{"RF-closed-port", "tcp6"},
-	{"RR-server-abort", "tcp4"},
-	{"RR-server-abort", "tcp6"},
-	{"AN-client-closes", "tcp4"},
-	{"AN-client-closes", "tcp6"},
-	{"PN-server-closes", "tcp4"},
-	{"SR-client-abort", "tcp4"},
-	{"RT-blackhole", "tcp4"},
+var liveE2EScenarios = []scenarios.Job{
+	{Name: "RF-closed-port", Network: "tcp4"},
+	{Name: "RF-closed-port", Network: "tcp6"},
+	{Name: "RR-server-abort", Network: "tcp4"},
+	{Name: "RR-server-abort", Network: "tcp6"},
+	{Name: "AN-client-closes", Network: "tcp4"},
+	{Name: "AN-client-closes", Network: "tcp6"},
+	{Name: "PN-server-closes", Network: "tcp4"},
+	{Name: "SR-client-abort", Network: "tcp4"},
+	{Name: "RT-blackhole", Network: "tcp4"},
 }
 
 // TestPrometheusLiveEndToEnd: a live daemon captures on the mirror port of
@@ -149,32 +149,7 @@ func TestPrometheusLiveEndToEnd(t *testing.T) {
 	t.Logf("daemon and Prometheus up after %v", time.Since(began).Round(time.Millisecond))
 
 	// Every scenario at once, each on its own ports.
-	var (
-		mu   sync.Mutex
-		exps []scenarios.Expect
-		wg   sync.WaitGroup
-	)
-	for _, s := range liveE2EScenarios {
-		sc, ok := scenarios.ByName(s.name)
-		if !ok {
-			t.Fatalf("no scenario %s", s.name)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sctx, scancel := context.WithTimeout(ctx, sc.Budget+10*time.Second)
-			defer scancel()
-			e, err := sc.Run(sctx, t, lab, s.network)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				t.Errorf("scenario %s/%s did not produce its fault (not a tcptap result): %v", sc.Name, s.network, err)
-				return
-			}
-			exps = append(exps, e...)
-		}()
-	}
-	wg.Wait()
+	exps, _ := scenarios.RunConcurrently(ctx, t, lab, liveE2EScenarios, 10*time.Second, 0)
 	if t.Failed() {
 		t.FailNow()
 	}

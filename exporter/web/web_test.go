@@ -27,26 +27,6 @@ import (
 	"github.com/tcptap/tcptap/reassembly"
 )
 
-// replay plays a capture file once, then times out like an idle socket.
-type replay struct {
-	src  capture.Source
-	done bool
-}
-
-func (r *replay) Next() (capture.Frame, error) {
-	if !r.done {
-		f, err := r.src.Next()
-		if err != io.EOF {
-			return f, err
-		}
-		r.done = true
-	}
-	time.Sleep(5 * time.Millisecond)
-	return capture.Frame{}, capture.ErrTimeout
-}
-
-func (r *replay) Close() error { return r.src.Close() }
-
 // serve runs a daemon replaying testdata/sample.pcap and its HTTP endpoint
 // on loopback; it returns the base URL.
 func serve(t *testing.T) (*daemon.Daemon, string) {
@@ -56,7 +36,7 @@ func serve(t *testing.T) (*daemon.Daemon, string) {
 		Interfaces: []string{"replay"}, Workers: 1,
 		Open: func(string, int, int) (daemon.Source, error) {
 			src, err := capture.Open(sample)
-			return &replay{src: src}, err
+			return &capture.Replay{Src: src}, err
 		},
 		Trace:      reassembly.TraceConfig{Enabled: true},
 		CacheMode:  cache.All,

@@ -132,7 +132,10 @@ func (c *Capture) stop() {
 	select {
 	case <-c.done:
 	default:
-		c.quiesce(150*time.Millisecond, 2*time.Second)
+		// tcpdump drops what it has not read yet when it gets SIGINT: wait
+		// until the file has stopped growing long enough that a loaded
+		// machine has scheduled it.
+		c.quiesce(400*time.Millisecond, 5*time.Second)
 		_ = c.cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case <-c.done:
