@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,5 +159,41 @@ func TestReadStdin(t *testing.T) {
 	out, errOut, code := runCLI(t, "read", "-")
 	if code != 0 || !strings.Contains(out, "1.1.1.1:13131") {
 		t.Fatalf("exit %d, stderr %q, out:\n%s", code, errOut, out)
+	}
+}
+
+// TestReadMetricsOut: --metrics-out writes the run's final metrics in the
+// text exposition format, which promtool accepts when it is installed.
+func TestReadMetricsOut(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "tcptap.prom")
+	sample := filepath.Join(peers.ModuleRoot(t), "testdata", "sample.pcap")
+	if _, errOut, code := runCLI(t, "read", "--metrics-out", out, sample); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`tcptap_connections_closed_total{reason="RT"} 2`,
+		`tcptap_connections_closed_total{reason="RF"} 1`,
+		`tcptap_connections_closed_total{reason="BD"} 0`,
+		`tcptap_connections_opened_total 14`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool not installed (Debian package prometheus)")
+		}
+		t.Skip("promtool not installed (Debian package prometheus); skipping the lint")
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(string(b))
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, msg)
 	}
 }
