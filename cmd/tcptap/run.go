@@ -163,6 +163,11 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 			}
 		}()
 	}
+	if err := startSNMP(ctlCtx, cfg.SNMP, d, opts.Logger, &wg); err != nil {
+		ctlStop()
+		wg.Wait()
+		return err
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -1,0 +1,33 @@
+package snmp
+
+import (
+	"context"
+
+	"github.com/tcptap/tcptap/cache"
+	"github.com/tcptap/tcptap/daemon"
+	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/exporter/metrics"
+)
+
+// Backend is what the MIB modules read and set: the daemon in tcptap run
+// ([DaemonBackend]), a fake in tests.
+type Backend interface {
+	Settings() daemon.TraceSettings
+	SetEnabled(on bool) error
+	SetMaxPacketNumber(n int) error
+	SetMemoryQuota(n int64) error
+	SetCacheMode(m cache.Mode) error
+	MetricsSnapshot() *metrics.Snapshot
+	Information() *exporter.TraceInformation
+	// OpenConnections returns records of open connections, at most max.
+	OpenConnections(ctx context.Context, max int) ([]exporter.Record, error)
+	// CacheEntries returns the trace cache's closed connections.
+	CacheEntries() []*cache.Entry
+}
+
+// DaemonBackend serves the daemon's state.
+func DaemonBackend(d *daemon.Daemon) Backend { return daemonBackend{d} }
+
+type daemonBackend struct{ *daemon.Daemon }
+
+func (b daemonBackend) CacheEntries() []*cache.Entry { return b.Cache().Entries(nil) }
