@@ -267,7 +267,13 @@ var keyDocs = map[string]keyDoc{
 		},
 	},
 	"snmp.trap_targets": {
-		help: "managers that receive notifications, HOST[:PORT] (port 162 when omitted)",
+		help: "managers that receive notifications, [udp:]HOST[:PORT][?OPTIONS] (port 162 when omitted)",
+		doc: []string{
+			"OPTIONS: version=1|2c (default 2c), community=NAME (default public),",
+			"inform=true (v2c acknowledged informs), retries=N (default 3),",
+			"timeout=DURATION (default 2s). Example:",
+			"  trap_targets: [\"udp:nms.example.net:162?community=traps&inform=true\"]",
+		},
 	},
 	"snmp.state_dir": {
 		help: "directory for the agent's persistent state (SNMPv3 engine boots)",

@@ -412,9 +412,11 @@ func checkOID(s string) error {
 	return nil
 }
 
-// checkTrapTarget checks HOST or HOST:PORT (IPv6 as [addr]:port or a bare
-// address).
+// checkTrapTarget checks [udp:]HOST[:PORT][?OPTIONS] (IPv6 as [addr]:port
+// or a bare address); the options are checked when the agent starts
+// (snmp.ParseTrapTarget).
 func checkTrapTarget(s string) error {
+	s, _, _ = strings.Cut(strings.TrimPrefix(s, "udp:"), "?")
 	if s == "" {
 		return fmt.Errorf("empty: want HOST or HOST:PORT")
 	}

@@ -58,7 +58,10 @@ type Options struct {
 	Classifier  classifier.Config
 	Trace       reassembly.TraceConfig // Enabled starts tracing at once
 	MemoryQuota int64
-	CacheMode   cache.Mode
+	// OnClose, when set, is called from the worker with every finished
+	// connection after the cache saw it; it must not block or keep rec.
+	OnClose   func(rec *exporter.Record)
+	CacheMode cache.Mode
 
 	// Persist saves the running trace configuration (tcptap trace persist).
 	Persist func(TraceSettings) error
@@ -303,6 +306,9 @@ func (w *worker) finished(c *reassembly.Conn) {
 	rec := exporter.NewRecord(c, res, w.iface)
 	w.conns.Add(&rec, w.d.opts.PortLabels)
 	w.d.cache.Add(c, &rec)
+	if f := w.d.opts.OnClose; f != nil {
+		f(&rec)
+	}
 }
 
 // deadByTimer reports whether a silent connection, judged now, died by a

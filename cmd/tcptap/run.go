@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/tcptap/tcptap/daemon"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/exporter/web"
+	"github.com/tcptap/tcptap/snmp"
 )
 
 func newRunCmd() *cobra.Command {
@@ -138,6 +140,13 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	notifier, err := snmp.NewNotifier(cfg.SNMP.TrapTargets, time.Now(), opts.Logger)
+	if err != nil {
+		return err
+	}
+	if notifier != nil {
+		opts.OnClose = notifier.AbnormalClose
+	}
 	d, err := daemon.New(opts)
 	if err != nil {
 		return err
@@ -163,10 +172,14 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 			}
 		}()
 	}
-	if err := startSNMP(ctlCtx, cfg.SNMP, d, opts.Logger, &wg); err != nil {
+	if err := startSNMP(ctlCtx, cfg.SNMP, d, notifier, opts.Logger, &wg); err != nil {
 		ctlStop()
 		wg.Wait()
 		return err
+	}
+	if notifier != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); notifier.Run(ctlCtx) }()
 	}
 	wg.Add(1)
 	go func() {

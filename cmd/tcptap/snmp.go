@@ -17,7 +17,7 @@ import (
 // startSNMP opens every snmp.listen address and serves the agent on each
 // until ctx is done. With no community configured, a read-only "public"
 // limited to the loopback addresses answers (as Debian's snmpd does).
-func startSNMP(ctx context.Context, cfg config.SNMP, d *daemon.Daemon, log *slog.Logger, wg *sync.WaitGroup) error {
+func startSNMP(ctx context.Context, cfg config.SNMP, d *daemon.Daemon, n *snmp.Notifier, log *slog.Logger, wg *sync.WaitGroup) error {
 	if len(cfg.Listen) == 0 {
 		return nil
 	}
@@ -28,6 +28,11 @@ func startSNMP(ctx context.Context, cfg config.SNMP, d *daemon.Daemon, log *slog
 	h, err := snmp.New(cfg, snmp.DaemonBackend(d), snmp.Info{Version: version, Name: host, Start: time.Now()}, log)
 	if err != nil {
 		return err
+	}
+	if n != nil {
+		if err := h.Tree.Register(n.Provider()); err != nil {
+			return err
+		}
 	}
 	var conns []*net.UDPConn
 	for _, addr := range cfg.Listen {
