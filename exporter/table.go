@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -124,17 +123,22 @@ func (s *Summary) Write(w io.Writer) error {
 // JSONWriter writes records as JSON Lines.
 type JSONWriter struct {
 	bw  *bufio.Writer
-	enc *json.Encoder
+	buf []byte // reused line buffer
 }
 
 // NewJSONWriter returns a writer of JSON Lines to w; call Flush at the end.
 func NewJSONWriter(w io.Writer) *JSONWriter {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	return &JSONWriter{bw: bw, enc: json.NewEncoder(bw)}
+	return &JSONWriter{bw: bw, buf: make([]byte, 0, 2048)}
 }
 
-// Write writes one record as a line.
-func (j *JSONWriter) Write(r *Record) error { return j.enc.Encode(r) }
+// Write writes one record as a line: the bytes of json.Marshal(r) and a
+// newline, as json.Encoder would write them.
+func (j *JSONWriter) Write(r *Record) error {
+	j.buf = append(r.AppendJSON(j.buf[:0]), '\n')
+	_, err := j.bw.Write(j.buf)
+	return err
+}
 
 // Flush writes buffered output.
 func (j *JSONWriter) Flush() error { return j.bw.Flush() }
