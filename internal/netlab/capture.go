@@ -71,7 +71,10 @@ func (l *Lab) StartCapture(t testing.TB, file string, opts CaptureOptions) *Capt
 		port = ClientPort
 	}
 	args := []string{"netns", "exec", l.Tap.Name, "tcpdump",
-		"--immediate-mode", "-U", "-n", "-s", "0", "-Z", "root", "-i", port, "-w", path}
+		// -B: a 32 MiB kernel buffer (tcpdump's default is 2 MiB), so
+		// bursts of paced bulk transfers on a loaded CI machine are not
+		// dropped before tcpdump reads them.
+		"--immediate-mode", "-U", "-B", "32768", "-n", "-s", "0", "-Z", "root", "-i", port, "-w", path}
 	if !opts.AllPackets {
 		filter := opts.Filter
 		if filter == "" {
