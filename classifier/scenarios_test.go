@@ -3,10 +3,10 @@ package classifier_test
 import (
 	"context"
 	"fmt"
+	"github.com/tcptap/tcptap/internal/oracle"
 	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -276,18 +276,11 @@ func describe(r exporter.Record) string {
 // tshark prints the flow's packets with absolute sequence numbers, for
 // failure reports; empty when tshark is not installed.
 func tshark(path string, k flowKey) string {
-	if _, err := exec.LookPath("tshark"); err != nil {
+	lines, filter := oracle.FlowLines(path, k.client.Port(), k.server.Port())
+	if lines == nil {
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	filter := fmt.Sprintf("tcp.port == %d && tcp.port == %d", k.client.Port(), k.server.Port())
-	out, err := exec.CommandContext(ctx, "tshark", "-r", path, "-n", "-o", "tcp.relative_sequence_numbers:FALSE", "-Y", filter).CombinedOutput()
-	if err != nil {
-		return fmt.Sprintf("tshark: %v: %s", err, out)
-	}
 	const maxLines = 80
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
 	if len(lines) > maxLines {
 		lines = append(append(lines[:maxLines/2:maxLines/2], fmt.Sprintf("    ... %d lines ...", len(lines)-maxLines)), lines[len(lines)-maxLines/2:]...)
 	}

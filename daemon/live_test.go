@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tcptap/tcptap/internal/oracle"
 	"io"
 	"net/netip"
 	"os"
@@ -664,17 +665,11 @@ func countFrames(path string) (int, error) {
 // tsharkFlow prints one flow of the tcpdump capture for a failure report;
 // empty without tshark.
 func tsharkFlow(path string, k connKey) string {
-	if _, err := exec.LookPath("tshark"); err != nil {
+	lines, filter := oracle.FlowLines(path, k.client.Port(), k.server.Port())
+	if lines == nil {
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	filter := fmt.Sprintf("tcp.port == %d && tcp.port == %d", k.client.Port(), k.server.Port())
-	out, err := exec.CommandContext(ctx, "tshark", "-r", path, "-n", "-o", "tcp.relative_sequence_numbers:FALSE", "-Y", filter).CombinedOutput()
-	if err != nil {
-		return fmt.Sprintf("  tshark: %v: %s", err, out)
-	}
-	return "  tshark -r " + path + " -Y '" + filter + "':\n    " + strings.ReplaceAll(strings.TrimRight(string(out), "\n"), "\n", "\n    ")
+	return "  tshark -r " + path + " -Y '" + filter + "':\n    " + strings.Join(lines, "\n    ")
 }
 
 // logStats logs every worker's counters.
