@@ -84,11 +84,18 @@ func New(mode Mode, quota *reassembly.Quota) *Cache {
 // entryOverhead is the fixed cost of an entry in the quota.
 const entryOverhead = int64(unsafe.Sizeof(Entry{})) + int64(unsafe.Sizeof((*Entry)(nil)))
 
-func (e *Entry) size() int64 {
+// size is what the entry holds of the quota with room for records
+// packets.
+func (e *Entry) size(records int) int64 {
 	r := &e.Record
-	return entryOverhead + int64(len(e.Packets))*reassembly.PacketRecordSize +
+	return entryOverhead + int64(records)*reassembly.PacketRecordSize +
 		int64(2*len(r.VLAN)+len(r.History)+len(r.Interface)+len(r.ConnState))
 }
+
+// A ring at least this full (in quarters) is handed to the cache as it is;
+// an emptier one is compacted into a copy the size of its records, so the
+// cache never holds more than a third more than it uses.
+const takeQuarters = 3
 
 // Add offers a finished connection and its record. When the mode keeps it
 // and the quota allows, the cache takes the connection's flight recorder
@@ -104,15 +111,20 @@ func (c *Cache) Add(conn *reassembly.Conn, rec *exporter.Record) *Entry {
 	e := &Entry{Record: *rec}
 	e.Record.VLAN = append([]uint16(nil), rec.VLAN...)
 	var ringBytes int64
-	if r := conn.Trace; r != nil {
+	room, take := 0, false
+	r := conn.Trace
+	if r != nil {
 		e.Traced = true
-		e.Packets = r.Records()
 		e.Overwritten = r.Overwritten()
 		ringBytes = r.Bytes()
+		room = r.Len()
+		if take = r.Len()*4 >= r.Cap()*takeQuarters; take {
+			room = r.Cap()
+		}
 	}
-	e.bytes = e.size()
-	// The ring's reservation pays for the compacted records; reserve only
-	// what the entry needs beyond it, or give back what it no longer needs.
+	e.bytes = e.size(room)
+	// The ring's reservation pays for the records; reserve only what the
+	// entry needs beyond it, or give back what it no longer needs.
 	switch extra := e.bytes - ringBytes; {
 	case extra > 0 && !c.quota.Reserve(extra):
 		c.stats.NotCachedQuota++
@@ -120,7 +132,12 @@ func (c *Cache) Add(conn *reassembly.Conn, rec *exporter.Record) *Entry {
 	case extra < 0:
 		c.quota.Release(-extra)
 	}
-	if r := conn.Trace; r != nil {
+	if r != nil {
+		if take {
+			e.Packets = r.Take()
+		} else {
+			e.Packets = r.Records()
+		}
 		r.Disown() // the entry now holds its bytes
 		conn.Trace = nil
 	}

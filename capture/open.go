@@ -197,6 +197,38 @@ func (in *input) readFull(p []byte) error {
 	return err
 }
 
+// take returns the next n bytes and consumes them. When the buffer can
+// hold n bytes the slice points into it (no copy), valid until the next
+// read; otherwise they are copied into *spill, grown as needed. Running out
+// of input is io.EOF if no byte was left and io.ErrUnexpectedEOF if some
+// but not all were, as readFull.
+func (in *input) take(n int, spill *[]byte) ([]byte, error) {
+	if n > in.br.Size() {
+		*spill = grow(*spill, n)
+		if err := in.readFull(*spill); err != nil {
+			return nil, err
+		}
+		return *spill, nil
+	}
+	b, err := in.br.Peek(n)
+	if len(b) == n {
+		// Discard cannot fail for bytes Peek returned.
+		_, _ = in.br.Discard(n)
+		in.off += int64(n)
+		return b, nil
+	}
+	// Short: consume what there was, so offsets and errors match readFull.
+	d, _ := in.br.Discard(len(b))
+	in.off += int64(d)
+	switch {
+	case err == io.EOF && len(b) > 0:
+		err = io.ErrUnexpectedEOF
+	case err == nil:
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, err
+}
+
 // discard skips n bytes. Running out of input is io.ErrUnexpectedEOF: it is
 // only called in the middle of a record or block.
 func (in *input) discard(n int64) error {

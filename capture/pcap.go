@@ -33,7 +33,6 @@ type PcapReader struct {
 	lengths     int   // pcapLengths*: whether record lengths are swapped
 	linkType    LinkType
 	snaplen     uint32
-	hdr         [pcapRecordHeaderLen]byte
 	buf         []byte // frame bytes, reused; grows up to MaxRecordLen
 	err         error  // sticky: once set, the reader is finished
 }
@@ -113,15 +112,16 @@ func (r *PcapReader) Next() (Frame, error) {
 		return Frame{}, r.err
 	}
 	start := r.in.off
-	if err := r.in.readFull(r.hdr[:]); err != nil {
+	hdr, err := r.in.take(pcapRecordHeaderLen, &r.buf)
+	if err != nil {
 		if err == io.EOF {
 			r.err = io.EOF
 			return Frame{}, io.EOF
 		}
 		return r.fail(r.in.readError(start, "packet record", err))
 	}
-	sec, frac := r.u32(r.hdr[0:4]), r.u32(r.hdr[4:8])
-	caplen, wirelen := r.u32(r.hdr[8:12]), r.u32(r.hdr[12:16])
+	sec, frac := r.u32(hdr[0:4]), r.u32(hdr[4:8])
+	caplen, wirelen := r.u32(hdr[8:12]), r.u32(hdr[12:16])
 	if r.lengths == pcapLengthsSwapped || r.lengths == pcapLengthsMaybeSwapped && caplen > wirelen {
 		caplen, wirelen = wirelen, caplen
 	}
@@ -130,12 +130,12 @@ func (r *PcapReader) Next() (Frame, error) {
 			"packet record: captured length %d exceeds the maximum of %d", caplen, MaxRecordLen)})
 	}
 	wirelen = max(wirelen, caplen)
-	r.buf = grow(r.buf, int(caplen))
-	if err := r.in.readFull(r.buf); err != nil {
+	data, err := r.in.take(int(caplen), &r.buf)
+	if err != nil {
 		return r.fail(r.in.readError(start, "packet record", err))
 	}
 	return Frame{
-		Data:      r.buf,
+		Data:      data,
 		Timestamp: int64(sec)*1e9 + int64(frac)*r.nanosPerRaw,
 		WireLen:   wirelen,
 		LinkType:  r.linkType,

@@ -249,6 +249,34 @@ func (r *PcapngReader) skipBlock(start int64, typ, length uint32) error {
 	return r.readTrailer(start, typ, length)
 }
 
+// blockData reads the rest of a packet block: room bytes that start with
+// the caplen bytes of the frame (then padding and options, skipped), and
+// the trailer. When the buffer holds it all, the frame is not copied: the
+// returned slice points into the buffer, valid until the next read.
+func (r *PcapngReader) blockData(start int64, typ, length uint32, caplen int, room int64) ([]byte, error) {
+	if n := room + 4; n <= int64(r.in.br.Size()) {
+		rest, err := r.in.take(int(n), &r.buf)
+		if err != nil {
+			return nil, r.in.readError(start, ngBlockName(typ), err)
+		}
+		if trailing := r.u32(rest[room:]); trailing != length {
+			return nil, blockError(start, typ, "trailing length %d does not match %d", trailing, length)
+		}
+		return rest[:caplen], nil
+	}
+	r.buf = grow(r.buf, caplen)
+	if err := r.in.readFull(r.buf); err != nil {
+		return nil, r.in.readError(start, ngBlockName(typ), err)
+	}
+	if err := r.in.discard(room - int64(caplen)); err != nil {
+		return nil, r.in.readError(start, ngBlockName(typ), err)
+	}
+	if err := r.readTrailer(start, typ, length); err != nil {
+		return nil, err
+	}
+	return r.buf, nil
+}
+
 // readTrailer reads the trailing copy of the block length and checks it.
 func (r *PcapngReader) readTrailer(start int64, typ, length uint32) error {
 	t := r.scratch[:4] // a field: a local array would escape through io.ReadFull
@@ -430,20 +458,14 @@ func (r *PcapngReader) readPacket(start int64, typ, length uint32) (Frame, error
 	if caplen > MaxRecordLen {
 		return Frame{}, blockError(start, typ, "captured length %d exceeds the maximum of %d", caplen, MaxRecordLen)
 	}
-	r.buf = grow(r.buf, int(caplen))
-	if err := r.in.readFull(r.buf); err != nil {
-		return Frame{}, r.in.readError(start, ngBlockName(typ), err)
-	}
 	// Padding and options are not needed.
-	if err := r.in.discard(room - int64(caplen)); err != nil {
-		return Frame{}, r.in.readError(start, ngBlockName(typ), err)
-	}
-	if err := r.readTrailer(start, typ, length); err != nil {
+	data, err := r.blockData(start, typ, length, int(caplen), room)
+	if err != nil {
 		return Frame{}, err
 	}
 	ifc := &r.ifaces[id]
 	return Frame{
-		Data:      r.buf,
+		Data:      data,
 		Timestamp: ifc.nanos(ticks),
 		WireLen:   max(wirelen, caplen),
 		LinkType:  ifc.linkType,
@@ -477,18 +499,12 @@ func (r *PcapngReader) readSimplePacket(start int64, length uint32) (Frame, erro
 	if caplen > MaxRecordLen {
 		return Frame{}, blockError(start, typ, "captured length %d exceeds the maximum of %d", caplen, MaxRecordLen)
 	}
-	r.buf = grow(r.buf, int(caplen))
-	if err := r.in.readFull(r.buf); err != nil {
-		return Frame{}, r.in.readError(start, ngBlockName(typ), err)
-	}
-	if err := r.in.discard(int64(room - caplen)); err != nil {
-		return Frame{}, r.in.readError(start, ngBlockName(typ), err)
-	}
-	if err := r.readTrailer(start, typ, length); err != nil {
+	data, err := r.blockData(start, typ, length, int(caplen), int64(room))
+	if err != nil {
 		return Frame{}, err
 	}
 	return Frame{
-		Data:      r.buf,
+		Data:      data,
 		Timestamp: r.lastTS,
 		WireLen:   max(wirelen, caplen),
 		LinkType:  ifc.linkType,

@@ -3,6 +3,7 @@ package reassembly
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 
 	"github.com/tcptap/tcptap/capture"
@@ -157,6 +158,30 @@ func (r *Ring) Records() []PacketRecord {
 		return append(out, r.recs[:r.next]...)
 	}
 	return append(out, r.recs...)
+}
+
+// Len returns the records the ring holds; Cap the records its storage
+// (and its quota reservation) has room for.
+func (r *Ring) Len() int { return len(r.recs) }
+
+// Cap returns the records the ring's storage has room for.
+func (r *Ring) Cap() int { return cap(r.recs) }
+
+// Take returns the records in capture order and leaves the ring without
+// storage: the caller owns the slice from now on, capacity included (what
+// the ring's reservation paid for), and must Disown the ring. The records
+// are rotated in place rather than copied, so handing a connection's
+// records to the cache allocates nothing.
+func (r *Ring) Take() []PacketRecord {
+	recs := r.recs
+	if r.written > uint64(len(recs)) && r.next > 0 {
+		// Rotate left by next: the oldest record (at next) comes first.
+		slices.Reverse(recs[:r.next])
+		slices.Reverse(recs[r.next:])
+		slices.Reverse(recs)
+	}
+	r.recs, r.next = nil, 0
+	return recs
 }
 
 // Overwritten returns how many records were overwritten by newer ones.

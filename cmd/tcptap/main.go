@@ -31,6 +31,7 @@ retransmission, persist or keepalive timeout, idle, or still open.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newReadCmd(), newRunCmd(), newTraceCmd(), newDisplayCmd(), newResetCmd(), newVersionCmd())
+	addProfileFlags(root)
 	return root
 }
 

@@ -1,0 +1,78 @@
+package cache
+
+import (
+	"testing"
+
+	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/reassembly"
+)
+
+// traced runs n segments of one connection (a SYN, then data from the
+// client) through a table with a flight recorder of max records, and adds
+// the finished connection to c as an AN record.
+func traced(t *testing.T, c *Cache, q *reassembly.Quota, max, n int) *Entry {
+	t.Helper()
+	var got *Entry
+	tbl := reassembly.NewTable(reassembly.Config{CloseLinger: -1}, 0, 1, func(conn *reassembly.Conn) {
+		rec := exporter.Record{Reason: classifier.AppNormalClose}
+		got = c.Add(conn, &rec)
+		if got == nil && conn.Trace != nil {
+			conn.Trace.Release()
+		}
+	})
+	tbl.SetTrace(reassembly.TraceConfig{Enabled: true, MaxPacketNumber: max}, q)
+	p := capture.Packet{Family: capture.IPv4, SrcPort: 40000, DstPort: 80, Flags: capture.FlagSYN, IPLen: 40}
+	p.Src[15], p.Dst[15] = 1, 2
+	for i := 0; i < n; i++ {
+		p.Timestamp = int64(i+1) * 1e6
+		if i > 0 {
+			p.Flags, p.Seq, p.PayloadLen, p.IPLen = capture.FlagACK, uint32(i), 1, 41
+		}
+		tbl.Packet(&p)
+	}
+	tbl.Flush(p.Timestamp)
+	return got
+}
+
+// TestAddAccountsRecordRoom checks the cache's quota accounting when it
+// takes a connection's records: a ring that is full enough is handed over
+// with its spare room (charged), an emptier one is compacted; either way
+// the entry holds the last records in order and the quota holds exactly
+// what the entries hold, nothing once the cache is reset.
+func TestAddAccountsRecordRoom(t *testing.T) {
+	q := reassembly.NewQuota(1 << 30)
+	c := New(All, q)
+	const max = 8
+	var held int64
+	for _, n := range []int{1, 3, 5, 6, 7, 8, 9, 20} {
+		e := traced(t, c, q, max, n)
+		if e == nil {
+			t.Fatalf("%d segments: not cached", n)
+		}
+		keep := min(n, max)
+		if len(e.Packets) != keep || e.Packets[0].Timestamp != int64(n-keep+1)*1e6 || e.Packets[keep-1].Timestamp != int64(n)*1e6 {
+			t.Errorf("%d segments: cached %d records, want the last %d in order", n, len(e.Packets), keep)
+		}
+		for i := 1; i < len(e.Packets); i++ {
+			if e.Packets[i].Timestamp <= e.Packets[i-1].Timestamp {
+				t.Errorf("%d segments: records out of order at %d", n, i)
+			}
+		}
+		if 4*len(e.Packets) < 3*cap(e.Packets) {
+			t.Errorf("%d segments: %d records in room for %d", n, len(e.Packets), cap(e.Packets))
+		}
+		if want := e.size(cap(e.Packets)); e.Bytes() != want {
+			t.Errorf("%d segments: entry holds %d bytes, its room needs %d", n, e.Bytes(), want)
+		}
+		held += e.Bytes()
+		if q.Used() != held {
+			t.Errorf("after %d segments: quota used %d, entries hold %d", n, q.Used(), held)
+		}
+	}
+	c.Reset()
+	if q.Used() != 0 {
+		t.Errorf("after reset: quota used %d", q.Used())
+	}
+}
