@@ -164,17 +164,22 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 			tcfg.MaxConnections = max(1, reassembly.DefaultMaxConnections/n)
 		}
 		w.table = reassembly.NewTable(tcfg, i, n, func(c *reassembly.Conn) {
+			// Only the sink is serialised: the workers classify, build
+			// records and fill the cache (which has its own lock) in
+			// parallel.
 			res := cls.Classify(c)
 			sinkMu.Lock()
-			defer sinkMu.Unlock()
 			name := ""
 			if int(c.Interface) < len(ifaces) {
 				name = ifaces[c.Interface]
 			}
+			sinkMu.Unlock()
 			rec := exporter.NewRecord(c, res, name)
 			if opts.Cache != nil {
 				opts.Cache.Add(c, &rec)
 			}
+			sinkMu.Lock()
+			defer sinkMu.Unlock()
 			sink(&rec)
 		})
 		if tracing {
@@ -270,8 +275,17 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		close(w.in)
 	}
 	wg.Wait()
+	// The connections still open at the end are finished by every worker
+	// at once.
 	for _, w := range workers {
-		w.table.Flush(last)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.table.Flush(last)
+		}()
+	}
+	wg.Wait()
+	for _, w := range workers {
 		ts := w.table.Stats
 		st.Table.Packets += ts.Packets
 		st.Table.Opened += ts.Opened
