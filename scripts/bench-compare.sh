@@ -9,11 +9,14 @@
 #
 # Needs: go, tshark, tcptrace, GNU time (/usr/bin/time):
 #   apt-get install tshark tcptrace time
-# Defaults: 2,000,000 packets of 40,000 connections, 3 runs each.
+# Defaults: 2,000,000 packets of 40,000 connections, 3 runs each; tcptap runs
+# with one worker (tcptap-1w) and with WORKERS (default: one per CPU,
+# tcptap-Nw) in its default trace configuration (trace on, cache-mode all,
+# JSON to /dev/null).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packets=2000000 conns=40000 runs=3 seed=1 payload=small workers=0 keep=0 file=""
+packets=2000000 conns=40000 runs=3 seed=1 payload=small workers=$(nproc) keep=0 file=""
 while getopts "p:c:n:s:m:w:kf:h" o; do
 	case $o in
 	p) packets=$OPTARG ;;
@@ -24,7 +27,7 @@ while getopts "p:c:n:s:m:w:kf:h" o; do
 	w) workers=$OPTARG ;;
 	k) keep=1 ;;
 	f) file=$OPTARG ;;
-	*) sed -n '2,13p' "$0"; exit 2 ;;
+	*) sed -n '2,16p' "$0"; exit 2 ;;
 	esac
 done
 
@@ -56,10 +59,12 @@ tshark_fields=(-n -Y tcp -T fields -E separator=/t -E occurrence=l
 	-e tcp.analysis.duplicate_ack -e tcp.analysis.lost_segment -e tcp.analysis.ack_lost_segment
 	-e tcp.analysis.out_of_order -e tcp.analysis.reused_ports)
 
-tools=(tcptap tcptrace tshark-analysis tshark-conv)
+tcptapN=tcptap-${workers}w
+tools=(tcptap-1w "$tcptapN" tcptrace tshark-analysis tshark-conv)
+[ "$workers" = 1 ] && tools=(tcptap-1w tcptrace tshark-analysis tshark-conv)
 cmd_of() {
 	case $1 in
-	tcptap) echo "$work/tcptap" read --trace --cache-mode all --format json --progress never --workers "$workers" "$file" ;;
+	tcptap-*w) local w=${1#tcptap-}; echo "$work/tcptap" read --trace --cache-mode all --format json --progress never --workers "${w%w}" "$file" ;;
 	tcptrace) echo tcptrace -n -l -r "$file" ;;
 	tshark-analysis) echo tshark -r "$file" "${tshark_fields[@]}" ;;
 	tshark-conv) echo tshark -n -q -r "$file" -z conv,tcp ;;
@@ -68,7 +73,7 @@ cmd_of() {
 run_one() { # tool run -> "wall cpu rss_kib"
 	local tool=$1 out=$work/$1.$2.time
 	case $tool in
-	tcptap) /usr/bin/time -v -o "$out" "$work/tcptap" read --trace --cache-mode all --format json --progress never --workers "$workers" "$file" >/dev/null ;;
+	tcptap-*w) local w=${tool#tcptap-}; /usr/bin/time -v -o "$out" "$work/tcptap" read --trace --cache-mode all --format json --progress never --workers "${w%w}" "$file" >/dev/null ;;
 	tcptrace) /usr/bin/time -v -o "$out" tcptrace -n -l -r "$file" >/dev/null ;;
 	tshark-analysis) /usr/bin/time -v -o "$out" tshark -r "$file" "${tshark_fields[@]}" >/dev/null 2>"$work/tshark.err" ;;
 	tshark-conv) /usr/bin/time -v -o "$out" tshark -n -q -r "$file" -z conv,tcp >/dev/null 2>"$work/tshark.err" ;;
@@ -79,7 +84,7 @@ run_one() { # tool run -> "wall cpu rss_kib"
 		END {printf "%.3f %.3f %d\n", w, u+s, r}' "$out"
 }
 
-echo "capture: $file  packets: $npkts  runs: $runs  tcptap workers: $workers (0: one per CPU)  CPUs: $(nproc)" >&2
+echo "capture: $file  packets: $npkts  runs: $runs  tcptap workers: 1 and $workers  CPUs: $(nproc)" >&2
 for t in "${tools[@]}"; do echo "  $t: $(cmd_of "$t" | cut -c1-160)" >&2; done
 declare -A res
 for ((r = 1; r <= runs; r++)); do
@@ -104,3 +109,7 @@ for t in "${tools[@]}"; do
 		printf "%-16s %12.0f %9.2f %9.2f %10.1f %12.2f %12.2f\n", t, p, w, c, r/1024, (pt ? p/pt : 0), (ps ? p/ps : 0) }'
 done
 echo "(medians of $runs runs; packets/s = packets / wall seconds; ratios are packets/s over tcptrace's and tshark analysis')"
+if [ "$workers" != 1 ]; then
+	awk -v a="${pps[tcptap-1w]}" -v b="${pps[$tcptapN]}" -v n="$workers" 'BEGIN {
+		printf "tcptap scaling: %d workers / 1 worker = %.2f\n", n, (a ? b / a : 0) }'
+fi
