@@ -103,10 +103,21 @@ type SNMP struct {
 	Communities []Community `mapstructure:"communities" yaml:"communities"`
 	Users       []User      `mapstructure:"users" yaml:"users"`
 	Views       []View      `mapstructure:"views" yaml:"views"`
-	// TrapTargets are HOST[:PORT] (port 162 by default).
+	// TrapTargets are [udp:]HOST[:PORT][?OPTIONS] (port 162 by default).
 	TrapTargets []string `mapstructure:"trap_targets" yaml:"trap_targets"`
-	// StateDir keeps the agent's persistent state (SNMPv3 engine boots).
+	// AuthenticationTraps sends authenticationFailure notifications
+	// (snmpEnableAuthenTraps).
+	AuthenticationTraps bool `mapstructure:"authentication_traps" yaml:"authentication_traps"`
+	// NotificationRate limits notifications other than coldStart, per
+	// second, in bursts of up to NotificationBurst.
+	NotificationRate  float64 `mapstructure:"notification_rate" yaml:"notification_rate"`
+	NotificationBurst int     `mapstructure:"notification_burst" yaml:"notification_burst"`
+	// StateDir keeps the agent's persistent state (SNMPv3 engine ID and
+	// boots) when SNMPv3 is configured.
 	StateDir string `mapstructure:"state_dir" yaml:"state_dir"`
+	// EngineID is the SNMPv3 snmpEngineID in hexadecimal; empty: a
+	// random one kept in StateDir.
+	EngineID string `mapstructure:"engine_id" yaml:"engine_id"`
 }
 
 // Community is an SNMPv1/v2c community.
@@ -172,6 +183,13 @@ const (
 	DefaultMemoryQuota    = "100MiB"
 )
 
+// Notification rate limit defaults: 10 notifications a second, in bursts
+// of 10.
+const (
+	DefaultNotificationRate  = 10.0
+	DefaultNotificationBurst = 10
+)
+
 // Default returns the documented defaults. Lists are empty, not nil, so the
 // example file and the flags show [] rather than null.
 func Default() Config {
@@ -209,12 +227,14 @@ func Default() Config {
 			PortLabels: []int{},
 		},
 		SNMP: SNMP{
-			Listen:      []string{DefaultSNMPListen},
-			Communities: []Community{},
-			Users:       []User{},
-			Views:       []View{},
-			TrapTargets: []string{},
-			StateDir:    DefaultSNMPStateDir,
+			Listen:            []string{DefaultSNMPListen},
+			Communities:       []Community{},
+			Users:             []User{},
+			Views:             []View{},
+			TrapTargets:       []string{},
+			NotificationRate:  DefaultNotificationRate,
+			NotificationBurst: DefaultNotificationBurst,
+			StateDir:          DefaultSNMPStateDir,
 		},
 		Control: Control{Socket: DefaultControlSocket},
 	}

@@ -160,6 +160,12 @@ func TestValidateNamesKey(t *testing.T) {
 		{"view empty", func(c *Config) { c.SNMP.Views = []View{{Name: "v"}} }, `snmp.views[0].included: empty…`},
 		{"trap target", func(c *Config) { c.SNMP.TrapTargets = []string{"192.0.2.1:99999"} }, `snmp.trap_targets[0]: "192.0.2.1:99999": port "99999": want 1 to 65535`},
 		{"state dir", func(c *Config) { c.SNMP.StateDir = "state" }, `snmp.state_dir: "state": want an absolute directory path such as /var/lib/tcptap`},
+		{"engine id hex", func(c *Config) { c.SNMP.EngineID = "80zz" }, `snmp.engine_id: "80zz": want hexadecimal digits such as 8000fb8f05a1b2c3d4e5f60708`},
+		{"engine id length", func(c *Config) { c.SNMP.EngineID = "8000" }, `snmp.engine_id: "8000": 2 bytes, want 5 to 32`},
+		{"engine id zeros", func(c *Config) { c.SNMP.EngineID = "0000000000" }, `snmp.engine_id: "0000000000": all zeros or all ff: not a valid engine ID`},
+		{"notification rate", func(c *Config) { c.SNMP.NotificationRate = 0 }, `snmp.notification_rate: 0: want a number above 0, at most 100000`},
+		{"notification rate NaN", func(c *Config) { c.SNMP.NotificationRate = math.NaN() }, `snmp.notification_rate: NaN: want a number above 0, at most 100000`},
+		{"notification burst", func(c *Config) { c.SNMP.NotificationBurst = 0 }, `snmp.notification_burst: 0: want 1 to 100000`},
 		{"control socket", func(c *Config) { c.Control.Socket = "tcptap.sock" }, `control.socket: "tcptap.sock": want an absolute path`},
 		{"control socket long", func(c *Config) { c.Control.Socket = "/" + strings.Repeat("x", 120) }, `control.socket: "/xxx…`},
 	}
@@ -220,6 +226,9 @@ func TestValidateSNMP(t *testing.T) {
 	}
 	c.SNMP.TrapTargets = []string{"192.0.2.9", "nms.example.net:10162", "[2001:db8::9]:162", "2001:db8::9"}
 	c.SNMP.Listen = []string{"[::1]:1161", ":161"}
+	c.SNMP.EngineID = "0x8000FB8F05a1b2c3d4e5f60708"
+	c.SNMP.AuthenticationTraps = true
+	c.SNMP.NotificationRate, c.SNMP.NotificationBurst = 0.5, 1
 	if err := c.Validate(); err != nil {
 		t.Error(err)
 	}

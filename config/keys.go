@@ -82,9 +82,10 @@ var sectionDocs = map[string][]string{
 		"commands that change anything go through the control socket.",
 	},
 	"snmp": {
-		"The SNMP agent (v2c and v3): TCP-MIB and tcptap's own objects. It is",
+		"The SNMP agent (v1, v2c and v3): TCP-MIB and tcptap's own objects. It is",
 		"read-only unless a community or user is explicitly given access rw.",
-		"With no community and no user it answers nothing.",
+		"With no community and no user, a read-only community public answers",
+		"requests from the loopback addresses.",
 	},
 	"control": {
 		"The operator commands (tcptap trace|display|reset ...) reach the running",
@@ -242,8 +243,10 @@ var keyDocs = map[string]keyDoc{
 		doc: []string{
 			"auth_protocol: none, md5, sha, sha224, sha256, sha384 or sha512;",
 			"priv_protocol: none, des, aes, aes192 or aes256 (needs auth); passwords",
-			"have at least 8 characters. Keep passwords in this file (mode 0600):",
-			"flags are visible to other users in the process list.",
+			"have at least 8 characters. The protocols set are the user's minimum",
+			"security level (noAuthNoPriv, authNoPriv or authPriv). Keep passwords",
+			"in this file (mode 0600): flags are visible to other users in the",
+			"process list.",
 			"Example:",
 			"  users:",
 			"    - name: monitor",
@@ -269,14 +272,44 @@ var keyDocs = map[string]keyDoc{
 	"snmp.trap_targets": {
 		help: "managers that receive notifications, [udp:]HOST[:PORT][?OPTIONS] (port 162 when omitted)",
 		doc: []string{
-			"OPTIONS: version=1|2c (default 2c), community=NAME (default public),",
-			"inform=true (v2c acknowledged informs), retries=N (default 3),",
-			"timeout=DURATION (default 2s). Example:",
+			"OPTIONS: version=1|2c|3 (default 2c), community=NAME (v1/v2c; default",
+			"public), user=NAME (v3: one of snmp.users), level=noAuthNoPriv|",
+			"authNoPriv|authPriv (v3; default the user's), inform=true (acknowledged",
+			"informs, v2c or v3), retries=N (default 3), timeout=DURATION (default",
+			"2s). v3 traps are sent with this agent as the authoritative engine: the",
+			"receiver configures the user with snmp.engine_id (net-snmp's snmptrapd:",
+			"createUser -e 0xENGINEID NAME SHA PASS AES PASS); v3 informs discover",
+			"the receiver's engine. Example:",
 			"  trap_targets: [\"udp:nms.example.net:162?community=traps&inform=true\"]",
 		},
 	},
+	"snmp.authentication_traps": {
+		help: "send authenticationFailure notifications (wrong community, unknown v3 user, wrong digest, undecryptable message)",
+		doc:  []string{"Also snmpEnableAuthenTraps, settable at run time with access rw."},
+	},
+	"snmp.notification_rate": {
+		help: "notifications per second, beyond bursts of notification_burst (each goes to every target; coldStart is never limited)",
+		doc: []string{
+			"Abnormal closes beyond it are dropped and counted in",
+			"tcptapNotificationsSuppressed.",
+		},
+	},
+	"snmp.notification_burst": {
+		help: "notifications sent at once before notification_rate applies",
+	},
 	"snmp.state_dir": {
-		help: "directory for the agent's persistent state (SNMPv3 engine boots)",
+		help: "directory for the SNMPv3 engine's ID and boots (used only when snmp.users or v3 trap targets are set)",
+		doc: []string{
+			"Created (mode 0700) if missing; it must be writable, or tcptap run",
+			"fails at start: engine boots must go up at every start (RFC 3414).",
+		},
+	},
+	"snmp.engine_id": {
+		help: "SNMPv3 engine ID, 5 to 32 bytes in hexadecimal (empty: a random one, kept in state_dir)",
+		doc: []string{
+			"The running value is snmpEngineID (1.3.6.1.6.3.10.2.1.1.0). Example:",
+			"  engine_id: 8000fb8f05a1b2c3d4e5f60708",
+		},
 	},
 
 	"control.socket": {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -85,6 +87,8 @@ const (
 	maxUnixPath     = 107 // sun_path is 108 bytes with the terminating NUL
 	minUSMPassword  = 8   // RFC 3414 §11.2
 	maxUSMName      = 32  // SnmpAdminString (SIZE(1..32))
+
+	maxNotificationRate = 100000 // per second, or in one burst
 )
 
 // Validate reports every problem of the configuration, each as a *KeyError
@@ -380,6 +384,32 @@ func (s SNMP) validate(v *validator) {
 	if s.StateDir == "" || !filepath.IsAbs(s.StateDir) {
 		v.add("snmp.state_dir", "%q: want an absolute directory path such as %s", s.StateDir, DefaultSNMPStateDir)
 	}
+	if s.EngineID != "" {
+		if err := checkEngineID(s.EngineID); err != nil {
+			v.add("snmp.engine_id", "%q: %v", s.EngineID, err)
+		}
+	}
+	if !(s.NotificationRate > 0 && s.NotificationRate <= maxNotificationRate) {
+		v.add("snmp.notification_rate", "%v: want a number above 0, at most %d", s.NotificationRate, maxNotificationRate)
+	}
+	if s.NotificationBurst < 1 || s.NotificationBurst > maxNotificationRate {
+		v.add("snmp.notification_burst", "%d: want 1 to %d", s.NotificationBurst, maxNotificationRate)
+	}
+}
+
+// checkEngineID checks an snmpEngineID in hexadecimal (optional 0x): 5 to
+// 32 bytes, not all zeros or all ff (RFC 3411 SnmpEngineID).
+func checkEngineID(s string) error {
+	id, err := hex.DecodeString(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"))
+	switch {
+	case err != nil:
+		return fmt.Errorf("want hexadecimal digits such as 8000fb8f05a1b2c3d4e5f60708")
+	case len(id) < 5 || len(id) > 32:
+		return fmt.Errorf("%d bytes, want 5 to 32", len(id))
+	case bytes.Count(id, []byte{0}) == len(id) || bytes.Count(id, []byte{0xff}) == len(id):
+		return fmt.Errorf("all zeros or all ff: not a valid engine ID")
+	}
+	return nil
 }
 
 func parsePrefixOrAddr(s string) (netip.Prefix, error) {

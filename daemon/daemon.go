@@ -110,6 +110,7 @@ type worker struct {
 	gen    uint64
 	hdr    [reassembly.MaxHeaderBytes]byte
 	conns  metrics.Counters // owned by the worker's goroutine; added to once per ended connection
+	opens  *handshakes      // counted in the worker's goroutine; its listener set has its own lock
 	snapMu sync.Mutex
 	snap   WorkerStats
 }
@@ -124,6 +125,7 @@ type WorkerStats struct {
 	Kernel    capture.LiveStats
 	HasKernel bool             // the source has kernel statistics
 	Conns     metrics.Counters // ended connections, by reason, direction, RTT
+	Opens     metrics.Opens    // active and passive opens, counted live
 }
 
 // New opens the capture sockets and prepares the workers; Run starts them.
@@ -180,7 +182,8 @@ func New(opts Options) (*Daemon, error) {
 				d.closeSources()
 				return nil, err // the source names the interface
 			}
-			w := &worker{reqs: make(chan openRequest, 1), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(capture.DecoderConfig{})}
+			w := &worker{reqs: make(chan openRequest, 1), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(capture.DecoderConfig{}),
+				opens: newHandshakes(d.cls.Config().LocalNets)}
 			w.table = reassembly.NewTable(tcfg, w.index, total, w.finished)
 			w.table.SetTrace(d.trace, d.quota)
 			w.table.SetDeadCheck(d.deadByTimer, time.Second, d.cls.Config().MinSilence)
@@ -261,7 +264,11 @@ func (w *worker) run(ctx context.Context) error {
 		if w.table.Trace().Enabled {
 			hdr = w.hdr[:copy(w.hdr[:], p.HeaderBytes(f.Data, reassembly.MaxHeaderBytes))]
 		}
+		opened := w.table.Stats.Opened
 		w.table.PacketWithHeaders(&p, hdr)
+		if p.Flags.Has(capture.FlagSYN) {
+			w.opens.segment(&p, w.table.Stats.Opened != opened)
+		}
 	}
 }
 
@@ -296,6 +303,7 @@ func (w *worker) publish(frames uint64) {
 	w.snap.Kernel = k
 	w.snap.HasKernel = hasKernel
 	w.snap.Conns = w.conns
+	w.snap.Opens = metrics.Opens{Active: w.opens.active, Passive: w.opens.passive}
 	w.snapMu.Unlock()
 }
 
@@ -305,6 +313,7 @@ func (w *worker) finished(c *reassembly.Conn) {
 	res := w.d.cls.Classify(c)
 	rec := exporter.NewRecord(c, res, w.iface)
 	w.conns.Add(&rec, w.d.opts.PortLabels)
+	w.opens.ended(c)
 	w.d.cache.Add(c, &rec)
 	if f := w.d.opts.OnClose; f != nil {
 		f(&rec)
@@ -481,7 +490,7 @@ func (d *Daemon) MetricsSnapshot() *metrics.Snapshot {
 		w := &st[i]
 		s.Workers[i] = metrics.Worker{
 			Interface: w.Interface, Frames: w.Frames, Decode: w.Decode, Table: w.Table,
-			Active: w.Active, Kernel: w.Kernel, HasKernel: w.HasKernel, Conns: w.Conns,
+			Active: w.Active, Kernel: w.Kernel, HasKernel: w.HasKernel, Conns: w.Conns, Opens: w.Opens,
 		}
 	}
 	return s

@@ -27,16 +27,20 @@ const (
 // never exceed it (net-snmp's default maxGetbulkResponses).
 const MaxBulkVarbinds = 100
 
-// Counters are the SNMPv2-MIB snmp group (RFC 3418).
+// Counters are the SNMPv2-MIB snmp group (RFC 3418): the agent's counters
+// and snmpEnableAuthenTraps.
 type Counters struct {
 	InPkts              atomic.Uint64 // messages delivered to the agent
-	InBadVersions       atomic.Uint64 // messages of an unsupported version (SNMPv3 for now)
+	InBadVersions       atomic.Uint64 // messages of an unsupported version
 	InBadCommunityNames atomic.Uint64 // unknown community, or a source outside its prefixes
 	InBadCommunityUses  atomic.Uint64 // an operation the community may not do (set with ro)
 	InASNParseErrs      atomic.Uint64 // messages that failed to decode
 	SilentDrops         atomic.Uint64 // responses too big even as tooBig with no varbinds
 	ProxyDrops          atomic.Uint64 // always 0: tcptap is no proxy
 	OutPkts             atomic.Uint64 // responses sent
+	// EnableAuthenTraps is snmpEnableAuthenTraps: whether authentication
+	// failures are notified (snmp.authentication_traps; writable).
+	EnableAuthenTraps atomic.Bool
 }
 
 // Community is a parsed config.Community.
@@ -76,15 +80,21 @@ func (v *View) Contains(oid OID) bool {
 type Handler struct {
 	Tree        *Tree
 	Communities []Community
+	// USM is SNMPv3's security: the engine and the users.
+	USM *USM
 	// MaxMessageSize bounds responses; 0: DefaultMaxMessageSize.
 	MaxMessageSize int
 	Counters       Counters
-	Log            *slog.Logger
+	// OnAuthFailure, if set, is called for each authentication failure
+	// while snmpEnableAuthenTraps is enabled: an unknown community or one
+	// used from outside its sources, an unknown SNMPv3 user, a wrong
+	// digest, a message that does not decrypt. It must not block.
+	OnAuthFailure func()
+	Log           *slog.Logger
 }
 
-// Communities parses the configured communities and views (config has
-// validated them).
-func Communities(cfg config.SNMP) ([]Community, error) {
+// parseViews parses snmp.views by name.
+func parseViews(cfg config.SNMP) (map[string]*View, error) {
 	views := map[string]*View{}
 	for _, v := range cfg.Views {
 		w := &View{}
@@ -103,6 +113,16 @@ func Communities(cfg config.SNMP) ([]Community, error) {
 			w.Excluded = append(w.Excluded, o)
 		}
 		views[v.Name] = w
+	}
+	return views, nil
+}
+
+// Communities parses the configured communities and views (config has
+// validated them).
+func Communities(cfg config.SNMP) ([]Community, error) {
+	views, err := parseViews(cfg)
+	if err != nil {
+		return nil, err
 	}
 	var out []Community
 	for _, c := range cfg.Communities {
@@ -200,7 +220,14 @@ func (h *Handler) Handle(ctx context.Context, msg []byte, from netip.Addr) []byt
 		h.Counters.InASNParseErrs.Add(1)
 		return nil
 	}
-	if ver != int(gosnmp.Version1) && ver != int(gosnmp.Version2c) {
+	switch ver {
+	case int(gosnmp.Version1), int(gosnmp.Version2c):
+	case int(gosnmp.Version3):
+		if h.USM != nil {
+			return h.handleV3(ctx, msg)
+		}
+		fallthrough
+	default:
 		h.Counters.InBadVersions.Add(1)
 		return nil
 	}
@@ -209,30 +236,38 @@ func (h *Handler) Handle(ctx context.Context, msg []byte, from netip.Addr) []byt
 		h.Counters.InASNParseErrs.Add(1)
 		return nil
 	}
-	v1 := req.Version == gosnmp.Version1
 	com := h.community(req.Community, from)
 	if com == nil {
 		h.Counters.InBadCommunityNames.Add(1)
-		h.debug("bad community", "from", from)
+		h.authFailure("bad community", "from", from)
 		return nil
 	}
-	vbs := make([]Binding, len(req.Variables))
-	for i, pdu := range req.Variables {
-		o, err := ParseOID(pdu.Name)
-		if err != nil {
-			h.Counters.InASNParseErrs.Add(1)
-			return nil
-		}
-		vbs[i] = Binding{OID: o, Value: Value{pdu.Type, pdu.Value}}
-	}
-	r := NewRequest(ctx)
 	resp := &gosnmp.SnmpPacket{
 		Version:   req.Version,
 		Community: req.Community,
 		PDUType:   gosnmp.GetResponse,
 		RequestID: req.RequestID,
 	}
-	bulk := false
+	bulk, ok := h.serve(ctx, req, com, req.Version == gosnmp.Version1, resp)
+	if !ok {
+		return nil
+	}
+	return h.send(resp, bulk, h.maxSize())
+}
+
+// serve answers the PDU of req with the access of com into resp, whose
+// message fields are set; false: no answer.
+func (h *Handler) serve(ctx context.Context, req *gosnmp.SnmpPacket, com *Community, v1 bool, resp *gosnmp.SnmpPacket) (bulk, ok bool) {
+	vbs := make([]Binding, len(req.Variables))
+	for i, pdu := range req.Variables {
+		o, err := ParseOID(pdu.Name)
+		if err != nil {
+			h.Counters.InASNParseErrs.Add(1)
+			return false, false
+		}
+		vbs[i] = Binding{OID: o, Value: Value{pdu.Type, pdu.Value}}
+	}
+	r := NewRequest(ctx)
 	switch req.PDUType {
 	case gosnmp.GetRequest:
 		h.get(r, com, v1, vbs, resp)
@@ -241,16 +276,21 @@ func (h *Handler) Handle(ctx context.Context, msg []byte, from netip.Addr) []byt
 	case gosnmp.GetBulkRequest:
 		if v1 {
 			h.Counters.InASNParseErrs.Add(1) // no such PDU in SNMPv1 (RFC 3584 §4.1)
-			return nil
+			return false, false
 		}
-		bulk = true
 		h.getBulk(r, com, vbs, int(req.NonRepeaters), int(req.MaxRepetitions), resp)
+		return true, true
 	case gosnmp.SetRequest:
 		h.set(r, com, v1, vbs, resp)
 	default:
-		return nil // responses, traps, informs, reports: not for an agent
+		return false, false // responses, traps, informs, reports: not for an agent
 	}
-	out := h.marshal(resp, bulk)
+	return false, true
+}
+
+// send encodes resp within limit (see [Handler.marshal]) and counts it.
+func (h *Handler) send(resp *gosnmp.SnmpPacket, bulk bool, limit int) []byte {
+	out := h.marshal(resp, bulk, limit)
 	if out != nil {
 		h.Counters.OutPkts.Add(1)
 	}
@@ -263,10 +303,11 @@ func (h *Handler) debug(msg string, args ...any) {
 	}
 }
 
-// marshal encodes resp within the size limit: get-bulk drops trailing
-// varbinds; anything else turns into tooBig with no varbinds.
-func (h *Handler) marshal(resp *gosnmp.SnmpPacket, bulk bool) []byte {
-	limit := h.maxSize()
+// marshal encodes resp within limit bytes: get-bulk drops trailing
+// varbinds; anything else turns into tooBig with no varbinds. SNMPv3
+// responses are authenticated and encrypted by the encoder, so the limit
+// holds for what is sent.
+func (h *Handler) marshal(resp *gosnmp.SnmpPacket, bulk bool, limit int) []byte {
 	out, err := resp.MarshalMsg()
 	if err == nil && len(out) <= limit {
 		return out

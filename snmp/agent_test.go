@@ -108,7 +108,7 @@ func TestTooBig(t *testing.T) {
 func TestGetNext(t *testing.T) {
 	h, _ := testAgent(t)
 	resp := exchange(t, h, packet(gosnmp.Version2c, "public", gosnmp.GetNextRequest,
-		oids(".1.3.6.1.2.1.1.9", ".1.3.6.1.2.1.6.9", ".1.3.6.1.2.1.6.13.1.1.10.0.0.1.40000", ".1.3.6.1.2.1.6.19.1.7.1.4.10.0.0.1.40000.1.4.10.0.0.2.80",
+		oids(".1.3.6.1.2.1.1.10", ".1.3.6.1.2.1.6.9", ".1.3.6.1.2.1.6.13.1.1.10.0.0.1.40000", ".1.3.6.1.2.1.6.19.1.7.1.4.10.0.0.1.40000.1.4.10.0.0.2.80",
 			".1.3.6.1.2.1.6.19.1.7.1.9", ".1.3", ".2.1")...))
 	want := []string{".1.3.6.1.2.1.1.9" /* placeholder, see below */, ".1.3.6.1.2.1.6.9.0", ".1.3.6.1.2.1.6.13.1.1.10.0.0.1.40000.10.0.0.2.80",
 		".1.3.6.1.2.1.6.19.1.7.1.4.10.0.0.1.40001.1.4.10.0.0.2.80", ".1.3.6.1.2.1.6.19.1.7.2.16.253.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.50000.2.16.253.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.443",
@@ -182,9 +182,10 @@ func TestWalk(t *testing.T) {
 			}
 		}
 	}
-	// 3 IPv4 connections × 5 columns; 4 connections × 2 columns; 2 cache
+	// 8 system scalars and 3 sysORTable rows × 3 columns; 3 IPv4
+	// connections × 5 columns; 4 connections × 2 columns; 2 cache
 	// entries × 12 columns.
-	want := map[string]int{".1.3.6.1.2.1.1.": 7, ".1.3.6.1.2.1.6.13.": 15, ".1.3.6.1.2.1.6.19.": 8, ".1.3.6.1.4.1.64399.1.1.4.": 24}
+	want := map[string]int{".1.3.6.1.2.1.1.": 17, ".1.3.6.1.2.1.6.13.": 15, ".1.3.6.1.2.1.6.19.": 8, ".1.3.6.1.4.1.64399.1.1.4.": 24}
 	for p, n := range want {
 		if counts[p] != n {
 			t.Errorf("%s: %d objects, want %d", p, counts[p], n)
@@ -393,19 +394,74 @@ func TestDrops(t *testing.T) {
 	if got := h.Counters.InASNParseErrs.Load(); got != 5 {
 		t.Errorf("snmpInASNParseErrs %d", got)
 	}
-	// SNMPv3 is not served yet.
-	v3 := []byte{0x30, 0x05, 0x02, 0x01, 0x03, 0x30, 0x00}
-	if h.Handle(context.Background(), v3, localhost) != nil || h.Counters.InBadVersions.Load() != 1 {
-		t.Error("v3")
+	// A version that does not exist; an SNMPv3 message without its
+	// header.
+	for _, m := range [][]byte{{0x30, 0x05, 0x02, 0x01, 0x02, 0x30, 0x00}, {0x30, 0x05, 0x02, 0x01, 0x03, 0x30, 0x00}} {
+		if h.Handle(context.Background(), m, localhost) != nil {
+			t.Errorf("answered %x", m)
+		}
 	}
-	resp := exchange(t, h, packet(gosnmp.Version2c, "public", gosnmp.GetRequest, oids(".1.3.6.1.2.1.11.4.0", ".1.3.6.1.2.1.11.6.0")...))
-	if resp.Variables[0].Value.(uint) != 2 || resp.Variables[1].Value.(uint) != 5 {
+	if h.Counters.InBadVersions.Load() != 1 {
+		t.Errorf("snmpInBadVersions %d", h.Counters.InBadVersions.Load())
+	}
+	resp := exchange(t, h, packet(gosnmp.Version2c, "public", gosnmp.GetRequest, oids(".1.3.6.1.2.1.11.4.0", ".1.3.6.1.2.1.11.6.0", ".1.3.6.1.2.1.11.3.0")...))
+	if resp.Variables[0].Value.(uint) != 2 || resp.Variables[1].Value.(uint) != 6 || resp.Variables[2].Value.(uint) != 1 {
 		t.Errorf("snmp group: %v", resp.Variables)
 	}
 }
 
+// Authentication failures of SNMPv1/v2c: unknown communities and
+// sources outside a community's, notified while snmpEnableAuthenTraps
+// is enabled(1); a read-only community's set is not one.
+func TestAuthenticationFailure(t *testing.T) {
+	h, _ := testAgent(t)
+	fails := 0
+	h.OnAuthFailure = func() { fails++ }
+	get := func(com string) { exchange(t, h, packet(gosnmp.Version2c, com, gosnmp.GetRequest, oids(sysDescr0)...)) }
+	get("wrong")
+	if fails != 0 {
+		t.Error("notified while disabled")
+	}
+	const enableAuthenTraps = ".1.3.6.1.2.1.11.30.0"
+	resp := exchange(t, h, packet(gosnmp.Version2c, "public", gosnmp.SetRequest, integer(enableAuthenTraps, 1)))
+	if resp.Error != gosnmp.NoAccess || h.Counters.EnableAuthenTraps.Load() {
+		t.Errorf("read-only set: %v", resp.Error)
+	}
+	resp = exchange(t, h, packet(gosnmp.Version2c, "private", gosnmp.SetRequest, integer(enableAuthenTraps, 1)))
+	if resp.Error != gosnmp.NoError || !h.Counters.EnableAuthenTraps.Load() {
+		t.Errorf("enable: %v", resp.Error)
+	}
+	get("wrong")
+	get("local") // only from 10.0.0.0/8
+	if resp = exchange(t, h, packet(gosnmp.Version2c, "public", gosnmp.SetRequest, integer(enableAuthenTraps, 2))); resp.Error != gosnmp.NoAccess {
+		t.Errorf("read-only disable: %v", resp.Error)
+	}
+	if fails != 2 {
+		t.Errorf("%d failures notified, want 2", fails)
+	}
+	resp = exchange(t, h, packet(gosnmp.Version1, "private", gosnmp.SetRequest, gosnmp.SnmpPDU{Name: enableAuthenTraps, Type: gosnmp.OctetString, Value: []byte("1")}))
+	if resp.Error != gosnmp.BadValue {
+		t.Errorf("v1 wrong type: %v", resp.Error)
+	}
+	resp = exchange(t, h, packet(gosnmp.Version2c, "public", gosnmp.GetRequest, oids(enableAuthenTraps)...))
+	if resp.Variables[0].Value.(int) != 1 {
+		t.Errorf("snmpEnableAuthenTraps %v", resp.Variables[0].Value)
+	}
+}
+
+// FuzzHandle feeds the agent any message: it never panics and never
+// answers more than its size limit. The seeds are SNMPv1, v2c and v3
+// requests (discovery, and a request of each security level, which
+// mutations can only keep past the digest check at noAuthNoPriv).
 func FuzzHandle(f *testing.F) {
-	h, _ := testAgent(f)
+	h, _, _ := v3Agent(f)
+	for _, u := range testUsers {
+		user := h.USM.user(u.Name)
+		f.Add(v3Msg{user: user, userName: u.Name, level: user.level(), pdu: gosnmp.GetNextRequest, vbs: oids(".1.3.6.1.2.1.6")}.to(h).encode(f))
+	}
+	f.Add(v3Msg{}.encode(f))
+	f.Add(v3Msg{userName: "noauth", pdu: gosnmp.GetBulkRequest, vbs: oids(".1.3", ".1.3.6.1.6.3"), maxRep: 20}.to(h).encode(f))
+	f.Add(v3Msg{userName: "noauth", pdu: gosnmp.SetRequest, vbs: []gosnmp.SnmpPDU{integer(oidMPN, 7)}, contextName: "c"}.to(h).encode(f))
 	for _, p := range []*gosnmp.SnmpPacket{
 		packet(gosnmp.Version2c, "public", gosnmp.GetRequest, oids(".1.3.6.1.2.1.1.1.0")...),
 		packet(gosnmp.Version1, "public", gosnmp.GetNextRequest, oids(".1.3.6.1.2.1.6")...),

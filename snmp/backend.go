@@ -2,6 +2,7 @@ package snmp
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/daemon"
@@ -23,6 +24,9 @@ type Backend interface {
 	OpenConnections(ctx context.Context, max int) ([]exporter.Record, error)
 	// CacheEntries returns the trace cache's closed connections.
 	CacheEntries() []*cache.Entry
+	// Listeners returns the local-side endpoints seen answering SYNs
+	// (tcpListenerTable).
+	Listeners() []netip.AddrPort
 }
 
 // DaemonBackend serves the daemon's state.
@@ -31,3 +35,16 @@ func DaemonBackend(d *daemon.Daemon) Backend { return daemonBackend{d} }
 type daemonBackend struct{ *daemon.Daemon }
 
 func (b daemonBackend) CacheEntries() []*cache.Entry { return b.Cache().Entries(nil) }
+
+// snapshot returns the backend's metrics snapshot, taken once per request
+// so every object of one PDU reads the same counters.
+func snapshot(b Backend, r *Request) *metrics.Snapshot {
+	if v, ok := r.memo[snapshotMemo{}]; ok {
+		return v.(*metrics.Snapshot)
+	}
+	s := b.MetricsSnapshot()
+	r.memo[snapshotMemo{}] = s
+	return s
+}
+
+type snapshotMemo struct{}

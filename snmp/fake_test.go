@@ -11,6 +11,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/tcptap/tcptap/cache"
+	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/daemon"
@@ -20,11 +21,12 @@ import (
 
 // fake is a Backend whose state tests change between requests.
 type fake struct {
-	mu      sync.Mutex
-	s       daemon.TraceSettings
-	open    []exporter.Record
-	entries []*cache.Entry
-	closed  [metrics.NumReasons]uint64
+	mu        sync.Mutex
+	s         daemon.TraceSettings
+	open      []exporter.Record
+	entries   []*cache.Entry
+	closed    [metrics.NumReasons]uint64
+	listeners []netip.AddrPort
 }
 
 func newFake() *fake {
@@ -70,7 +72,17 @@ func (f *fake) MetricsSnapshot() *metrics.Snapshot {
 	w.Conns.Closed = f.closed
 	w.Conns.Segments = [2]uint64{1000, 1 << 33}
 	w.Conns.Resets = [2]uint64{3, 4}
-	return &metrics.Snapshot{Workers: []metrics.Worker{w}}
+	w.Conns.SideSegments = [2]uint64{1000, 1 << 33}
+	w.Conns.SideRetransmissions = [2]uint64{10, 20}
+	w.Conns.SideResets = [2]uint64{3, 4}
+	w.Conns.AttemptFails, w.Conns.EstabResets = 2, 5
+	w.Opens = metrics.Opens{Active: 11, Passive: 6}
+	w.Frames = 5000
+	w.Decode = capture.DecodeStats{TCP: 4900, NonIP: 40, NonTCP: 50, TruncatedIP: 6, BadTCPOption: 4}
+	w.Kernel, w.HasKernel = capture.LiveStats{Packets: 5100, Drops: 100, QueueFreezes: 2}, true
+	// A second interface whose source has no kernel statistics.
+	w2 := metrics.Worker{Interface: "lo", Frames: 7}
+	return &metrics.Snapshot{Workers: []metrics.Worker{w, w2}}
 }
 func (f *fake) Information() *exporter.TraceInformation {
 	f.mu.Lock()
@@ -85,6 +97,11 @@ func (f *fake) OpenConnections(ctx context.Context, max int) ([]exporter.Record,
 		return nil, errors.New("canceled")
 	}
 	return append([]exporter.Record(nil), f.open[:min(max, len(f.open))]...), nil
+}
+func (f *fake) Listeners() []netip.AddrPort {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]netip.AddrPort(nil), f.listeners...)
 }
 func (f *fake) CacheEntries() []*cache.Entry {
 	f.mu.Lock()
@@ -131,6 +148,7 @@ func testAgent(t testing.TB) (*Handler, *fake) {
 	)
 	f.addEntry(4, "10.0.0.1:40123", "10.0.0.2:23", classifier.RetransmitTimeout)
 	f.addEntry(2, "[fd00::1]:1234", "[fd00::2]:443", classifier.ReceivedReset)
+	f.listeners = []netip.AddrPort{netip.MustParseAddrPort("[fd00::1]:22"), netip.MustParseAddrPort("10.0.0.1:80")}
 	cfg := config.SNMP{Communities: []config.Community{
 		{Name: "public"}, {Name: "private", Access: "rw"}, {Name: "local", Sources: []string{"10.0.0.0/8"}},
 		{Name: "tcponly", View: "tcp"},

@@ -80,6 +80,8 @@ func TestMIBFileNetSNMP(t *testing.T) {
 		"tcptapAgent":                   SysObjectID,
 		"tcptapTraceEnable":             tcptapTrace.Append(1),
 		"tcptapCacheInterface":          tcptapObjects.Append(4, 1, 13),
+		"tcptapCaptureIfIndex":          tcptapObjects.Append(6, 1, 3),
+		"tcptapCaptureConnections":      tcptapObjects.Append(6, 1, 13),
 		"tcptapAbnormalClose":           abnormalCloseOID,
 		"tcptapNotificationsSuppressed": suppressedOID,
 	} {

@@ -29,10 +29,28 @@ type Info struct {
 	Name     string // sysName; usually the host name
 	Location string
 	Start    time.Time // sysUpTime counts from it
+	// Modules are sysORTable rows after those of the MIB modules every
+	// agent serves (SNMPv2-MIB, TCP-MIB, TCPTAP-MIB): e.g. the SNMPv3
+	// modules when users are configured.
+	Modules []Module
 }
 
-// systemGroup is SNMPv2-MIB's system group (RFC 3418), read-only. sysOR*
-// are not served (no sysORTable entries).
+// Module is a sysORTable row: a MIB module the agent serves.
+type Module struct {
+	ID    OID    // sysORID: the module's MODULE-IDENTITY
+	Descr string // sysORDescr
+}
+
+// servedModules are the MIB modules every agent serves.
+var servedModules = []Module{
+	{MustOID("1.3.6.1.6.3.1"), "SNMPv2-MIB (RFC 3418): the system and snmp groups"},
+	{MustOID("1.3.6.1.2.1.49"), "TCP-MIB (RFC 4022): the TCP connections of the tapped link"},
+	{TCPTAPMIB, "TCPTAP-MIB: tcptap's trace configuration, statistics, cache and notifications"},
+}
+
+// systemGroup is SNMPv2-MIB's system group (RFC 3418), read-only. The
+// sysORTable rows are fixed when the agent starts, so sysORLastChange and
+// every sysORUpTime are 0.
 func systemGroup(info Info) []Provider {
 	str := func(s string) func(*Request) Value { return func(*Request) Value { return String(s) } }
 	s := func(id uint32, get func(*Request) Value) Provider {
@@ -47,6 +65,26 @@ func systemGroup(info Info) []Provider {
 		s(6, str(info.Location)),
 		// applications(64) + end-to-end(8): a host that observes TCP.
 		s(7, func(*Request) Value { return Integer(72) }),
+		s(8, func(*Request) Value { return TimeTicks(0) }),
+		sysORTable(append(append([]Module(nil), servedModules...), info.Modules...)).Provider(),
+	}
+}
+
+// sysORTable is system.9, indexed by sysORIndex from 1.
+func sysORTable(mods []Module) *Table {
+	rows := make([]Row, len(mods))
+	for i := range mods {
+		rows[i] = Row{Index: OID{uint32(i + 1)}, Data: &mods[i]}
+	}
+	mod := func(r Row) *Module { return r.Data.(*Module) }
+	return &Table{
+		Entry: system.Append(9, 1),
+		Columns: []Column{
+			{ID: 2, Get: func(r Row) Value { return ObjectIdentifier(mod(r).ID) }},
+			{ID: 3, Get: func(r Row) Value { return String(mod(r).Descr) }},
+			{ID: 4, Get: func(Row) Value { return TimeTicks(0) }},
+		},
+		Rows: func(*Request) []Row { return rows },
 	}
 }
 
@@ -56,8 +94,8 @@ func uptime(start time.Time) uint32 {
 	return uint32(uint64(time.Since(start)/(10*time.Millisecond)) % (1 << 32))
 }
 
-// snmpGroup is the SNMPv2-MIB snmp group: the agent's counters.
-// snmpEnableAuthenTraps reads disabled(2) until notifications exist.
+// snmpGroup is the SNMPv2-MIB snmp group: the agent's counters and
+// snmpEnableAuthenTraps (mib_usm.go).
 func snmpGroup(c *Counters) []Provider {
 	ctr := func(id uint32, f func() uint64) Provider {
 		return (&Scalar{OID: snmpG.Append(id), Get: func(*Request) Value { return Counter32(f()) }}).Provider()
@@ -68,7 +106,7 @@ func snmpGroup(c *Counters) []Provider {
 		ctr(4, c.InBadCommunityNames.Load),
 		ctr(5, c.InBadCommunityUses.Load),
 		ctr(6, c.InASNParseErrs.Load),
-		(&Scalar{OID: snmpG.Append(30), Get: func(*Request) Value { return Integer(2) }}).Provider(),
+		enableAuthenTraps(c),
 		ctr(31, c.SilentDrops.Load),
 		ctr(32, c.ProxyDrops.Load),
 	}

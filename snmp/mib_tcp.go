@@ -5,7 +5,6 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
-	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
 )
@@ -15,73 +14,73 @@ import (
 const MaxOpenRows = 10000
 
 // TCP-MIB (RFC 4022) for a passive tap. The tap is no TCP endpoint: it
-// serves the TCP view of the whole tapped link, as if every host on it were
-// one stack. The scalars mean:
+// serves the TCP view of the tapped link as if the local side of every
+// connection were one stack. The local side is the endpoint inside
+// trace.local_nets when exactly one endpoint is, else the client (the host
+// that sent the first SYN); without trace.local_nets every connection is
+// its client's. The README's "TCP-MIB on a passive tap" says the same for
+// users. The objects mean:
 //
-//   - tcpRtoAlgorithm other(1), tcpRtoMin and tcpRtoMax 0, tcpMaxConn −1:
+//   - tcpRtoAlgorithm other(1), tcpRtoMin and tcpRtoMax 0, tcpMaxConn -1:
 //     host timers and limits cannot be observed on the wire.
-//   - tcpActiveOpens: connections tcptap started tracking (each was opened
-//     by its client, the side that sent the first SYN); tcpPassiveOpens 0:
-//     each connection is counted once, as its client's active open (the
-//     counters are not yet split by the trace.local_nets side).
-//   - tcpAttemptFails: ended connections whose handshake never completed
-//     (reasons RF refused and ST SYN timeout).
-//   - tcpEstabResets: ended connections aborted by a RST after the
-//     handshake (reasons SR, RR and AA).
+//   - tcpActiveOpens (CLOSED to SYN-SENT): connections opened by a SYN
+//     from their local side, counted when the SYN is seen.
+//   - tcpPassiveOpens (LISTEN to SYN-RCVD): connections whose local side
+//     answered the remote side's SYN with a SYN-ACK, counted when the
+//     SYN-ACK is seen (once, retransmissions aside; also when the SYN
+//     itself was not captured). A SYN refused or never answered by the
+//     local side is no passive open, as on a host. Connections joined
+//     mid-stream are neither.
+//   - tcpAttemptFails: connections counted as an active or passive open
+//     whose handshake never completed (close reasons RF refused and ST
+//     SYN timeout), counted when they end.
+//   - tcpEstabResets: connections aborted after the handshake, by a RST
+//     (AA, SR, RR) or by a retransmission, persist or keepalive timer (RT,
+//     PT, KT), counted when they end.
 //   - tcpCurrEstab: open connections whose local side is ESTABLISHED or
 //     CLOSE_WAIT.
-//   - tcpInSegs / tcpHCInSegs: segments sent by servers, tcpOutSegs /
-//     tcpHCOutSegs: segments sent by clients, of ended connections;
-//     tcpRetransSegs: retransmissions seen in either direction; tcpOutRsts:
-//     RSTs sent by clients; tcpInErrs 0 (malformed frames are counted in
-//     tcptap_decode_* metrics, not here).
-//   - tcpConnectionTable and tcpConnTable: the open connections, local
-//     address first (the trace.local_nets side, else the client);
-//     tcpConnectionProcess 0 (no process is known).
-//   - tcpConnectionState and tcpConnState are read-write as the MIB says,
-//     but a set of deleteTCB(12) answers notWritable: a passive tap cannot
-//     reset a connection (other values are wrongValue).
-//   - tcpListenerTable is not served (listeners are not observable).
+//   - tcpInSegs / tcpHCInSegs: segments the remote side sent; tcpOutSegs /
+//     tcpHCOutSegs: segments the local side sent, less its retransmissions;
+//     tcpRetransSegs: the local side's retransmissions; tcpOutRsts: RSTs
+//     the local side sent. They count connections that ended (a worker
+//     adds a connection's segments once, when it ends), so they lag
+//     connections still open. tcpInErrs 0: checksums are not verified and
+//     malformed frames are counted per interface in tcptapCaptureTable.
+//   - tcpConnectionTable and tcpConnTable (IPv4 only): the open
+//     connections, local address first; tcpConnectionProcess 0 (no
+//     process is known). tcpConnectionState and tcpConnState are the
+//     local side's state; they are read-write as the MIB says, but a set
+//     of deleteTCB(12) answers notWritable: a passive tap cannot reset a
+//     connection (other values are wrongValue).
+//   - tcpListenerTable: local-side endpoints seen answering a SYN with a
+//     SYN-ACK, the listening sockets a tap can infer: a specific address
+//     (a wildcard listener shows once per address it answered on), at most
+//     daemon.MaxListeners, the least recently seen dropped first; never
+//     removed otherwise. tcpListenerProcess 0.
+//
+// Counter32 objects wrap at 2^32 as the SMI says; the Counter64 ones
+// (tcpHCInSegs, tcpHCOutSegs) do not in practice.
 func tcpMIB(b Backend) []Provider {
-	snap := func(r *Request) *metrics.Snapshot {
-		if v, ok := r.memo["snapshot"]; ok {
-			return v.(*metrics.Snapshot)
-		}
-		s := b.MetricsSnapshot()
-		r.memo["snapshot"] = s
-		return s
-	}
 	sum := func(f func(w *metrics.Worker) uint64) func(r *Request) uint64 {
 		return func(r *Request) uint64 {
 			var n uint64
-			s := snap(r)
+			s := snapshot(b, r)
 			for i := range s.Workers {
 				n += f(&s.Workers[i])
 			}
 			return n
 		}
 	}
-	closed := func(codes ...classifier.Code) func(r *Request) uint64 {
-		return sum(func(w *metrics.Worker) uint64 {
-			var n uint64
-			for _, c := range codes {
-				if i := metrics.ReasonIndex(c); i >= 0 {
-					n += w.Conns.Closed[i]
-				}
-			}
-			return n
-		})
+	conns := func(f func(c *metrics.Counters) uint64) func(r *Request) uint64 {
+		return sum(func(w *metrics.Worker) uint64 { return f(&w.Conns) })
 	}
-	both := func(f func(w *metrics.Worker) *[2]uint64) func(r *Request) uint64 {
-		return sum(func(w *metrics.Worker) uint64 { p := f(w); return p[0] + p[1] })
-	}
-	dir := func(d int, f func(w *metrics.Worker) *[2]uint64) func(r *Request) uint64 {
-		return sum(func(w *metrics.Worker) uint64 { return f(w)[d] })
-	}
-	segs := func(w *metrics.Worker) *[2]uint64 { return &w.Conns.Segments }
-	opened := sum(func(w *metrics.Worker) uint64 { return w.Table.Opened })
-	inSegs := dir(metrics.ServerToClient, segs)
-	outSegs := dir(metrics.ClientToServer, segs)
+	inSegs := conns(func(c *metrics.Counters) uint64 { return c.SideSegments[metrics.RemoteSide] })
+	retrans := conns(func(c *metrics.Counters) uint64 { return c.SideRetransmissions[metrics.LocalSide] })
+	// Retransmissions are segments too, so the difference never goes
+	// negative and only grows.
+	outSegs := conns(func(c *metrics.Counters) uint64 {
+		return c.SideSegments[metrics.LocalSide] - min(c.SideRetransmissions[metrics.LocalSide], c.SideSegments[metrics.LocalSide])
+	})
 
 	scalar := func(id uint32, get func(r *Request) Value) Provider {
 		return (&Scalar{OID: tcp.Append(id), Get: get}).Provider()
@@ -117,20 +116,21 @@ func tcpMIB(b Backend) []Provider {
 		constant(2, Integer(0)),
 		constant(3, Integer(0)),
 		constant(4, Integer(-1)),
-		c32(5, opened),
-		constant(6, Counter32(0)),
-		c32(7, closed(classifier.Refused, classifier.SYNTimeout)),
-		c32(8, closed(classifier.SentReset, classifier.ReceivedReset, classifier.AppAbnormalClose)),
+		c32(5, sum(func(w *metrics.Worker) uint64 { return w.Opens.Active })),
+		c32(6, sum(func(w *metrics.Worker) uint64 { return w.Opens.Passive })),
+		c32(7, conns(func(c *metrics.Counters) uint64 { return c.AttemptFails })),
+		c32(8, conns(func(c *metrics.Counters) uint64 { return c.EstabResets })),
 		scalar(9, currEstab),
 		c32(10, inSegs),
 		c32(11, outSegs),
-		c32(12, both(func(w *metrics.Worker) *[2]uint64 { return &w.Conns.Retransmissions })),
+		c32(12, retrans),
 		tcpConnTable(open).Provider(),
 		constant(14, Counter32(0)),
-		c32(15, dir(metrics.ClientToServer, func(w *metrics.Worker) *[2]uint64 { return &w.Conns.Resets })),
+		c32(15, conns(func(c *metrics.Counters) uint64 { return c.SideResets[metrics.LocalSide] })),
 		c64(17, inSegs),
 		c64(18, outSegs),
 		tcpConnectionTable(open).Provider(),
+		tcpListenerTable(b).Provider(),
 	}
 }
 
@@ -202,6 +202,25 @@ func tcpConnectionTable(open func(*Request) []exporter.Record) *Table {
 					continue
 				}
 				rows = append(rows, Row{Index: inetIndex(inetIndex(nil, l), rm), Data: &recs[i]})
+			}
+			return rows
+		},
+	}
+}
+
+// tcpListenerTable is tcp.20: the listeners inferred from SYN-ACKs,
+// indexed by address type, length-prefixed address and port.
+func tcpListenerTable(b Backend) *Table {
+	return &Table{
+		Entry:   tcp.Append(20, 1),
+		Columns: []Column{{ID: 4, Get: func(Row) Value { return Gauge32(0) }}},
+		Rows: func(*Request) []Row {
+			ls := b.Listeners()
+			rows := make([]Row, 0, len(ls))
+			for _, l := range ls {
+				if l.Addr().Zone() == "" {
+					rows = append(rows, Row{Index: inetIndex(nil, l)})
+				}
 			}
 			return rows
 		},

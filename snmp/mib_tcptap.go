@@ -27,6 +27,8 @@ import (
 //	  tcptapStats                  .2   Counter64 / Gauge32 statistics
 //	  tcptapClosedTable            .3   closed connections by reason
 //	  tcptapCacheTable             .4   the trace cache
+//	  tcptapNotifyObjects          .5   objects of notifications (notify.go)
+//	  tcptapCaptureTable           .6   capture statistics per interface
 //
 // Sets follow the control commands' rules: max-packet-number and
 // memory-quota change only while tracing is disabled (inconsistentValue
@@ -178,6 +180,7 @@ func tcptapMIB(b Backend) []Provider {
 		c64(11, func(in *exporter.TraceInformation) uint64 { return in.Skipped }),
 		closedTable(b, info).Provider(),
 		cacheTable(b).Provider(),
+		captureTable(b).Provider(),
 	)
 	return provs
 }
@@ -199,7 +202,7 @@ func closedTable(b Backend, info func(*Request) *exporter.TraceInformation) *Tab
 			{ID: 5, Get: func(r Row) Value { return Counter64(r.Data.(row).cached) }},
 		},
 		Rows: func(r *Request) []Row {
-			s := b.MetricsSnapshot()
+			s := snapshot(b, r)
 			in := info(r)
 			rows := make([]Row, 0, len(classifier.Codes))
 			for i, c := range classifier.Codes {

@@ -4,11 +4,13 @@
 // subtrees answers get and get-next against live state, computing table rows
 // for each request and finding successors by comparing index keys, never by
 // position in a snapshot, so rows may come and go between requests. The
-// [Handler] implements SNMPv1 and SNMPv2c with communities: get, get-next,
-// get-bulk (clamped and truncated to fit, never tooBig), set in two phases,
-// the v2 exceptions and the v1 error mapping of RFC 3584. The MIB modules
-// served are the SNMPv2-MIB system and snmp groups, TCP-MIB (RFC 4022) for
-// the tapped link and TCPTAP-MIB, tcptap's own.
+// [Handler] implements SNMPv1 and SNMPv2c with communities and SNMPv3 with
+// the User-based Security Model ([USM], v3.go): get, get-next, get-bulk
+// (clamped and truncated to fit, never tooBig), set in two phases, the v2
+// exceptions and the v1 error mapping of RFC 3584. The MIB modules served
+// are the SNMPv2-MIB system and snmp groups, TCP-MIB (RFC 4022) for the
+// tapped link, TCPTAP-MIB, tcptap's own, and the SNMPv3 engine and
+// statistics (mib_usm.go).
 package snmp
 
 import (

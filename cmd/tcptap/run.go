@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/tcptap/tcptap/daemon"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/exporter/web"
-	"github.com/tcptap/tcptap/snmp"
 )
 
 func newRunCmd() *cobra.Command {
@@ -140,7 +138,7 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	notifier, err := snmp.NewNotifier(cfg.SNMP.TrapTargets, time.Now(), opts.Logger)
+	usm, notifier, err := openSNMP(cfg.SNMP, opts.Logger)
 	if err != nil {
 		return err
 	}
@@ -172,7 +170,7 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 			}
 		}()
 	}
-	if err := startSNMP(ctlCtx, cfg.SNMP, d, notifier, opts.Logger, &wg); err != nil {
+	if err := startSNMP(ctlCtx, cfg.SNMP, usm, d, notifier, opts.Logger, &wg); err != nil {
 		ctlStop()
 		wg.Wait()
 		return err

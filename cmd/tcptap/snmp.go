@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,18 +15,48 @@ import (
 	"github.com/tcptap/tcptap/snmp"
 )
 
+// openSNMP opens the SNMP engine (its boots incremented in
+// snmp.state_dir when SNMPv3 is configured) and the notifier of the trap
+// targets (nil without targets). Without an agent and targets there is
+// nothing to open.
+func openSNMP(cfg config.SNMP, log *slog.Logger) (*snmp.USM, *snmp.Notifier, error) {
+	if len(cfg.Listen) == 0 && len(cfg.TrapTargets) == 0 {
+		return nil, nil, nil
+	}
+	engine, err := snmp.OpenEngine(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if snmp.UsesV3(cfg) {
+		log.Info("SNMPv3 engine", "engine_id", hex.EncodeToString(engine.ID), "boots", engine.Boots, "state_dir", cfg.StateDir)
+	}
+	usm, err := snmp.NewUSM(cfg, engine)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := snmp.NewNotifierUSM(cfg.TrapTargets, usm, time.Now(), log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n != nil {
+		n.Rate, n.Burst = cfg.NotificationRate, cfg.NotificationBurst
+	}
+	return usm, n, nil
+}
+
 // startSNMP opens every snmp.listen address and serves the agent on each
-// until ctx is done. With no community configured, a read-only "public"
-// limited to the loopback addresses answers (as Debian's snmpd does).
-func startSNMP(ctx context.Context, cfg config.SNMP, d *daemon.Daemon, n *snmp.Notifier, log *slog.Logger, wg *sync.WaitGroup) error {
+// until ctx is done. With no community and no user configured, a
+// read-only "public" limited to the loopback addresses answers (as
+// Debian's snmpd does).
+func startSNMP(ctx context.Context, cfg config.SNMP, usm *snmp.USM, d *daemon.Daemon, n *snmp.Notifier, log *slog.Logger, wg *sync.WaitGroup) error {
 	if len(cfg.Listen) == 0 {
 		return nil
 	}
-	if len(cfg.Communities) == 0 {
+	if len(cfg.Communities) == 0 && len(cfg.Users) == 0 {
 		cfg.Communities = snmp.DefaultCommunities()
 	}
 	host, _ := os.Hostname()
-	h, err := snmp.New(cfg, snmp.DaemonBackend(d), snmp.Info{Version: version, Name: host, Start: time.Now()}, log)
+	h, err := snmp.NewAgent(cfg, usm, snmp.DaemonBackend(d), snmp.Info{Version: version, Name: host, Start: time.Now()}, log)
 	if err != nil {
 		return err
 	}
@@ -33,6 +64,7 @@ func startSNMP(ctx context.Context, cfg config.SNMP, d *daemon.Daemon, n *snmp.N
 		if err := h.Tree.Register(n.Provider()); err != nil {
 			return err
 		}
+		h.OnAuthFailure = n.AuthenticationFailure
 	}
 	var conns []*net.UDPConn
 	for _, addr := range cfg.Listen {

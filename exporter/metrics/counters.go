@@ -22,6 +22,14 @@ const (
 
 var directionNames = [2]string{"client_to_server", "server_to_client"}
 
+// Sides, the index of per-side counters: the local side of a connection
+// (its endpoint inside trace.local_nets when exactly one is, else its
+// client; exporter.Record.Local) and the remote side.
+const (
+	LocalSide  = 0
+	RemoteSide = 1
+)
+
 // ReasonIndex returns the index of code in classifier.Codes, or -1.
 func ReasonIndex(code classifier.Code) int {
 	for i, c := range classifier.Codes {
@@ -51,6 +59,20 @@ type Counters struct {
 	DupAcks             [2]uint64
 	Resets              [2]uint64
 	FINs                [2]uint64
+
+	// Of connections that ended, by the side that sent them (LocalSide,
+	// RemoteSide): TCP-MIB's segment and reset counters.
+	SideSegments        [2]uint64
+	SideRetransmissions [2]uint64
+	SideResets          [2]uint64
+	// AttemptFails: connections whose handshake never completed (RF, ST)
+	// after the local side opened them: it sent the SYN, or it answered
+	// one with a SYN-ACK (TCP-MIB's tcpAttemptFails).
+	AttemptFails uint64
+	// EstabResets: connections aborted after the handshake, by a RST (AA,
+	// SR, RR) or by a retransmission, persist or keepalive timer (RT, PT,
+	// KT) (TCP-MIB's tcpEstabResets).
+	EstabResets uint64
 
 	HandshakeRTT Histogram
 	DataRTT      Histogram
@@ -86,6 +108,7 @@ func (c *Counters) Add(r *exporter.Record, ports []uint16) {
 	p32(&c.DupAcks, r.DupAcks)
 	p32(&c.Resets, r.Resets)
 	p32(&c.FINs, r.FINs)
+	c.addSides(r)
 	if r.RTTms.Handshake > 0 {
 		c.HandshakeRTT.Observe(r.RTTms.Handshake / 1e3)
 	}
@@ -95,6 +118,50 @@ func (c *Counters) Add(r *exporter.Record, ports []uint16) {
 	if r.RTTms.Data.Server > 0 {
 		c.DataRTT.Observe(r.RTTms.Data.Server / 1e3)
 	}
+}
+
+// addSides counts r by side and as a failed attempt or an aborted
+// connection.
+func (c *Counters) addSides(r *exporter.Record) {
+	localIsServer := r.Local == "server"
+	// side adds a record pair (client, server) by side.
+	side := func(dst *[2]uint64, cl, sv uint64) {
+		if localIsServer {
+			cl, sv = sv, cl
+		}
+		dst[LocalSide] += cl
+		dst[RemoteSide] += sv
+	}
+	side(&c.SideSegments, r.Packets.Client, r.Packets.Server)
+	side(&c.SideRetransmissions, uint64(r.Retransmissions.Client), uint64(r.Retransmissions.Server))
+	side(&c.SideResets, uint64(r.Resets.Client), uint64(r.Resets.Server))
+	switch r.Reason {
+	case classifier.Refused, classifier.SYNTimeout:
+		// SYNs counts a client's SYNs and a server's SYN-ACKs: the local
+		// side opened actively (its SYN) or passively (its SYN-ACK).
+		opened := r.SYNs.Client > 0
+		if localIsServer {
+			opened = r.SYNs.Server > 0
+		}
+		if opened && !r.Midstream {
+			c.AttemptFails++
+		}
+	case classifier.AppAbnormalClose, classifier.SentReset, classifier.ReceivedReset,
+		classifier.RetransmitTimeout, classifier.PersistTimeout, classifier.KeepaliveTimeout:
+		c.EstabResets++
+	}
+}
+
+// Opens are a worker's live handshake counters, counted when the segment
+// is seen rather than when the connection ends: TCP-MIB's tcpActiveOpens
+// (CLOSED to SYN-SENT of a local-side host) and tcpPassiveOpens (LISTEN to
+// SYN-RCVD of a local-side host).
+type Opens struct {
+	// Active: connections opened by a SYN from their local side.
+	Active uint64
+	// Passive: connections whose local side answered the remote side's SYN
+	// with a SYN-ACK (also when that SYN itself was not captured).
+	Passive uint64
 }
 
 // Merge adds o's counts to c.
@@ -118,7 +185,12 @@ func (c *Counters) Merge(o *Counters) {
 		c.DupAcks[d] += o.DupAcks[d]
 		c.Resets[d] += o.Resets[d]
 		c.FINs[d] += o.FINs[d]
+		c.SideSegments[d] += o.SideSegments[d]
+		c.SideRetransmissions[d] += o.SideRetransmissions[d]
+		c.SideResets[d] += o.SideResets[d]
 	}
+	c.AttemptFails += o.AttemptFails
+	c.EstabResets += o.EstabResets
 	c.HandshakeRTT.Merge(&o.HandshakeRTT)
 	c.DataRTT.Merge(&o.DataRTT)
 }

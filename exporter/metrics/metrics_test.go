@@ -314,3 +314,61 @@ func TestWriteTextfile(t *testing.T) {
 		}
 	}
 }
+
+// TestCountersSides: TCP-MIB's counters split by the local side, failed
+// attempts only when the local side opened, aborted connections by reason.
+func TestCountersSides(t *testing.T) {
+	var c Counters
+	local := record(classifier.AppNormalClose, 80) // client local: 10 out, 8 in
+	remote := record(classifier.AppNormalClose, 80)
+	remote.Local = "server" // server local: 8 out, 10 in
+	c.Add(local, nil)
+	c.Add(remote, nil)
+	if c.SideSegments != [2]uint64{18, 18} || c.SideRetransmissions != [2]uint64{5, 5} || c.SideResets != [2]uint64{1, 1} {
+		t.Errorf("by side: segments %v retransmissions %v resets %v", c.SideSegments, c.SideRetransmissions, c.SideResets)
+	}
+	c.Add(remote, nil)
+	if c.SideSegments != [2]uint64{26, 28} || c.SideResets != [2]uint64{2, 1} {
+		t.Errorf("server local: segments %v resets %v", c.SideSegments, c.SideResets)
+	}
+
+	attempt := func(reason classifier.Code, local string, syns exporter.Pair[uint32], midstream bool) uint64 {
+		var c Counters
+		r := record(reason, 80)
+		r.Local, r.SYNs, r.Midstream = local, syns, midstream
+		c.Add(r, nil)
+		return c.AttemptFails
+	}
+	for _, x := range []struct {
+		reason    classifier.Code
+		local     string
+		syns      exporter.Pair[uint32]
+		midstream bool
+		want      uint64
+	}{
+		{classifier.Refused, "client", exporter.Pair[uint32]{Client: 1}, false, 1},               // active open refused
+		{classifier.Refused, "server", exporter.Pair[uint32]{Client: 1}, false, 0},               // closed local port: no passive open
+		{classifier.SYNTimeout, "server", exporter.Pair[uint32]{Client: 3, Server: 2}, false, 1}, // SYN-RCVD timed out
+		{classifier.SYNTimeout, "server", exporter.Pair[uint32]{Client: 3}, false, 0},            // the local server never answered
+		{classifier.SYNTimeout, "client", exporter.Pair[uint32]{Client: 1}, true, 0},
+		{classifier.SentReset, "client", exporter.Pair[uint32]{Client: 1}, false, 0},
+	} {
+		if got := attempt(x.reason, x.local, x.syns, x.midstream); got != x.want {
+			t.Errorf("%s local %s SYNs %+v midstream %v: %d attempt fails, want %d", x.reason, x.local, x.syns, x.midstream, got, x.want)
+		}
+	}
+
+	var r Counters
+	for _, code := range classifier.Codes {
+		r.Add(record(code, 80), nil)
+	}
+	if r.EstabResets != 6 {
+		t.Errorf("one close of each reason: %d established resets, want 6 (AA SR RR RT PT KT)", r.EstabResets)
+	}
+	var m Counters
+	m.Merge(&r)
+	m.Merge(&c)
+	if m.EstabResets != 6 || m.SideSegments != [2]uint64{26 + 13*10, 28 + 13*8} {
+		t.Errorf("merged: %d established resets, segments %v", m.EstabResets, m.SideSegments)
+	}
+}

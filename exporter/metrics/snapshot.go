@@ -28,6 +28,9 @@ type Worker struct {
 	// workers read their own ring and have no queue.
 	QueueDepth int
 	Conns      Counters
+	// Opens are counted live, as the handshake segments are seen (the
+	// daemon's workers; zero in offline runs).
+	Opens Opens
 }
 
 // Snapshot is everything one scrape reads.
