@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"reflect"
-	"strings"
+	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
-	"github.com/gopacket/gopacket/afpacket"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -70,9 +71,8 @@ type LiveConfig struct {
 	// BlockTimeout is the V3 block retire timeout, at least 1 ms (the
 	// kernel counts milliseconds). Default DefaultLiveBlockTimeout.
 	BlockTimeout time.Duration
-	// PollTimeout bounds how long Next blocks on a quiet link, at least
-	// 1 ms (gopacket restarts a poll a signal interrupted, so rarely a
-	// little longer). Default DefaultLivePollTimeout.
+	// PollTimeout bounds how long Next waits on a quiet link, at least
+	// 1 ms. Default DefaultLivePollTimeout.
 	PollTimeout time.Duration
 	// Promiscuous puts the interface in promiscuous mode for as long as the
 	// socket is open (needed on a mirror port whose frames are addressed
@@ -114,8 +114,8 @@ func (c LiveConfig) withDefaults() (LiveConfig, error) {
 	switch {
 	case c.Snaplen < 0 || c.Snaplen > MaxRecordLen:
 		return c, fmt.Errorf("snap length %d out of range (1 to %d bytes)", c.Snaplen, MaxRecordLen)
-	case c.BlockSize < 0 || c.BlockSize%page != 0 || c.BlockSize%afpacket.DefaultFrameSize != 0:
-		return c, fmt.Errorf("ring block size %d is not a positive multiple of the page size %d", c.BlockSize, max(page, afpacket.DefaultFrameSize))
+	case c.BlockSize < 0 || c.BlockSize%page != 0 || c.BlockSize%ringFrameSize != 0:
+		return c, fmt.Errorf("ring block size %d is not a positive multiple of the page size %d", c.BlockSize, max(page, ringFrameSize))
 	case c.NumBlocks < 0:
 		return c, fmt.Errorf("ring block count %d is negative", c.NumBlocks)
 	case c.BlockTimeout < time.Millisecond:
@@ -154,31 +154,78 @@ type LiveStats struct {
 	LinkDowns uint64
 }
 
-// LiveSource reads one AF_PACKET socket with a TPACKET_V3 ring
-// (gopacket's afpacket), zero-copy. It is a Source whose Next returns
-// ErrTimeout when the link is quiet.
+// ringFrameSize is the frame size of the ring request. TPACKET_V3 packs
+// frames into its blocks at their own length and ignores it, but the kernel
+// wants block_size to be a multiple of it and frame_nr to match.
+const ringFrameSize = 4096
+
+// The tpacket3 status bits tcptap reads (<linux/if_packet.h>).
+const (
+	tpStatusKernel    = unix.TP_STATUS_KERNEL
+	tpStatusUser      = unix.TP_STATUS_USER
+	tpStatusVLANValid = unix.TP_STATUS_VLAN_VALID
+)
+
+// Sizes of the kernel's ring structures: a block starts with a
+// tpacket_block_desc whose header is a tpacket_hdr_v1; every frame in it
+// starts with a tpacket3_hdr.
+const (
+	blockDescHdrOffset = unsafe.Offsetof(unix.TpacketBlockDesc{}.Hdr)
+	tpacket3HdrLen     = unsafe.Sizeof(unix.Tpacket3Hdr{})
+)
+
+// LiveSource reads one AF_PACKET socket with a TPACKET_V3 receive ring,
+// zero-copy: the frames Next returns point into the ring shared with the
+// kernel. It is a Source whose Next returns ErrTimeout when the link is
+// quiet.
+//
+// The ring is read directly, without gopacket's afpacket: a block is taken
+// when the kernel marks it TP_STATUS_USER and handed back (TP_STATUS_KERNEL)
+// once every frame in it has been returned, on the Next after the last.
+// Waiting for a block goes through the Go runtime's poller (the socket is
+// non-blocking and registered with epoll), so a waiting worker parks its
+// goroutine instead of blocking a thread in poll(2), which the runtime
+// answers by handing the thread's P to another thread and by waking its
+// monitor thread. With the raw getsockopt of readStats this cut the
+// daemon's CPU per packet by a fifth (tcpreplay into a veth, 1 worker at
+// 200-280k packets/s: 1.02 µs instead of 1.29 with gopacket's reader).
+// Reading the frame header directly also gives the stripped VLAN tag
+// without allocating.
 //
 // One goroutine reads it (Next, LastVLAN, ApplyVLAN). Stats may be called
 // from any goroutine. Close must be called only after the reader has
 // returned from its last Next and is done with that frame: closing unmaps
-// the ring, and with gopacket closing under a reader crashes the process
-// (REFERENCE §4). Stop the reader with a flag it checks between calls;
-// with the poll timeout it notices within one PollTimeout even when no
-// traffic flows. As a safety net Close waits for a Next in progress.
+// the ring under the frame. Stop the reader with a flag it checks between
+// calls; with the poll timeout it notices within one PollTimeout even when
+// no traffic flows. As a safety net Close waits for a Next in progress.
 type LiveSource struct {
-	tp       *afpacket.TPacket
-	name     string
-	linkType LinkType
+	name        string
+	linkType    LinkType
+	fd          int
+	file        *os.File        // fd, registered with the runtime poller
+	conn        syscall.RawConn // file's, to wait for a block
+	ring        []byte          // the mapped ring, numBlocks blocks of blockSize bytes
+	blockSize   int
+	numBlocks   int
+	pollTimeout time.Duration
 
-	mu      sync.Mutex // held by Next and Close
-	vlan    uint16     // tag stripped from the last frame (reader-owned)
+	mu sync.Mutex // held by Next and Close
+	// The reader's place in the ring: block is the index of the block it
+	// reads or waits for; when held, the kernel gave it that block and
+	// left frames remain in it, the next at offset frame of the ring.
+	block   int
+	held    bool
+	left    uint32
+	frame   int
+	vlan    uint16 // tag stripped from the last frame (reader-owned)
 	hasVLAN bool
-	fd      int  // the socket, for its error state; -1 if unknown
-	down    bool // the interface went down and no frame came since
+	down    bool                  // the interface went down and no frame came since
+	ready   func(fd uintptr) bool // conn.Read's callback, made once
+	woken   int                   // times ready was called in the current wait
+	waitErr error                 // what ready found besides a block
 
 	statsMu sync.Mutex // guards below; Close holds it as well as mu
 	closed  bool       // set by Close under both locks; read under either
-	last    [3]uint32  // gopacket's running counters at the last read
 	stats   LiveStats
 }
 
@@ -208,9 +255,9 @@ func OpenLive(cfg LiveConfig) (*LiveSource, error) {
 	if err != nil {
 		return nil, wrap("interface", err)
 	}
-	linkType, sockType := LinkTypeRaw, afpacket.SocketDgram
+	linkType, sockType := LinkTypeRaw, unix.SOCK_DGRAM
 	if ifi.hatype == unix.ARPHRD_ETHER || ifi.hatype == unix.ARPHRD_LOOPBACK {
-		linkType, sockType = LinkTypeEthernet, afpacket.SocketRaw
+		linkType, sockType = LinkTypeEthernet, unix.SOCK_RAW
 	}
 	prog, err := tcpFilter(linkType, uint32(cfg.Snaplen), ifi.loopback)
 	if err != nil {
@@ -220,65 +267,86 @@ func OpenLive(cfg LiveConfig) (*LiveSource, error) {
 	if err != nil {
 		return nil, wrap("filter", err)
 	}
-	open := func(protocol uint16) (*afpacket.TPacket, error) {
-		tp, err := afpacket.NewTPacket(
-			afpacket.OptInterface(cfg.Interface),
-			afpacket.OptProtocol(protocol),
-			afpacket.OptTPacketVersion(afpacket.TPacketVersion3),
-			afpacket.OptSocketType(sockType),
-			afpacket.OptBlockSize(cfg.BlockSize),
-			afpacket.OptNumBlocks(cfg.NumBlocks),
-			afpacket.OptBlockTimeout(cfg.BlockTimeout),
-			afpacket.OptPollTimeout(cfg.PollTimeout),
-		)
-		switch {
-		case err == nil:
-			return tp, nil
-		case errors.Is(err, unix.EPERM):
-			err = fmt.Errorf("%w (live capture needs CAP_NET_RAW)", err)
-		case strings.Contains(err.Error(), "packet_rx_ring"):
-			err = fmt.Errorf("%w (a ring of %d blocks of %d bytes: use smaller blocks, or fewer)", err, cfg.NumBlocks, cfg.BlockSize)
-		}
-		return nil, wrap("opening TPACKET_V3 socket", err)
-	}
-	tp, err := open(0)
+	fd, err := unix.Socket(unix.AF_PACKET, sockType|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
-		return nil, err
-	}
-	s := &LiveSource{tp: tp, name: cfg.Interface, linkType: linkType, fd: tpacketFD(tp)}
-	if s.fd < 0 {
-		// We cannot bind it ourselves: let gopacket bind at creation,
-		// before the filter is attached.
-		tp.Close()
-		if tp, err = open(unix.ETH_P_ALL); err != nil {
-			return nil, err
+		if errors.Is(err, unix.EPERM) {
+			err = fmt.Errorf("%w (live capture needs CAP_NET_RAW)", err)
 		}
-		s.tp = tp
+		return nil, wrap("opening AF_PACKET socket", err)
+	}
+	s := &LiveSource{
+		name: cfg.Interface, linkType: linkType, fd: fd,
+		blockSize: cfg.BlockSize, numBlocks: cfg.NumBlocks, pollTimeout: cfg.PollTimeout,
 	}
 	fail := func(what string, err error) (*LiveSource, error) {
-		tp.Close()
+		s.release()
 		return nil, wrap(what, err)
 	}
-	if err := tp.SetBPF(raw); err != nil {
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return fail("TPACKET_V3", err)
+	}
+	req := unix.TpacketReq3{
+		Block_size:     uint32(cfg.BlockSize),
+		Block_nr:       uint32(cfg.NumBlocks),
+		Frame_size:     ringFrameSize,
+		Frame_nr:       uint32(cfg.BlockSize / ringFrameSize * cfg.NumBlocks),
+		Retire_blk_tov: uint32(cfg.BlockTimeout / time.Millisecond),
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fail(fmt.Sprintf("receive ring of %d blocks of %d bytes (use smaller blocks, or fewer)", cfg.NumBlocks, cfg.BlockSize), err)
+	}
+	// MAP_POPULATE maps the whole ring now rather than page by page on
+	// the reader's first pass.
+	if s.ring, err = unix.Mmap(fd, 0, cfg.BlockSize*cfg.NumBlocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+		return fail("mapping the ring", err)
+	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, ins := range raw {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}); err != nil {
 		return fail("attaching filter", err)
 	}
-	if s.fd >= 0 {
-		sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.index}
-		if err := unix.Bind(s.fd, sa); err != nil {
-			return fail("binding", err)
-		}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.index}); err != nil {
+		return fail("binding", err)
 	}
 	if cfg.FanoutGroup != 0 {
-		if err := tp.SetFanout(afpacket.FanoutHashWithDefrag, cfg.FanoutGroup); err != nil {
+		arg := int(cfg.FanoutGroup) | (unix.PACKET_FANOUT_HASH|unix.PACKET_FANOUT_FLAG_DEFRAG)<<16
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
 			return fail(fmt.Sprintf("joining fanout group %d (is it used with other settings, on another interface or by another process?)", cfg.FanoutGroup), err)
 		}
 	}
 	if cfg.Promiscuous {
-		if err := tp.SetPromiscuous(true); err != nil {
+		mreq := unix.PacketMreq{Ifindex: int32(ifi.index), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
 			return fail("promiscuous mode", err)
 		}
 	}
+	// The socket is non-blocking, so os.NewFile registers it with the
+	// runtime poller; from here on the File owns the descriptor.
+	s.file = os.NewFile(uintptr(fd), "packet:"+cfg.Interface)
+	if s.conn, err = s.file.SyscallConn(); err != nil {
+		return fail("poller", err)
+	}
+	if err := s.file.SetReadDeadline(time.Time{}); err != nil {
+		return fail("poller (the runtime cannot poll this socket)", err)
+	}
+	s.ready = s.blockReady
 	return s, nil
+}
+
+// release unmaps the ring and closes the socket of a source being opened
+// or closed.
+func (s *LiveSource) release() {
+	if s.ring != nil {
+		unix.Munmap(s.ring)
+		s.ring = nil
+	}
+	if s.file != nil {
+		s.file.Close()
+	} else {
+		unix.Close(s.fd)
+	}
 }
 
 // htons converts v to network byte order, as sockaddr_ll wants its
@@ -327,50 +395,63 @@ func interfaceInfo(name string) (ifaceInfo, error) {
 	return info, nil
 }
 
-// tpacketFD returns the file descriptor of tp, or -1. gopacket keeps it in
-// an unexported field and offers no accessor; reflection reads it (and a
-// test fails if a gopacket upgrade renames it). LiveSource needs it to bind
-// the socket after its filter is attached and to clear the socket's
-// pending error after the interface went down; without it both fall back
-// to gopacket's behaviour.
-func tpacketFD(tp *afpacket.TPacket) int {
-	v := reflect.ValueOf(tp).Elem().FieldByName("fd")
-	if !v.IsValid() || v.Kind() != reflect.Int {
-		return -1
-	}
-	return int(v.Int())
+// blockStatus returns the address of the status word of block b, which the
+// kernel and the reader hand the block over with.
+func (s *LiveSource) blockStatus(b int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&s.ring[b*s.blockSize+int(blockDescHdrOffset)]))
 }
 
-// pollError handles poll's POLLERR. When the interface goes down, the
-// kernel detaches the socket and sets its error to ENETDOWN; poll reports
-// POLLERR until someone reads the error, which gopacket never does, so
-// every later Next would fail at once, even after the interface is back up
-// (when the kernel attaches the socket again). pollError reads (and so
-// clears) the error: ENETDOWN on an interface that still exists is counted
-// in LinkDowns and nil is returned, for Next to wait again. A removed
+// blockHeader returns block b's tpacket_hdr_v1.
+func (s *LiveSource) blockHeader(b int) *unix.TpacketHdrV1 {
+	return (*unix.TpacketHdrV1)(unsafe.Pointer(&s.ring[b*s.blockSize+int(blockDescHdrOffset)]))
+}
+
+// blockReady is the callback of the wait for the current block: it reports
+// whether the kernel has handed the block over or the socket has an error
+// to report (left in waitErr). The poller calls it once before waiting and
+// again after every wakeup; a wakeup without a block is what an error
+// (such as the interface going down) looks like, so only then is the
+// socket's error read.
+func (s *LiveSource) blockReady(uintptr) bool {
+	if atomic.LoadUint32(s.blockStatus(s.block))&tpStatusUser != 0 {
+		return true
+	}
+	s.woken++
+	if s.woken > 1 {
+		s.waitErr = s.socketError()
+		return s.waitErr != nil
+	}
+	return false
+}
+
+// errLinkDown is socketError's report that the interface went down (and
+// still exists): the wait goes on.
+var errLinkDown = errors.New("interface down")
+
+// socketError reads (and so clears) the socket's pending error. When the
+// interface goes down, the kernel detaches the socket and sets its error to
+// ENETDOWN, which would wake every later wait at once; reading it lets the
+// wait sleep until the interface is back up (the kernel then attaches the
+// socket again) or the poll timeout. ENETDOWN on an interface that still
+// exists is counted in LinkDowns and reported as errLinkDown; a removed
 // interface is final: its socket never sees a frame again.
-func (s *LiveSource) pollError() error {
-	if s.fd < 0 {
-		return afpacket.ErrPoll
-	}
+func (s *LiveSource) socketError() error {
 	soErr, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err != nil {
-		return fmt.Errorf("%w: SO_ERROR: %w", afpacket.ErrPoll, err)
-	}
-	if s.removed() {
+	switch {
+	case err != nil:
+		return fmt.Errorf("SO_ERROR: %w", err)
+	case soErr == 0:
+		return nil
+	case s.removed():
 		return errInterfaceRemoved
-	}
-	switch unix.Errno(soErr) {
-	case unix.ENETDOWN:
+	case unix.Errno(soErr) == unix.ENETDOWN:
 		s.down = true
 		s.statsMu.Lock()
 		s.stats.LinkDowns++
 		s.statsMu.Unlock()
-		return nil
-	case 0:
-		return afpacket.ErrPoll
+		return errLinkDown
 	}
-	return fmt.Errorf("%w: %w", afpacket.ErrPoll, unix.Errno(soErr))
+	return unix.Errno(soErr)
 }
 
 // errInterfaceRemoved is the error of a source whose interface is gone.
@@ -385,6 +466,32 @@ func (s *LiveSource) removed() bool {
 	return err == nil && ok && ll.Ifindex <= 0
 }
 
+// wait waits, at most until deadline, for the kernel to hand over the
+// current block. It returns ErrTimeout when the deadline passes first.
+func (s *LiveSource) wait(deadline time.Time) error {
+	if err := s.file.SetReadDeadline(deadline); err != nil {
+		return err
+	}
+	for {
+		s.woken, s.waitErr = 0, nil
+		err := s.conn.Read(s.ready)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if s.down && s.removed() {
+				return errInterfaceRemoved
+			}
+			return ErrTimeout
+		case err != nil:
+			return err
+		case s.waitErr == errLinkDown:
+			continue // sleep on until the deadline or a block
+		case s.waitErr != nil:
+			return s.waitErr
+		}
+		return nil
+	}
+}
+
 // LinkType returns the link type of the frames Next returns.
 func (s *LiveSource) LinkType() LinkType { return s.linkType }
 
@@ -396,8 +503,7 @@ func (s *LiveSource) LinkType() LinkType { return s.linkType }
 // When the kernel stripped a VLAN tag off the frame (the receive path does
 // so with an outermost 802.1Q or 802.1ad tag, in software if the NIC did
 // not), Frame.WireLen counts it and LastVLAN reports it. Next does not
-// allocate, except that gopacket v1.7.7 allocates the ancillary data of a
-// frame with a stripped tag (1 allocation for VLAN IDs below 256, 2 above).
+// allocate.
 func (s *LiveSource) Next() (Frame, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -405,35 +511,55 @@ func (s *LiveSource) Next() (Frame, error) {
 	if s.closed {
 		return Frame{}, io.EOF
 	}
-	data, ci, err := s.tp.ZeroCopyReadPacketData()
-	for err != nil {
-		if err == afpacket.ErrTimeout {
-			if s.down && s.removed() {
-				return Frame{}, fmt.Errorf("capture %s: %w", s.name, errInterfaceRemoved)
-			}
-			return Frame{}, ErrTimeout
+	var deadline time.Time
+	for s.left == 0 {
+		if s.held {
+			// Every frame of the block has been returned and the
+			// caller is done with the last one: hand it back.
+			atomic.StoreUint32(s.blockStatus(s.block), tpStatusKernel)
+			s.held = false
+			s.block = (s.block + 1) % s.numBlocks
 		}
-		if err == afpacket.ErrPoll {
-			if err = s.pollError(); err == nil {
-				data, ci, err = s.tp.ZeroCopyReadPacketData()
-				continue
+		if atomic.LoadUint32(s.blockStatus(s.block))&tpStatusUser == 0 {
+			if deadline.IsZero() {
+				deadline = time.Now().Add(s.pollTimeout)
 			}
+			if err := s.wait(deadline); err != nil {
+				if err == ErrTimeout {
+					return Frame{}, ErrTimeout
+				}
+				return Frame{}, fmt.Errorf("capture %s: %w", s.name, err)
+			}
+			continue
 		}
-		return Frame{}, fmt.Errorf("capture %s: %w", s.name, err)
+		// The kernel can hand over an empty block (the retire timer
+		// with a frozen queue); the loop then gives it back at once.
+		bh := s.blockHeader(s.block)
+		s.held, s.left = true, bh.Num_pkts
+		s.frame = s.block*s.blockSize + int(bh.Offset_to_first_pkt)
 	}
 	s.down = false
+	end := (s.block + 1) * s.blockSize
+	if s.frame < 0 || s.frame+int(tpacket3HdrLen) > end {
+		return Frame{}, fmt.Errorf("capture %s: frame header at %d outside its block (ring corrupt)", s.name, s.frame)
+	}
+	h := (*unix.Tpacket3Hdr)(unsafe.Pointer(&s.ring[s.frame]))
+	data := s.frame + int(h.Mac)
+	if data+int(h.Snaplen) > end {
+		return Frame{}, fmt.Errorf("capture %s: frame of %d bytes at %d outside its block (ring corrupt)", s.name, h.Snaplen, data)
+	}
 	f := Frame{
-		Data:      data,
-		Timestamp: ci.Timestamp.UnixNano(),
-		WireLen:   uint32(ci.Length),
+		Data:      s.ring[data : data+int(h.Snaplen) : data+int(h.Snaplen)],
+		Timestamp: int64(h.Sec)*1e9 + int64(h.Nsec),
+		WireLen:   h.Len,
 		LinkType:  s.linkType,
 	}
-	for _, a := range ci.AncillaryData {
-		if v, ok := a.(afpacket.AncillaryVLAN); ok {
-			s.vlan, s.hasVLAN = uint16(v.VLAN), true
-			f.WireLen += vlanTagLen
-		}
+	if h.Status&tpStatusVLANValid != 0 {
+		s.vlan, s.hasVLAN = uint16(h.Hv1.Vlan_tci&0xfff), true
+		f.WireLen += vlanTagLen
 	}
+	s.left--
+	s.frame += int(h.Next_offset)
 	return f, nil
 }
 
@@ -460,10 +586,10 @@ func (s *LiveSource) ApplyVLAN(p *Packet) {
 }
 
 // Stats returns the socket's kernel counters since it was opened. The
-// kernel resets its counters on every read and gopacket keeps 32-bit
-// totals, so Stats must be called at least once per 2^32 frames (e.g. on
-// every poll timeout or scrape) for Packets to stay exact. It is safe from
-// any goroutine, also after Close (it then returns the final counts).
+// kernel resets its counters on every read (PACKET_STATISTICS) and counts
+// in 32 bits, so Stats must be called at least once per 2^32 frames (e.g.
+// on every poll timeout or scrape) for Packets to stay exact. It is safe
+// from any goroutine, also after Close (it then returns the final counts).
 func (s *LiveSource) Stats() (LiveStats, error) {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
@@ -474,23 +600,29 @@ func (s *LiveSource) Stats() (LiveStats, error) {
 }
 
 // readStats adds what the kernel counted since the last read; statsMu is
-// held.
+// held. The kernel's packet count includes its drops.
+//
+// The getsockopt is a raw system call, which never blocks here: a worker
+// reads the counters every thousand frames or so, and through the runtime's
+// system call entry each read after an idle spell would wake the runtime's
+// monitor thread (sysmon) into a millisecond of 20 µs polling.
 func (s *LiveSource) readStats() (LiveStats, error) {
-	_, v3, err := s.tp.SocketStats()
-	if err != nil {
-		return s.stats, fmt.Errorf("capture %s: socket statistics: %w", s.name, err)
+	var st unix.TpacketStatsV3
+	size := uint32(unsafe.Sizeof(st))
+	_, _, errno := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(s.fd), unix.SOL_PACKET, unix.PACKET_STATISTICS,
+		uintptr(unsafe.Pointer(&st)), uintptr(unsafe.Pointer(&size)), 0)
+	if errno != 0 {
+		return s.stats, fmt.Errorf("capture %s: socket statistics: %w", s.name, errno)
 	}
-	cur := [3]uint32{uint32(v3.Packets()), uint32(v3.Drops()), uint32(v3.QueueFreezes())}
-	s.stats.Packets += uint64(cur[0] - s.last[0])
-	s.stats.Drops += uint64(cur[1] - s.last[1])
-	s.stats.QueueFreezes += uint64(cur[2] - s.last[2])
-	s.last = cur
+	s.stats.Packets += uint64(st.Packets)
+	s.stats.Drops += uint64(st.Drops)
+	s.stats.QueueFreezes += uint64(st.Freeze_q_cnt)
 	return s.stats, nil
 }
 
-// Close reads the final counters and closes the socket. Call it only after
-// the reader stopped (see LiveSource); it waits for a Next in progress,
-// at most one poll timeout. Closing twice is harmless.
+// Close reads the final counters, unmaps the ring and closes the socket.
+// Call it only after the reader stopped (see LiveSource); it waits for a
+// Next in progress, at most one poll timeout. Closing twice is harmless.
 func (s *LiveSource) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -501,6 +633,6 @@ func (s *LiveSource) Close() error {
 	}
 	_, err := s.readStats()
 	s.closed = true
-	s.tp.Close()
+	s.release()
 	return err
 }

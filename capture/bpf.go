@@ -39,8 +39,8 @@ import (
 // (skb->pkt_type, SKF_AD_PKTTYPE) is PACKET_OUTGOING. On a loopback device
 // the kernel shows every packet twice, once as it is sent (outgoing) and
 // once as it is received (host); keeping only the received copy counts each
-// packet once. gopacket's afpacket does not expose sll_pkttype, and
-// filtering in the kernel also spares the ring the duplicates.
+// packet once. Filtering in the kernel rather than by the sll_pkttype of
+// each frame in the ring spares the ring the duplicates.
 
 // packetOutgoing is PACKET_OUTGOING of <linux/if_packet.h>, the packet
 // type of a frame the host sends.
