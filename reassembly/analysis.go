@@ -59,28 +59,25 @@ const (
 	wscaleNone    = -2 // the handshake showed that scaling is not used
 )
 
-// seqAnalysis is Wireshark's per-direction tcp_analyze_seq_info plus the
-// fields of tcp_flow_t the analysis reads. As in Wireshark, a nextSeq,
-// lastAck or maxSeqToBeAcked of 0 means "unknown".
-type seqAnalysis struct {
-	nextSeq         uint32
-	nextSeqTime     int64
-	lastAck         uint32
-	lastAckTime     int64
-	maxSeqToBeAcked uint32
-	dupAckNum       int32
-	window          uint32 // raw window field of the last segment; windowUnknown before the first
-	winScale        int8
-	isFirstAck      bool
-	lastSegFlags    Analysis
-}
+// Wireshark's per-direction tcp_analyze_seq_info (plus the fields of
+// tcp_flow_t the analysis reads) lives in trackedEnd: nextSeq, nextSeqTime,
+// lastAck, maxSeqToBeAcked, dupAckNum, winScale, efIsFirstAck and the two
+// flags of the last segment the analysis reads (efLastKeepAlive,
+// efLastZWP). As in Wireshark, a nextSeq, lastAck or maxSeqToBeAcked of 0
+// means "unknown". Wireshark's lastAckTime is the direction's lastTime and
+// its window the endpoint's (see wsWindow).
 
 // windowUnknown is Wireshark's G_MAXUINT32 initial window: no segment seen.
 const windowUnknown = ^uint32(0)
 
-func (s *seqAnalysis) init() {
-	s.winScale = wscaleUnknown
-	s.window = windowUnknown
+// wsWindow is the raw window of e's last segment as Wireshark keeps it:
+// windowUnknown before the first. (The endpoint's window is updated after
+// the analysis, so during it this is the previous segment's.)
+func wsWindow(e *trackedEnd) uint32 {
+	if !e.has(efSentAny) {
+		return windowUnknown
+	}
+	return uint32(e.window)
 }
 
 // Sequence-space comparisons with 32-bit wraparound (RFC 1982).
@@ -107,13 +104,14 @@ const (
 // the fwd direction, updating fwd and rev, and returns the segment's flags.
 // firstRTT is the handshake RTT (0 when unknown), Wireshark's ts_first_rtt.
 // The order of the checks and their quirks are Wireshark's; see REFERENCE §1.
-func analyze(fwd, rev *seqAnalysis, p *capture.Packet, firstRTT int64) Analysis {
+func analyze(fwd, rev *trackedEnd, p *capture.Packet, firstRTT int64) Analysis {
 	var a Analysis
 	seq, ack, seglen, flags, ts := p.Seq, p.Ack, p.PayloadLen, p.Flags, p.Timestamp
 	window := uint32(p.Window)
+	fwdWindow, revWindow := wsWindow(fwd), wsWindow(rev)
 	const synFinRst = capture.FlagSYN | capture.FlagFIN | capture.FlagRST
 
-	if seglen == 1 && seq == fwd.nextSeq && rev.window == 0 {
+	if seglen == 1 && seq == fwd.nextSeq && revWindow == 0 {
 		a |= ZeroWindowProbe
 		goto finishedFwd
 	}
@@ -126,30 +124,30 @@ func analyze(fwd, rev *seqAnalysis, p *capture.Packet, firstRTT int64) Analysis 
 	if (seglen == 0 || seglen == 1) && seq == fwd.nextSeq-1 && !flags.Any(synFinRst) {
 		a |= KeepAlive
 	}
-	if seglen == 0 && window != 0 && window != fwd.window && seq == fwd.nextSeq &&
+	if seglen == 0 && window != 0 && window != fwdWindow && seq == fwd.nextSeq &&
 		ack == fwd.lastAck && !flags.Any(synFinRst) {
 		a |= WindowUpdate
 	}
 	if seglen > 0 && rev.winScale != wscaleUnknown && !flags.Any(synFinRst) {
 		shift := uint(0)
-		if !rev.isFirstAck && rev.winScale > 0 {
+		if !rev.has(efIsFirstAck) && rev.winScale > 0 {
 			shift = uint(rev.winScale)
 		}
-		if seq+seglen == rev.lastAck+rev.window<<shift {
+		if seq+seglen == rev.lastAck+revWindow<<shift {
 			a |= WindowFull
 		}
 	}
-	if seglen == 0 && window != 0 && window == fwd.window && seq == fwd.nextSeq &&
-		ack == fwd.lastAck && rev.lastSegFlags&KeepAlive != 0 && !flags.Any(synFinRst) {
+	if seglen == 0 && window != 0 && window == fwdWindow && seq == fwd.nextSeq &&
+		ack == fwd.lastAck && rev.has(efLastKeepAlive) && !flags.Any(synFinRst) {
 		a |= KeepAliveAck
 		goto finishedFwd
 	}
-	if seglen == 0 && window == 0 && window == fwd.window && seq == fwd.nextSeq &&
-		ack == fwd.lastAck && rev.lastSegFlags&ZeroWindowProbe != 0 && !flags.Any(synFinRst) {
+	if seglen == 0 && window == 0 && window == fwdWindow && seq == fwd.nextSeq &&
+		ack == fwd.lastAck && rev.has(efLastZWP) && !flags.Any(synFinRst) {
 		a |= ZeroWindowProbeAck
 		goto finishedFwd
 	}
-	if seglen == 0 && window != 0 && window == fwd.window && seq == fwd.nextSeq &&
+	if seglen == 0 && window != 0 && window == fwdWindow && seq == fwd.nextSeq &&
 		ack == fwd.lastAck && !flags.Any(synFinRst) {
 		if fwd.dupAckNum == -1 {
 			fwd.dupAckNum = 1
@@ -183,7 +181,7 @@ finishedFwd:
 		switch {
 		case seglen > 0 && rev.lastAck != 0 && seqLE(seq+seglen, rev.lastAck):
 			a |= SpuriousRetransmission
-		case seqNotAdvanced && rev.dupAckNum >= 2 && rev.lastAck == seq && sinceUnsigned(ts, rev.lastAckTime) < fastRetransmitWindow:
+		case seqNotAdvanced && rev.dupAckNum >= 2 && rev.lastAck == seq && sinceUnsigned(ts, rev.lastTime) < fastRetransmitWindow:
 			a |= FastRetransmission
 		case seqNotAdvanced && sinceUnsigned(ts, fwd.nextSeqTime) < oooThreshold(firstRTT) &&
 			fwd.nextSeq != seq+seglen+boolU32(flags.Any(capture.FlagSYN|capture.FlagFIN)):
@@ -206,10 +204,9 @@ finishedFwd:
 			fwd.maxSeqToBeAcked = fwd.nextSeq
 		}
 	}
-	fwd.window = window
 	fwd.lastAck = ack
-	fwd.lastAckTime = ts
-	fwd.lastSegFlags = a
+	fwd.set(efLastKeepAlive, a&KeepAlive != 0)
+	fwd.set(efLastZWP, a&ZeroWindowProbe != 0)
 	return a
 }
 
@@ -234,8 +231,8 @@ func boolU32(b bool) uint32 {
 
 // noteSYN records a SYN's window-scale option the way Wireshark's
 // dissect_tcp and verify_tcp_window_scaling do.
-func noteSYN(fwd, rev *seqAnalysis, p *capture.Packet) {
-	fwd.isFirstAck = true
+func noteSYN(fwd, rev *trackedEnd, p *capture.Packet) {
+	fwd.flags |= efIsFirstAck
 	if p.Options.WScale >= 0 {
 		ws := p.Options.WScale
 		if ws > 14 {

@@ -1,8 +1,8 @@
 package reassembly
 
 import (
-	"bytes"
 	"time"
+	"unsafe"
 
 	"github.com/tcptap/tcptap/capture"
 )
@@ -18,20 +18,7 @@ type Key struct {
 
 // KeyOf returns the direction-free key of p.
 func KeyOf(p *capture.Packet) Key {
-	k := Key{Family: p.Family}
-	switch p.VLANCount {
-	case 0:
-	case 1:
-		k.VLAN = uint32(p.VLAN[0])
-	default:
-		k.VLAN = uint32(p.VLAN[0])<<12 | uint32(p.VLAN[1])
-	}
-	c := bytes.Compare(p.Src[:], p.Dst[:])
-	if c < 0 || (c == 0 && p.SrcPort <= p.DstPort) {
-		k.LoAddr, k.LoPort, k.HiAddr, k.HiPort = p.Src, p.SrcPort, p.Dst, p.DstPort
-	} else {
-		k.LoAddr, k.LoPort, k.HiAddr, k.HiPort = p.Dst, p.DstPort, p.Src, p.SrcPort
-	}
+	k, _ := keyOf(p)
 	return k
 }
 
@@ -57,8 +44,12 @@ const (
 	DefaultCloseLinger = 5 * time.Second // Zeek's tcp_close_delay / tcp_reset_delay
 )
 
-// DefaultMaxConnections is the default bound on connections held at once,
-// about 2 GiB of connection state at the current ~2 KiB per connection.
+// DefaultMaxConnections is the default bound on connections held at once:
+// about 0.4 GiB of connection state (425 bytes per connection at a million,
+// index included; TestMemoryPerConnection measures it). Connections that
+// closed or saw something unusual also hold an extension (closeExt, 104
+// bytes; rareExt, 976 bytes): 1.4 GiB at most should every connection hold
+// both.
 const DefaultMaxConnections = 1_000_000
 
 // DefaultConfig returns the default timers and bounds.
@@ -82,17 +73,32 @@ type Sink func(c *Conn)
 
 // Table is one worker's connection table. It is not safe for concurrent
 // use: a worker owns its shard and its table.
+//
+// Connections are kept compactly (tracked) in a slab and found through an
+// open-addressing index of handles; the active and ended lists link
+// handles. Memory grows with the connections held at once (up to
+// MaxConnections), never with packets: after warm-up, a packet allocates
+// nothing.
 type Table struct {
 	cfg    Config
-	conns  map[Key]*Conn
+	conns  slab[tracked]
+	index  connIndex
+	seed   hashSeed
 	active connList // live connections, least recently seen first
 	ended  connList // ended connections lingering, oldest end first
-	free   []*Conn
-	now    int64 // latest packet time seen
-	sink   Sink
-	trace  TraceConfig
-	quota  *Quota
-	rings  ringPool
+	// endedHeadAt is when ended.head ended (its EndedAt, kept here so that
+	// expire does not look at its extension on every packet).
+	endedHeadAt int64
+	closes      slab[closeExt]
+	rares       slab[rareExt]
+	traces      []*Ring  // the traced connections' flight recorders, by handle (0: none)
+	freeTraces  []uint32 // handles free for reuse
+	view        Conn     // what the sink, the dead check and EachOpen are given
+	now         int64    // latest packet time seen
+	sink        Sink
+	trace       TraceConfig
+	quota       *Quota
+	rings       ringPool
 
 	deadCheck    func(c *Conn) bool
 	deadEvery    int64
@@ -103,6 +109,9 @@ type Table struct {
 	nextID       uint64
 	Stats        TableStats
 }
+
+// maxHandles bounds MaxConnections: handles are uint32, 0 meaning none.
+const maxHandles = 1<<32 - 2
 
 // NewTable returns an empty table that hands finished connections to sink.
 // Connection IDs are worker + k*workers, so they are unique across workers.
@@ -119,12 +128,14 @@ func NewTable(cfg Config, worker, workers int, sink Sink) *Table {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = DefaultMaxConnections
 	}
+	cfg.MaxConnections = min(cfg.MaxConnections, maxHandles)
 	if workers < 1 {
 		workers = 1
 	}
 	return &Table{
 		cfg:    cfg,
-		conns:  make(map[Key]*Conn),
+		seed:   newHashSeed(),
+		traces: []*Ring{nil}, // handle 0: not traced
 		sink:   sink,
 		idBase: uint64(worker),
 		idStep: uint64(workers),
@@ -133,10 +144,16 @@ func NewTable(cfg Config, worker, workers int, sink Sink) *Table {
 
 // EachOpen calls fn for every connection not yet ended (least recently
 // seen first), until fn returns false. The *Conn is only valid during the
-// call; the table must not be used concurrently.
+// call (its EvalTime is 0: the caller judges as of when it likes); the table
+// must not be used concurrently.
 func (t *Table) EachOpen(fn func(c *Conn) bool) {
-	for c := t.active.head; c != nil; c = c.next {
-		if !fn(c) {
+	for h := t.active.head; h != 0; {
+		c := t.conns.at(h)
+		h = c.next
+		t.fill(&t.view, c, 0, 0)
+		more := fn(&t.view)
+		t.view.Trace = nil // the view holds no recorder between calls
+		if !more {
 			return
 		}
 	}
@@ -146,7 +163,28 @@ func (t *Table) EachOpen(fn func(c *Conn) bool) {
 func (t *Table) Trace() TraceConfig { return t.trace }
 
 // Len returns the number of connections held.
-func (t *Table) Len() int { return len(t.conns) }
+func (t *Table) Len() int { return t.conns.live }
+
+// MemoryStats is what a table's connection state occupies, trace records
+// not included.
+type MemoryStats struct {
+	Connections int   // connections held
+	Bytes       int64 // connection state, index and extensions, free slots included
+	CloseExts   int   // connections holding a close extension
+	RareExts    int   // connections holding a rare extension
+}
+
+// Memory returns what the table's connection state occupies.
+func (t *Table) Memory() MemoryStats {
+	return MemoryStats{
+		Connections: t.conns.live,
+		Bytes: t.conns.bytes(unsafe.Sizeof(tracked{})) + t.index.bytes() +
+			t.closes.bytes(unsafe.Sizeof(closeExt{})) + t.rares.bytes(unsafe.Sizeof(rareExt{})) +
+			int64(cap(t.traces))*8 + int64(cap(t.freeTraces))*4,
+		CloseExts: t.closes.live,
+		RareExts:  t.rares.live,
+	}
+}
 
 // SetTrace configures the flight recorder; q is the memory budget shared
 // with the other workers and the cache. Connections already in the table
@@ -161,6 +199,25 @@ func (t *Table) SetTrace(cfg TraceConfig, q *Quota) {
 // Packet applies one segment.
 func (t *Table) Packet(p *capture.Packet) { t.PacketWithHeaders(p, nil) }
 
+// lookup returns the handle of the connection with key k and hash h, or 0.
+func (t *Table) lookup(k *Key, h uint64) uint32 {
+	x := &t.index
+	if x.n == 0 {
+		return 0
+	}
+	m := x.mask()
+	tag := uint32(h)
+	for i := tag & m; ; i = (i + 1) & m {
+		s := x.slots[i]
+		if s == 0 {
+			return 0
+		}
+		if uint32(s>>32) == tag && t.conns.at(uint32(s)).is(k) {
+			return uint32(s)
+		}
+	}
+}
+
 // PacketWithHeaders applies one segment; hdr, its IP and TCP header bytes
 // (nil when unknown), goes into the flight recorder of a traced connection.
 func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
@@ -169,101 +226,105 @@ func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
 		t.now = p.Timestamp
 		t.expire(t.now)
 	}
-	k := KeyOf(p)
-	c := t.conns[k]
-	if c != nil && t.isNewConnection(c, p) {
-		c.End = EndReused
-		c.EvalTime = p.Timestamp
-		t.Stats.ReusedPorts++
-		t.finalize(c)
-		c = nil
+	k, srcLo := keyOf(p)
+	kh := t.seed.hash(&k)
+	h := t.lookup(&k, kh)
+	var c *tracked
+	if h != 0 {
+		c = t.conns.at(h)
+		// Only a SYN without ACK can start a new connection on the 4-tuple.
+		if p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN && t.isNewConnection(c, p, srcLo) {
+			t.Stats.ReusedPorts++
+			t.finalize(h, EndReused, p.Timestamp)
+			h = 0
+		}
 	}
-	if c == nil {
-		if len(t.conns) >= t.cfg.MaxConnections {
+	if h == 0 {
+		if t.conns.live >= t.cfg.MaxConnections {
 			t.evictOne(p.Timestamp)
 		}
-		c = t.alloc()
-		c.init(k, p, t.idBase+t.nextID*t.idStep)
+		h, c = t.conns.alloc()
+		c.init(&k, p, srcLo, t.idBase+t.nextID*t.idStep)
 		t.nextID++
-		t.conns[k] = c
-		t.active.pushBack(c)
+		t.index.insert(kh, h)
+		t.pushBack(&t.active, h, c)
 		t.Stats.Opened++
 		t.startTrace(c, p)
-	} else if c.list == &t.active {
-		t.active.moveToBack(c)
+	} else if !c.has(cfEnded) {
+		t.moveToBack(&t.active, h, c)
 	}
-	from, a := c.update(p)
-	if c.Trace != nil && t.trace.Enabled {
+	from, a := t.update(c, p, srcLo)
+	if c.traceX != 0 && t.trace.Enabled {
 		t.record(c, p, from, a, hdr)
 	}
-	if !c.Ended && (c.AnyRST || c.CloseDone) {
-		c.Ended = true
-		c.EndedAt = p.Timestamp
-		t.active.remove(c)
-		t.ended.pushBack(c)
+	if !c.has(cfEnded) && c.flags&(cfAnyRST|cfCloseDone) != 0 {
+		t.remove(&t.active, h, c)
+		c.flags |= cfEnded
+		t.closeExt(c).endedAt = p.Timestamp
+		if t.ended.head == 0 {
+			t.endedHeadAt = p.Timestamp
+		}
+		t.pushBack(&t.ended, h, c)
 	}
 }
 
 // isNewConnection reports whether p, a segment of c's 4-tuple, starts a new
 // connection: a SYN without ACK whose ISN differs from the one c's client
 // used, as Wireshark's "TCP port numbers reused", or any SYN once c ended.
-func (t *Table) isNewConnection(c *Conn, p *capture.Packet) bool {
+func (t *Table) isNewConnection(c *tracked, p *capture.Packet, srcLo bool) bool {
 	if !p.Flags.Has(capture.FlagSYN) || p.Flags.Has(capture.FlagACK) {
 		return false
 	}
-	from := c.dirOf(p)
-	e := &c.Ends[from]
-	if c.Ended {
-		if from == Client && !e.SawSYN && c.SYNACKTime != 0 && p.Seq+1 == c.synAckAck {
+	from := c.dirOf(srcLo)
+	e := &c.ends[from]
+	if c.has(cfEnded) {
+		if from == Client && !e.has(efSawSYN) && c.has(cfSYNACKSeen) && p.Seq+1 == c.synAckAck {
 			// The client's SYN, never seen before, retransmitted late: the
 			// SYN-ACK acknowledged exactly it.
 			return false
 		}
-		return !e.SawSYN || p.Seq != e.ISN || from != Client
+		return !e.has(efSawSYN) || p.Seq != e.isn || from != Client
 	}
-	if from == Server && !c.Ends[Server].SawSYN && !c.Established {
+	if from == Server && !c.ends[Server].has(efSawSYN) && !c.has(cfEstablished) {
 		// The other side now opens: e.g. a refused attempt's port reused
 		// in the other direction.
-		return c.AnyRST
+		return c.has(cfAnyRST)
 	}
-	return e.SawSYN && p.Seq != e.ISN
+	return e.has(efSawSYN) && p.Seq != e.isn
 }
 
 // expire finalizes lingering and idle connections as of packet time now.
 func (t *Table) expire(now int64) {
 	linger := int64(t.cfg.CloseLinger)
-	for c := t.ended.head; c != nil && c.EndedAt+linger <= now; c = t.ended.head {
-		c.End = EndClosed
-		c.EvalTime = c.LastSeen
-		t.finalize(c)
+	for h := t.ended.head; h != 0 && t.endedHeadAt+linger <= now; h = t.ended.head {
+		t.finalize(h, EndClosed, t.conns.at(h).lastSeen())
 	}
 	idle := int64(t.cfg.IdleTimeout)
-	for c := t.active.head; c != nil && c.LastSeen+idle <= now; c = t.active.head {
-		c.End = EndIdle
-		c.EvalTime = c.LastSeen + idle
-		t.finalize(c)
+	for h := t.active.head; h != 0; h = t.active.head {
+		last := t.conns.at(h).lastSeen()
+		if last+idle > now {
+			break
+		}
+		t.finalize(h, EndIdle, last+idle)
 	}
 }
 
 // evictOne makes room for one connection: the oldest ended connection, else
 // the least recently seen live one.
 func (t *Table) evictOne(now int64) {
-	c := t.ended.head
-	if c == nil {
-		c = t.active.head
+	h := t.ended.head
+	if h == 0 {
+		h = t.active.head
 	}
-	if c == nil {
+	if h == 0 {
 		return
 	}
-	if !c.Ended {
-		c.End = EndEvicted
-		c.EvalTime = now
-	} else {
-		c.End = EndClosed
-		c.EvalTime = c.LastSeen
-	}
 	t.Stats.Evicted++
-	t.finalize(c)
+	if c := t.conns.at(h); c.has(cfEnded) {
+		t.finalize(h, EndClosed, c.lastSeen())
+	} else {
+		t.finalize(h, EndEvicted, now)
+	}
 }
 
 // Flush finalizes every connection at the end of input, end being the time
@@ -274,20 +335,15 @@ func (t *Table) Flush(end int64) {
 		end = t.now
 	}
 	idle := int64(t.cfg.IdleTimeout)
-	for c := t.ended.head; c != nil; c = t.ended.head {
-		c.End = EndClosed
-		c.EvalTime = c.LastSeen
-		t.finalize(c)
+	for h := t.ended.head; h != 0; h = t.ended.head {
+		t.finalize(h, EndClosed, t.conns.at(h).lastSeen())
 	}
-	for c := t.active.head; c != nil; c = t.active.head {
-		if c.LastSeen+idle <= end {
-			c.End = EndIdle
-			c.EvalTime = c.LastSeen + idle
+	for h := t.active.head; h != 0; h = t.active.head {
+		if last := t.conns.at(h).lastSeen(); last+idle <= end {
+			t.finalize(h, EndIdle, last+idle)
 		} else {
-			c.End = EndCapture
-			c.EvalTime = end
+			t.finalize(h, EndCapture, end)
 		}
-		t.finalize(c)
 	}
 }
 
@@ -316,83 +372,91 @@ func (t *Table) SetDeadCheck(dead func(c *Conn) bool, every, quiet time.Duration
 }
 
 func (t *Table) scanDead(now int64) {
-	var next *Conn
-	for c := t.active.head; c != nil && c.LastSeen+t.deadMinQuiet <= now; c = next {
-		next = c.next
-		if !c.inProgress() {
-			continue
+	for h := t.active.head; h != 0; {
+		c := t.conns.at(h)
+		if c.lastSeen()+t.deadMinQuiet > now {
+			break
 		}
-		c.EvalTime = now
-		if t.deadCheck(c) {
-			c.End = EndSilent
-			t.finalize(c)
+		next := c.next
+		if t.inProgress(c) {
+			t.fill(&t.view, c, 0, now)
+			dead := t.deadCheck(&t.view)
+			t.view.Trace = nil
+			if dead {
+				t.finalize(h, EndSilent, now)
+			}
 		}
+		h = next
 	}
 }
 
-func (t *Table) finalize(c *Conn) {
-	c.list.remove(c)
-	delete(t.conns, c.Key)
+// finalize lets go of connection h, which ended for reason end, judged as
+// of eval: it leaves its list and the index, goes to the sink, and its slot,
+// extensions and flight recorder are released.
+func (t *Table) finalize(h uint32, end EndCause, eval int64) {
+	c := t.conns.at(h)
+	if c.has(cfEnded) {
+		t.remove(&t.ended, h, c)
+		if n := t.ended.head; n != 0 {
+			t.endedHeadAt = t.closes.at(t.conns.at(n).closeX).endedAt
+		}
+	} else {
+		t.remove(&t.active, h, c)
+	}
+	k := c.key()
+	t.index.remove(t.seed.hash(&k), h)
 	t.Stats.Finalized++
+	tr := t.traceOf(c)
 	if t.sink != nil {
-		t.sink(c) // may take c.Trace (the cache keeps it)
+		t.fill(&t.view, c, end, eval)
+		t.sink(&t.view) // may take the view's Trace (the cache keeps it)
+		tr = t.view.Trace
+		t.view.Trace = nil
 	}
-	if c.Trace != nil {
-		c.Trace.Release()
-		c.Trace = nil
+	if tr != nil {
+		tr.Release()
 	}
-	t.free = append(t.free, c)
+	t.releaseExts(c)
+	t.conns.release(h)
 }
 
-func (t *Table) alloc() *Conn {
-	if n := len(t.free); n > 0 {
-		c := t.free[n-1]
-		t.free = t.free[:n-1]
-		return c
-	}
-	return new(Conn)
-}
-
-// connList is an intrusive doubly linked list of connections.
+// connList is a doubly linked list of connections by handle, linked
+// through their prev and next fields.
 type connList struct {
-	head, tail *Conn
+	head, tail uint32
 	n          int
 }
 
-func (l *connList) pushBack(c *Conn) {
-	c.list = l
-	c.prev, c.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = c
+func (t *Table) pushBack(l *connList, h uint32, c *tracked) {
+	c.prev, c.next = l.tail, 0
+	if l.tail != 0 {
+		t.conns.at(l.tail).next = h
 	} else {
-		l.head = c
+		l.head = h
 	}
-	l.tail = c
+	l.tail = h
 	l.n++
 }
 
-func (l *connList) remove(c *Conn) {
-	if c.list != l {
-		return
-	}
-	if c.prev != nil {
-		c.prev.next = c.next
+func (t *Table) remove(l *connList, h uint32, c *tracked) {
+	if c.prev != 0 {
+		t.conns.at(c.prev).next = c.next
 	} else {
 		l.head = c.next
 	}
-	if c.next != nil {
-		c.next.prev = c.prev
+	if c.next != 0 {
+		t.conns.at(c.next).prev = c.prev
 	} else {
 		l.tail = c.prev
 	}
-	c.prev, c.next, c.list = nil, nil, nil
+	c.prev, c.next = 0, 0
 	l.n--
 }
 
-func (l *connList) moveToBack(c *Conn) {
-	if l.tail == c {
+func (t *Table) moveToBack(l *connList, h uint32, c *tracked) {
+	if l.tail == h {
 		return
 	}
-	l.remove(c)
-	l.pushBack(c)
+	t.remove(l, h, c)
+	t.pushBack(l, h, c)
 }

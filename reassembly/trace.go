@@ -2,7 +2,6 @@ package reassembly
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"sync/atomic"
 
@@ -255,7 +254,7 @@ type TraceStats struct {
 }
 
 // startTrace decides whether a new connection is traced and gives it a ring.
-func (t *Table) startTrace(c *Conn, p *capture.Packet) {
+func (t *Table) startTrace(c *tracked, p *capture.Packet) {
 	tc := &t.trace
 	if !tc.Enabled || t.quota == nil {
 		return
@@ -265,24 +264,23 @@ func (t *Table) startTrace(c *Conn, p *capture.Packet) {
 		return
 	}
 	if len(tc.Filter) > 0 {
-		cl := netip.AddrPortFrom(capture.AddrOf(c.Ends[Client].Addr, c.Family), c.Ends[Client].Port)
-		sv := netip.AddrPortFrom(capture.AddrOf(c.Ends[Server].Addr, c.Family), c.Ends[Server].Port)
-		if !tc.Filter.Permits(cl, sv) {
+		if !tc.Filter.Permits(c.addrPort(Client), c.addrPort(Server)) {
 			t.Stats.Trace.NotTracedACL++
 			return
 		}
 	}
-	c.Trace = newRing(t.quota, tc.MaxPacketNumber, &t.rings)
-	if c.Trace == nil {
+	ring := newRing(t.quota, tc.MaxPacketNumber, &t.rings)
+	if ring == nil {
 		t.Stats.Trace.NotTracedQuota++
 		return
 	}
+	t.setTrace(c, ring)
 	t.Stats.Trace.Traced++
 }
 
 // record writes p, already applied to c, into c's flight recorder.
-func (t *Table) record(c *Conn, p *capture.Packet, from Role, a Analysis, hdr []byte) {
-	r, overwrote := c.Trace.slot()
+func (t *Table) record(c *tracked, p *capture.Packet, from Role, a Analysis, hdr []byte) {
+	r, overwrote := t.traceOf(c).slot()
 	t.Stats.Trace.Records++
 	if overwrote {
 		t.Stats.Trace.Overwritten++
@@ -297,26 +295,15 @@ func (t *Table) record(c *Conn, p *capture.Packet, from Role, a Analysis, hdr []
 		IPID:       p.IPID,
 		Flags:      p.Flags,
 		From:       from,
-		States:     [2]State{c.Ends[Client].State, c.Ends[Server].State},
+		States:     [2]State{c.ends[Client].state, c.ends[Server].state},
 		Analysis:   a,
 		WireLen:    p.IPLen,
 		Family:     p.Family,
 	}
-	for role := range c.Ends {
-		r.Snap[role] = c.Ends[role].snapshot()
+	for role := range c.ends {
+		r.Snap[role] = c.ends[role].snapshot()
 	}
 	r.HdrLen = uint8(copy(r.Hdr[:], hdr))
-}
-
-// snapshot returns the endpoint's sequence space.
-func (e *Endpoint) snapshot() SeqSnapshot {
-	w := uint32(e.Window)
-	// A SYN's window is never scaled (RFC 7323 §2.2); later ones are when
-	// both SYNs offered scaling (winScale is then the shift, else negative).
-	if !e.WindowFromSYN && e.seq.winScale > 0 {
-		w <<= uint(e.seq.winScale)
-	}
-	return SeqSnapshot{ISN: e.BaseSeq(), HighSeq: e.HighSeq, HighAck: e.HighAck, Window: w}
 }
 
 // BaseSeq is the endpoint's initial sequence number, or one before the first

@@ -96,19 +96,78 @@ const (
 // zeekRange is a half-open range [lo, hi) of relative sequence numbers.
 type zeekRange struct{ lo, hi uint64 }
 
-// zeekEndpoint is the state Zeek keeps in one TCP_Endpoint plus its
-// TCP_Reassembler.
-type zeekEndpoint struct {
-	state, prevState ZeekEndpointState
-	didClose         bool
-	firstSeen        bool // first_packet_seen bit of this endpoint (SetFirstPacketSeen)
+// zeekHistInline is how many history letters a connection keeps inline; the
+// rest (up to zeekHistoryCap) go into zeekRare. Most histories ("ShADadFf")
+// fit.
+const zeekHistInline = 10
+
+// zeekEnd is the part of the state Zeek keeps in one TCP_Endpoint plus its
+// TCP_Reassembler that every connection uses. The parts only some
+// connections need are in zeekRareEnd (sequence wraps, retransmission and
+// zero-window letters, out-of-order data) and zeekClose (FIN and RST
+// bookkeeping).
+type zeekEnd struct {
+	// TCP_Reassembler state, in relative sequence numbers. Data below
+	// lastReassem has been delivered (or declared missing); the
+	// out-of-order blocks above it are in zeekRareEnd. (Every packet with
+	// data or an ACK reads them several times: splitting them like the
+	// counters of trackedEnd cost more time than their 8 bytes are worth.)
+	lastReassem, trimSeq uint64
 
 	startSeq, lastSeq, ackSeq uint32
-	seqWraps, ackWraps        uint32
 
-	histLastSYN, histLastFIN, histLastRST uint64
-	finSeq                                uint64 // FIN_seq: relative seq just past the FIN
-	finCnt, rstCnt                        uint32
+	state, prevState ZeekEndpointState
+	flags            uint8 // zeDidClose, ...
+}
+
+// zeekEnd flags.
+const (
+	zeDidClose  uint8 = 1 << iota
+	zeFirstSeen       // first_packet_seen bit of this endpoint (SetFirstPacketSeen)
+	zeSkip            // skip_deliveries
+	zeFIN             // a FIN was seen (FIN_cnt > 0)
+	// zeRare: the endpoint's sequence wraps or out-of-order blocks in
+	// zeekRareEnd may be non-zero; without it they are zero and the
+	// per-packet path need not look.
+	zeRare
+)
+
+func (e *zeekEnd) has(f uint8) bool { return e.flags&f != 0 }
+
+// zeekCore is the state of Zeek's TCP analysis of one connection that every
+// connection needs: what a connection table keeps inline per connection.
+type zeekCore struct {
+	ep       [2]zeekEnd // [0] sent the first packet
+	histSeen uint32     // Session::hist_seen
+	histLen  uint8
+	flags    uint8 // zcStarted, ...
+	hist     [zeekHistInline]byte
+}
+
+// zeekCore flags.
+const (
+	zcStarted uint8 = 1 << iota
+	zcFlipped       // the originator is the second endpoint
+	zcPartial       // TCPSessionAdapter::is_partial
+)
+
+func (z *zeekCore) has(f uint8) bool { return z.flags&f != 0 }
+
+func (z *zeekCore) set(f uint8, on bool) {
+	if on {
+		z.flags |= f
+	} else {
+		z.flags &^= f
+	}
+}
+
+// zeekRareEnd is one endpoint's state that stays zero unless its sequence
+// numbers wrap, it retransmits, advertises a zero window, leaves holes or
+// repeats a SYN at another sequence number.
+type zeekRareEnd struct {
+	histLastSYN        uint64
+	blocks             [zeekMaxBlocks]zeekRange // out-of-order data above lastReassem, sorted and disjoint
+	seqWraps, ackWraps uint32
 
 	// Scaled history counters (TCP_Endpoint: chk_cnt/chk_thresh, ...). A
 	// zero threshold means 1, the constructor's value.
@@ -117,16 +176,35 @@ type zeekEndpoint struct {
 	win0Cnt, win0Thresh uint32
 	gapCnt, gapThresh   uint32
 
-	// ConnSize_Analyzer counters.
-	pkts, ipBytes uint64
+	nblocks uint8
+}
 
-	// TCP_Reassembler state, in relative sequence numbers. Data below
-	// lastReassem has been delivered (or declared missing); blocks holds
-	// out-of-order data above it, sorted and disjoint.
-	lastReassem, trimSeq uint64
-	blocks               [zeekMaxBlocks]zeekRange
-	nblocks              uint8
-	skip                 bool // skip_deliveries
+// zeekRare is a connection's Zeek state beyond zeekCore that most
+// connections never use (all zero until used).
+type zeekRare struct {
+	ep   [2]zeekRareEnd
+	hist [zeekHistoryCap - zeekHistInline]byte // history letters past the inline ones
+}
+
+// zeekClose is the FIN and RST bookkeeping (zero until a FIN or RST).
+type zeekClose struct {
+	finSeq      [2]uint64 // FIN_seq: relative seq just past the FIN
+	histLastFIN [2]uint64
+	histLastRST [2]uint64
+}
+
+// zeekTimers are Zeek's timers and what only they read. A connection table
+// does not run them: it has its own timers, and nothing the tracker reports
+// for a connection depends on them.
+type zeekTimers struct {
+	// Times in nanoseconds since the epoch (zeekNoTimer when unset).
+	lastTime    int64 // Session::last_time
+	inactivity  int64 // Session::inactivity_timeout
+	attemptAt   int64 // AttemptTimer
+	deleteAt    int64 // ConnDeleteTimer
+	expireAt    [2]int64
+	isActive    bool // TCPSessionAdapter::is_active
+	timersEnded bool // Analyzer::CancelTimers ran
 }
 
 // ZeekTracker follows one TCP connection the way Zeek's TCP analyzer does and
@@ -137,6 +215,11 @@ type zeekEndpoint struct {
 // loaded; set Bare before the first Update to mimic `zeek -b` (see Bare).
 // The first packet given to Update (or UpdateBadChecksum) creates the
 // connection, as in Zeek: its sender is the "first" endpoint.
+//
+// A connection table runs the same analysis on a compact copy of this state
+// (see Table); Conn.Zeek is a tracker rebuilt from it, which runs no timers
+// (Expired reports false) and counts no packets (OrigPkts, RespPkts,
+// OrigIPBytes and RespIPBytes report 0: Conn.Ends has the counts).
 //
 // Not modelled, with the effect on the output:
 //   - Zeek drops packets with bad TCP checksums unless run with -C
@@ -166,56 +249,155 @@ type ZeekTracker struct {
 	// before the first Update.
 	Bare bool
 
-	started  bool
-	flipped  bool // the originator is the second endpoint
-	isActive bool // TCPSessionAdapter::is_active
-	partial  bool // TCPSessionAdapter::is_partial
+	noTimers bool // rebuilt from a table's connection: no timers, no packet counts
 
-	ep [2]zeekEndpoint // [0] sent the first packet
+	core  zeekCore
+	rare  zeekRare
+	close zeekClose
+	tm    zeekTimers
 
-	histSeen uint32 // Session::hist_seen
-	histLen  uint8
-	hist     [zeekHistoryCap]byte
+	// ConnSize_Analyzer counters, by endpoint ([0] sent the first packet).
+	pkts, ipBytes [2]uint64
+}
 
-	// Timers, in nanoseconds since the epoch (zeekNoTimer when unset).
-	lastTime    int64 // Session::last_time
-	inactivity  int64 // Session::inactivity_timeout
-	attemptAt   int64 // AttemptTimer
-	deleteAt    int64 // ConnDeleteTimer
-	expireAt    [2]int64
-	timersEnded bool // Analyzer::CancelTimers ran
+// zeekOp is the analysis of one connection for the duration of one call: its
+// compact state and where the rarely used parts live. A standalone tracker
+// owns all of them; a table's connection keeps only the core inline and gets
+// the other parts from the table's extensions when it first needs them, so
+// that most connections never pay for them.
+type zeekOp struct {
+	z     *zeekCore
+	rare  *zeekRare   // nil until needed (a table's connection)
+	close *zeekClose  // nil until needed (a table's connection)
+	tm    *zeekTimers // nil: timers are not run
+	bare  bool
+
+	// Where a table's connection gets its rare and close parts.
+	t *Table
+	c *tracked
+}
+
+// op returns the tracker's analysis.
+func (z *ZeekTracker) op() zeekOp {
+	o := zeekOp{z: &z.core, rare: &z.rare, close: &z.close, bare: z.Bare}
+	if !z.noTimers {
+		o.tm = &z.tm
+	}
+	return o
+}
+
+// rareIf returns the rarely used state, nil when a table's connection has
+// none yet. A table's connection looks its extension up only when asked.
+func (o *zeekOp) rareIf() *zeekRare {
+	if o.rare == nil && o.c != nil && o.c.rareX != 0 {
+		o.rare = &o.t.rares.at(o.c.rareX).zeek
+	}
+	return o.rare
+}
+
+// closeIf returns the FIN and RST bookkeeping, nil when a table's
+// connection has none yet.
+func (o *zeekOp) closeIf() *zeekClose {
+	if o.close == nil && o.c != nil && o.c.closeX != 0 {
+		o.close = &o.t.closes.at(o.c.closeX).zeek
+	}
+	return o.close
+}
+
+// rareEnd returns endpoint i's rarely used state, obtaining it first when
+// needed.
+func (o *zeekOp) rareEnd(i int) *zeekRareEnd {
+	if o.rareIf() == nil {
+		o.rare = &o.t.rareExt(o.c).zeek
+	}
+	return &o.rare.ep[i]
+}
+
+// rareLive returns endpoint i's rarely used state for a write of a value
+// the per-packet path reads (see zeRare).
+//
+//go:noinline
+func (o *zeekOp) rareLive(i int) *zeekRareEnd {
+	o.z.ep[i].flags |= zeRare
+	return o.rareEnd(i)
+}
+
+// closeState returns the FIN and RST bookkeeping, obtaining it first when
+// needed.
+func (o *zeekOp) closeState() *zeekClose {
+	if o.closeIf() == nil {
+		o.close = &o.t.closeExt(o.c).zeek
+	}
+	return o.close
+}
+
+// The accessors below test zeRare inline and leave the rest to a
+// function of their own, so that the per-packet path inlines them.
+
+func (o *zeekOp) seqWraps(i int) uint32 {
+	if o.z.ep[i].flags&zeRare == 0 {
+		return 0
+	}
+	return o.liveRare(i).seqWraps
+}
+
+func (o *zeekOp) ackWraps(i int) uint32 {
+	if o.z.ep[i].flags&zeRare == 0 {
+		return 0
+	}
+	return o.liveRare(i).ackWraps
+}
+
+func (o *zeekOp) nblocks(i int) int {
+	if o.z.ep[i].flags&zeRare == 0 {
+		return 0
+	}
+	return int(o.liveRare(i).nblocks)
+}
+
+// liveRare returns endpoint i's rarely used state, which zeRare says exists.
+func (o *zeekOp) liveRare(i int) *zeekRareEnd { return &o.rareIf().ep[i] }
+
+func (o *zeekOp) finSeq(i int) uint64 {
+	if o.closeIf() == nil {
+		return 0
+	}
+	return o.close.finSeq[i]
 }
 
 // start creates the connection from its first packet (IPBasedAnalyzer::NewConn
 // and the TCPSessionAdapter constructor).
-func (z *ZeekTracker) start(p *capture.Packet) {
-	z.started = true
-	z.isActive = true
+func (o *zeekOp) start(p *capture.Packet) {
+	z := o.z
+	z.flags |= zcStarted
 	for i := range z.ep {
 		z.ep[i].lastReassem = zeekRelSeqStart
 		z.ep[i].trimSeq = zeekRelSeqStart
 	}
-	t := p.Timestamp
-	z.lastTime = t
-	// TCPAnalyzer::MakeSessionAdapter sets udp_inactivity_timeout (sic);
-	// TCP_Endpoint::SetState raises it to tcp_inactivity_timeout once the
-	// handshake is over.
-	z.inactivity = zeekUDPInactivityTimeout
-	z.attemptAt = zeekNoTimer
-	z.deleteAt = zeekNoTimer
-	z.expireAt = [2]int64{t + zeekSYNTimeout, zeekNoTimer}
+	if tm := o.tm; tm != nil {
+		t := p.Timestamp
+		tm.isActive = true
+		tm.lastTime = t
+		// TCPAnalyzer::MakeSessionAdapter sets udp_inactivity_timeout (sic);
+		// TCP_Endpoint::SetState raises it to tcp_inactivity_timeout once the
+		// handshake is over.
+		tm.inactivity = zeekUDPInactivityTimeout
+		tm.attemptAt = zeekNoTimer
+		tm.deleteAt = zeekNoTimer
+		tm.expireAt = [2]int64{t + zeekSYNTimeout, zeekNoTimer}
+	}
 
 	// TCPAnalyzer::WantConnection: a connection starting without a SYN, or
 	// with a SYN-ACK, is flipped when its source port is a likely server port.
 	f := p.Flags
-	if !z.Bare && (!f.Has(capture.FlagSYN) || f.Has(capture.FlagACK)) && zeekLikelyServerPort(p.SrcPort) {
+	if !o.bare && (!f.Has(capture.FlagSYN) || f.Has(capture.FlagACK)) && zeekLikelyServerPort(p.SrcPort) {
+		flipped := true
 		if zeekLikelyServerPort(p.DstPort) {
-			z.flipped = !f.Has(capture.FlagSYN) && p.SrcPort < p.DstPort
-		} else {
-			z.flipped = true
+			flipped = !f.Has(capture.FlagSYN) && p.SrcPort < p.DstPort
 		}
-		if z.flipped {
-			z.addRaw('^') // Connection::FlipRoles
+		z.set(zcFlipped, flipped)
+		if flipped {
+			o.addRaw('^') // Connection::FlipRoles
 		}
 	}
 }
@@ -224,16 +406,30 @@ func (z *ZeekTracker) start(p *capture.Packet) {
 // endpoint that sent the connection's first packet seen. Packets must come in
 // capture order. Update does not allocate.
 func (z *ZeekTracker) Update(p *capture.Packet, fromFirst bool) {
-	if !z.started {
-		z.start(p)
+	o := z.op()
+	i := o.update(p, fromFirst)
+	if !z.noTimers {
+		// ConnSize_Analyzer::DeliverPacket.
+		z.pkts[i]++
+		z.ipBytes[i] += uint64(p.IPLen)
 	}
-	z.advance(p.Timestamp)
+}
+
+// update feeds one packet and returns the index of its sender's endpoint.
+func (o *zeekOp) update(p *capture.Packet, fromFirst bool) int {
+	if !o.z.has(zcStarted) {
+		o.start(p)
+	}
+	if o.tm != nil {
+		o.advance(p.Timestamp)
+	}
 	i := 1
 	if fromFirst {
 		i = 0
 	}
-	z.checkSynAckFlip(i, p)
-	z.process(i, p)
+	o.checkSynAckFlip(i, p)
+	o.process(i, p)
+	return i
 }
 
 // UpdateBadChecksum feeds a packet whose TCP checksum is bad, for a caller
@@ -242,16 +438,19 @@ func (z *ZeekTracker) Update(p *capture.Packet, fromFirst bool) {
 // on a logarithmic scale (TCPAnalyzer::ValidateChecksum,
 // TCP_Endpoint::ChecksumError); the packet is not counted.
 func (z *ZeekTracker) UpdateBadChecksum(p *capture.Packet, fromFirst bool) {
-	if !z.started {
-		z.start(p)
+	o := z.op()
+	if !o.z.has(zcStarted) {
+		o.start(p)
 	}
-	z.advance(p.Timestamp)
+	if o.tm != nil {
+		o.advance(p.Timestamp)
+	}
 	i := 1
 	if fromFirst {
 		i = 0
 	}
-	e := &z.ep[i]
-	z.scaled(i, 'C', &e.chkCnt, &e.chkThresh)
+	e := o.rareEnd(i)
+	o.scaled(i, 'C', &e.chkCnt, &e.chkThresh)
 }
 
 // IsReuse reports whether Zeek would end this connection and start a new one
@@ -260,7 +459,12 @@ func (z *ZeekTracker) UpdateBadChecksum(p *capture.Packet, fromFirst bool) {
 // connection started with, or the connection has closed. Zeek asks this
 // before it validates p's checksum.
 func (z *ZeekTracker) IsReuse(p *capture.Packet) bool {
-	if !z.started {
+	o := z.op()
+	return o.isReuse(p)
+}
+
+func (o *zeekOp) isReuse(p *capture.Packet) bool {
+	if !o.z.has(zcStarted) {
 		return false
 	}
 	if p.TCPHdrLen != 0 && p.TCPHdrLen < 20 {
@@ -270,7 +474,7 @@ func (z *ZeekTracker) IsReuse(p *capture.Packet) bool {
 	if !f.Has(capture.FlagSYN) {
 		return false
 	}
-	orig, resp := z.origEP(), z.respEP()
+	orig, resp := o.origEP(), o.respEP()
 	connOrig := orig
 	if f.Has(capture.FlagACK) {
 		if orig.state != ZeekInactive {
@@ -278,7 +482,7 @@ func (z *ZeekTracker) IsReuse(p *capture.Packet) bool {
 		}
 		connOrig = resp
 	}
-	if !z.isClosed() {
+	if !o.isClosed() {
 		if p.Seq == connOrig.startSeq {
 			return false
 		}
@@ -296,18 +500,23 @@ func (z *ZeekTracker) IsReuse(p *capture.Packet) bool {
 // after an unanswered SYN), ExpireTimer (tcp_session_timer /
 // tcp_connection_linger) and the session inactivity timer
 // (tcp_inactivity_timeout; before the handshake completes, Zeek uses
-// udp_inactivity_timeout for TCP). Check it before each Update.
+// udp_inactivity_timeout for TCP). Check it before each Update. A tracker
+// rebuilt from a table's connection (Conn.Zeek) runs no timers and reports
+// false.
 func (z *ZeekTracker) Expired(now int64) bool {
-	if !z.started {
+	if !z.core.has(zcStarted) || z.noTimers {
 		return false
 	}
-	c := *z
-	return c.advance(now)
+	tm := z.tm // the timers run on a copy: the tracker does not change
+	o := z.op()
+	o.tm = &tm
+	return o.advance(now)
 }
 
 // advance runs the timers due by now in time order and reports whether one of
-// them removed the connection.
-func (z *ZeekTracker) advance(now int64) bool {
+// them removed the connection. Only the timers change.
+func (o *zeekOp) advance(now int64) bool {
+	tm := o.tm
 	removed := false
 	for {
 		// Pick the earliest due timer.
@@ -317,79 +526,89 @@ func (z *ZeekTracker) advance(now int64) bool {
 				kind, at = k, t
 			}
 		}
-		consider(0, z.deleteAt)
-		if z.inactivity > 0 {
-			consider(1, z.lastTime+z.inactivity)
+		consider(0, tm.deleteAt)
+		if tm.inactivity > 0 {
+			consider(1, tm.lastTime+tm.inactivity)
 		}
-		consider(2, z.attemptAt)
-		consider(3, z.expireAt[0])
-		consider(4, z.expireAt[1])
+		consider(2, tm.attemptAt)
+		consider(3, tm.expireAt[0])
+		consider(4, tm.expireAt[1])
 		if kind < 0 {
 			return removed
 		}
 		switch kind {
 		case 0: // TCPSessionAdapter::ConnDeleteTimer
-			z.deleteAt = zeekNoTimer
+			tm.deleteAt = zeekNoTimer
 			removed = true
 		case 1: // Session::InactivityTimer
-			z.inactivity = 0
+			tm.inactivity = 0
 			removed = true
 		case 2: // TCPSessionAdapter::AttemptTimer
-			z.attemptAt = zeekNoTimer
-			o, r := z.origEP(), z.respEP()
-			if z.isActive && (o.state == ZeekSynSent || o.state == ZeekSynAckSent) && r.state == ZeekInactive {
-				z.isActive = false
+			tm.attemptAt = zeekNoTimer
+			orig, resp := o.origEP(), o.respEP()
+			if tm.isActive && (orig.state == ZeekSynSent || orig.state == ZeekSynAckSent) && resp.state == ZeekInactive {
+				tm.isActive = false
 				removed = true
 			}
 		default: // TCPSessionAdapter::ExpireTimer
 			k := kind - 3
-			if !z.isActive {
-				z.expireAt[k] = zeekNoTimer
+			if !tm.isActive {
+				tm.expireAt[k] = zeekNoTimer
 				break
 			}
-			o, r := z.origEP(), z.respEP()
-			if z.lastTime+zeekConnectionLinger < at {
-				if (o.didClose || r.didClose) &&
-					((o.didClose && r.didClose) || o.state == ZeekReset || r.state == ZeekReset ||
-						o.state == ZeekInactive || r.state == ZeekInactive) {
-					z.isActive = false
+			orig, resp := o.origEP(), o.respEP()
+			oClosed, rClosed := orig.has(zeDidClose), resp.has(zeDidClose)
+			if tm.lastTime+zeekConnectionLinger < at {
+				if (oClosed || rClosed) &&
+					((oClosed && rClosed) || orig.state == ZeekReset || resp.state == ZeekReset ||
+						orig.state == ZeekInactive || resp.state == ZeekInactive) {
+					tm.isActive = false
 					removed = true
-				} else if r.state == ZeekInactive && o.state == ZeekInactive {
+				} else if resp.state == ZeekInactive && orig.state == ZeekInactive {
 					removed = true
 				}
 			}
-			z.expireAt[k] = at + zeekSessionTimer
+			tm.expireAt[k] = at + zeekSessionTimer
 		}
 		if removed {
 			// Nothing fires after removal.
-			z.deleteAt, z.attemptAt, z.inactivity = zeekNoTimer, zeekNoTimer, 0
-			z.expireAt = [2]int64{zeekNoTimer, zeekNoTimer}
+			tm.deleteAt, tm.attemptAt, tm.inactivity = zeekNoTimer, zeekNoTimer, 0
+			tm.expireAt = [2]int64{zeekNoTimer, zeekNoTimer}
 		}
 	}
 }
 
 // cancelTimers is Analyzer::CancelTimers on the TCP session adapter: the
 // attempt and expire timers go; the session's inactivity timer stays.
-func (z *ZeekTracker) cancelTimers() {
-	z.attemptAt = zeekNoTimer
-	z.expireAt = [2]int64{zeekNoTimer, zeekNoTimer}
-	z.timersEnded = true
+func (o *zeekOp) cancelTimers() {
+	if tm := o.tm; tm != nil {
+		tm.attemptAt = zeekNoTimer
+		tm.expireAt = [2]int64{zeekNoTimer, zeekNoTimer}
+		tm.timersEnded = true
+	}
 }
 
-func (z *ZeekTracker) origIdx() int {
-	if z.flipped {
+// setActive sets TCPSessionAdapter::is_active, which only the timers read.
+func (o *zeekOp) setActive(on bool) {
+	if o.tm != nil {
+		o.tm.isActive = on
+	}
+}
+
+func (z *zeekCore) origIdx() int {
+	if z.has(zcFlipped) {
 		return 1
 	}
 	return 0
 }
 
-func (z *ZeekTracker) origEP() *zeekEndpoint { return &z.ep[z.origIdx()] }
-func (z *ZeekTracker) respEP() *zeekEndpoint { return &z.ep[1-z.origIdx()] }
-func (z *ZeekTracker) isOrig(i int) bool     { return i == z.origIdx() }
+func (o *zeekOp) origEP() *zeekEnd  { return &o.z.ep[o.z.origIdx()] }
+func (o *zeekOp) respEP() *zeekEnd  { return &o.z.ep[1-o.z.origIdx()] }
+func (o *zeekOp) isOrig(i int) bool { return i == o.z.origIdx() }
 
 // roleIdx returns the index of the endpoint that currently plays the
 // originator (isOrig) or responder role.
-func (z *ZeekTracker) roleIdx(isOrig bool) int {
+func (z *zeekCore) roleIdx(isOrig bool) int {
 	if isOrig {
 		return z.origIdx()
 	}
@@ -397,17 +616,17 @@ func (z *ZeekTracker) roleIdx(isOrig bool) int {
 }
 
 // isClosed is TCPSessionAdapter::IsClosed.
-func (z *ZeekTracker) isClosed() bool { return z.ep[0].didClose || z.ep[1].didClose }
+func (o *zeekOp) isClosed() bool { return o.z.ep[0].has(zeDidClose) || o.z.ep[1].has(zeDidClose) }
 
 // setState is TCP_Endpoint::SetState: finishing the handshake switches the
 // session to tcp_inactivity_timeout.
-func (z *ZeekTracker) setState(i int, s ZeekEndpointState) {
-	e, peer := &z.ep[i], &z.ep[1-i]
+func (o *zeekOp) setState(i int, s ZeekEndpointState) {
+	e, peer := &o.z.ep[i], &o.z.ep[1-i]
 	if s == e.state {
 		return
 	}
-	if !zeekIsHandshake(s) && zeekIsHandshake(e.state) && zeekIsHandshake(peer.state) {
-		z.inactivity = zeekTCPInactivityTimeout
+	if o.tm != nil && !zeekIsHandshake(s) && zeekIsHandshake(e.state) && zeekIsHandshake(peer.state) {
+		o.tm.inactivity = zeekTCPInactivityTimeout
 	}
 	e.prevState = e.state
 	e.state = s
@@ -419,61 +638,64 @@ func zeekIsHandshake(s ZeekEndpointState) bool {
 
 // checkSynAckFlip flips a connection that started with a SYN-ACK once the
 // other side sends an ACK or data (zeek/zeek#2191; see ZeekTracker).
-func (z *ZeekTracker) checkSynAckFlip(i int, p *capture.Packet) {
-	if z.isOrig(i) {
+func (o *zeekOp) checkSynAckFlip(i int, p *capture.Packet) {
+	if o.isOrig(i) {
 		return
 	}
-	o, r := z.origEP(), z.respEP()
+	orig, resp := o.origEP(), o.respEP()
 	f := p.Flags
-	if o.state != ZeekSynAckSent || r.state != ZeekInactive || f.Any(capture.FlagSYN|capture.FlagFIN|capture.FlagRST) {
+	if orig.state != ZeekSynAckSent || resp.state != ZeekInactive || f.Any(capture.FlagSYN|capture.FlagFIN|capture.FlagRST) {
 		return
 	}
 	if !f.Has(capture.FlagACK) && p.PayloadLen == 0 {
 		return
 	}
+	z := o.z
 	server := z.origIdx()
-	z.flipped = !z.flipped
+	z.flags ^= zcFlipped
 	// The history so far changes case, and '^' leads.
 	n := int(z.histLen)
 	if n >= zeekHistoryCap {
 		n = zeekHistoryCap - 1
 	}
-	copy(z.hist[1:n+1], z.hist[:n])
-	for j := 1; j <= n; j++ {
-		c := z.hist[j]
+	for j := n; j >= 1; j-- {
+		c := o.histAt(j - 1)
 		switch {
 		case c >= 'a' && c <= 'z':
-			z.hist[j] = c - 'a' + 'A'
+			c = c - 'a' + 'A'
 		case c >= 'A' && c <= 'Z':
-			z.hist[j] = c - 'A' + 'a'
+			c = c - 'A' + 'a'
 		}
+		o.histSet(j, c)
 	}
-	z.hist[0] = '^'
+	o.histSet(0, '^')
 	z.histLen = uint8(n + 1)
 	z.histSeen = z.histSeen>>zeekRespMaskShift | z.histSeen<<zeekRespMaskShift
-	z.partial = false // TCPSessionAdapter::FlipRoles
-	z.setState(server, ZeekEstablished)
+	z.set(zcPartial, false) // TCPSessionAdapter::FlipRoles
+	o.setState(server, ZeekEstablished)
 }
 
 // flipRoles is Connection::FlipRoles with TCPSessionAdapter::FlipRoles, as
 // called from UpdateInactiveState for a SYN/SYN-ACK reversal.
-func (z *ZeekTracker) flipRoles() {
-	z.flipped = !z.flipped
-	z.partial = false
-	z.addRaw('^')
+func (o *zeekOp) flipRoles() {
+	o.z.flags ^= zcFlipped
+	o.z.set(zcPartial, false)
+	o.addRaw('^')
 }
 
-// process is TCPSessionAdapter::Process followed by the ConnSize analyzer.
-func (z *ZeekTracker) process(i int, p *capture.Packet) {
+// process is TCPSessionAdapter::Process (the ConnSize analyzer's counting is
+// left to the caller).
+func (o *zeekOp) process(i int, p *capture.Packet) {
+	z := o.z
 	e, peer := &z.ep[i], &z.ep[1-i]
 	t := p.Timestamp
-	isOrig := z.isOrig(i)
+	isOrig := o.isOrig(i)
 	f := p.Flags
 	syn, fin, rst, ack := f.Has(capture.FlagSYN), f.Has(capture.FlagFIN), f.Has(capture.FlagRST), f.Has(capture.FlagACK)
 	length := int64(p.PayloadLen)
 	baseSeq, ackSeq := p.Seq, p.Ack
 
-	z.setPartialStatus(f, isOrig)
+	o.setPartialStatus(f, isOrig)
 
 	// get_segment_len
 	segLen := length
@@ -490,21 +712,18 @@ func (z *ZeekTracker) process(i int, p *capture.Packet) {
 
 	e.initEndpoint(syn, baseSeq, seqOnePast)
 
-	relSeq, seqUnderflow := e.relativeSeq(baseSeq, e.lastSeq, e.seqWraps)
+	relSeq, seqUnderflow := e.relativeSeq(baseSeq, e.lastSeq, o.seqWraps(i))
 
-	z.updateHistory(i, f, relSeq, length)
-	z.updateWindow(i, p.Window, rst)
+	o.updateHistory(i, f, relSeq, length)
+	o.updateWindow(i, p.Window, rst)
 
-	if !z.ep[0].didClose || !z.ep[1].didClose {
-		z.lastTime = t
+	if tm := o.tm; tm != nil && (!z.ep[0].has(zeDidClose) || !z.ep[1].has(zeDidClose)) {
+		tm.lastTime = t
 	}
 
 	if fin {
-		e.finCnt++
-		e.finSeq = relSeq + uint64(segLen)
-	}
-	if rst {
-		e.rstCnt++
+		e.flags |= zeFIN
+		o.closeState().finSeq[i] = relSeq + uint64(segLen)
 	}
 
 	var relAck uint64
@@ -513,46 +732,42 @@ func (z *ZeekTracker) process(i int, p *capture.Packet) {
 			relAck = 1
 			peer.initPeer(ackSeq)
 		} else {
-			ra, ackUnderflow := peer.relativeSeq(ackSeq, peer.ackSeq, peer.ackWraps)
+			ra, ackUnderflow := peer.relativeSeq(ackSeq, peer.ackSeq, o.ackWraps(1-i))
 			if ackUnderflow {
 				relAck = 0
 			} else {
 				relAck = ra
 				if !rst { // don't trust acks in RST packets
-					peer.updateAckSeq(ackSeq)
+					o.updateAckSeq(1-i, ackSeq)
 				}
 			}
 		}
 	}
 
-	deltaLast := z.updateLastSeq(i, seqOnePast, f, length)
+	deltaLast := o.updateLastSeq(i, seqOnePast, f, length)
 
-	doClose, genEvent := z.updateStateMachine(i, t, baseSeq, length, deltaLast, isOrig, f)
+	doClose, genEvent := o.updateStateMachine(i, t, baseSeq, length, deltaLast, isOrig, f)
 
 	if ack {
 		// After the state machine, so that gaps revealed by a FIN or
 		// RST are judged in the new state.
-		z.ackReceived(1-i, relAck)
+		o.ackReceived(1-i, relAck)
 	}
 
 	// CheckPIA_FirstPacket, with the is_orig computed before any flip.
-	z.ep[z.roleIdx(isOrig)].firstSeen = true
+	z.ep[z.roleIdx(isOrig)].flags |= zeFirstSeen
 
 	relDataSeq := relSeq
 	if syn {
 		relDataSeq++
 	}
 	if length > 0 && !rst && !seqUnderflow {
-		z.dataSent(i, relDataSeq, uint64(length), zeekPayloadCaptured(p))
+		o.dataSent(i, relDataSeq, uint64(length), zeekPayloadCaptured(p))
 	}
 
 	if doClose {
-		z.connectionClosed(i, genEvent)
+		o.connectionClosed(i, genEvent)
 	}
-
-	// ConnSize_Analyzer::DeliverPacket.
-	e.pkts++
-	e.ipBytes += uint64(p.IPLen)
 }
 
 // zeekPayloadCaptured reports whether the whole TCP payload was captured
@@ -563,19 +778,19 @@ func zeekPayloadCaptured(p *capture.Packet) bool {
 }
 
 // setPartialStatus is TCPSessionAdapter::SetPartialStatus.
-func (z *ZeekTracker) setPartialStatus(f capture.Flags, isOrig bool) {
+func (o *zeekOp) setPartialStatus(f capture.Flags, isOrig bool) {
 	syn, ack := f.Has(capture.FlagSYN), f.Has(capture.FlagACK)
 	if isOrig {
-		if !z.origEP().firstSeen {
-			z.partial = !syn || ack
+		if !o.origEP().has(zeFirstSeen) {
+			o.z.set(zcPartial, !syn || ack)
 		}
-	} else if !z.respEP().firstSeen && !z.partial {
-		z.partial = !syn
+	} else if !o.respEP().has(zeFirstSeen) && !o.z.has(zcPartial) {
+		o.z.set(zcPartial, !syn)
 	}
 }
 
 // initEndpoint is init_endpoint.
-func (e *zeekEndpoint) initEndpoint(syn bool, firstSeq, lastSeq uint32) {
+func (e *zeekEnd) initEndpoint(syn bool, firstSeq, lastSeq uint32) {
 	switch e.state {
 	case ZeekInactive:
 		if syn {
@@ -603,13 +818,13 @@ func (e *zeekEndpoint) initEndpoint(syn bool, firstSeq, lastSeq uint32) {
 }
 
 // initPeer is init_peer: number the silent peer as though its SYN was seen.
-func (e *zeekEndpoint) initPeer(ackSeq uint32) {
+func (e *zeekEnd) initPeer(ackSeq uint32) {
 	e.startSeq, e.ackSeq, e.lastSeq = ackSeq-1, ackSeq-1, ackSeq-1
 }
 
 // relativeSeq is get_relative_seq. A negative offset comes back
 // sign-extended, as in Zeek, with underflow set.
-func (e *zeekEndpoint) relativeSeq(cur, last, wraps uint32) (uint64, bool) {
+func (e *zeekEnd) relativeSeq(cur, last, wraps uint32) (uint64, bool) {
 	delta := int32(cur - last)
 	if delta < 0 {
 		if wraps != 0 && cur > last {
@@ -625,31 +840,34 @@ func (e *zeekEndpoint) relativeSeq(cur, last, wraps uint32) (uint64, bool) {
 	return (uint64(wraps)<<32 | uint64(cur)) - uint64(e.startSeq), false
 }
 
-// updateAckSeq is update_ack_seq with TCP_Endpoint::UpdateAckSeq.
-func (e *zeekEndpoint) updateAckSeq(ackSeq uint32) {
+// updateAckSeq is update_ack_seq with TCP_Endpoint::UpdateAckSeq, for
+// endpoint j.
+func (o *zeekOp) updateAckSeq(j int, ackSeq uint32) {
+	e := &o.z.ep[j]
 	delta := int32(ackSeq - e.ackSeq)
 	if ackSeq == 0 && delta > zeekTooLargeSeqDelta {
 		return // more likely a broken ack than a wrap onto 0
 	}
 	if delta > 0 {
 		if ackSeq < e.ackSeq {
-			e.ackWraps++
+			o.rareLive(j).ackWraps++
 		}
 		e.ackSeq = ackSeq
 	}
 }
 
-// setLastSeq is TCP_Endpoint::UpdateLastSeq.
-func (e *zeekEndpoint) setLastSeq(seq uint32) {
+// setLastSeq is TCP_Endpoint::UpdateLastSeq, for endpoint i.
+func (o *zeekOp) setLastSeq(i int, seq uint32) {
+	e := &o.z.ep[i]
 	if seq < e.lastSeq {
-		e.seqWraps++
+		o.rareLive(i).seqWraps++
 	}
 	e.lastSeq = seq
 }
 
 // updateLastSeq is update_last_seq, the source of the 't' letter.
-func (z *ZeekTracker) updateLastSeq(i int, lastSeq uint32, f capture.Flags, length int64) int32 {
-	e := &z.ep[i]
+func (o *zeekOp) updateLastSeq(i int, lastSeq uint32, f capture.Flags, length int64) int32 {
+	e := &o.z.ep[i]
 	delta := int32(lastSeq - e.lastSeq)
 	switch {
 	case f.Any(capture.FlagSYN|capture.FlagRST) && (delta > zeekTooLargeSeqDelta || delta < -zeekTooLargeSeqDelta):
@@ -657,25 +875,28 @@ func (z *ZeekTracker) updateLastSeq(i int, lastSeq uint32, f capture.Flags, leng
 	case f.Has(capture.FlagFIN) && e.lastSeq == e.startSeq+1:
 		// Only the SYN and the FIN seen (perhaps a > 2 GB connection):
 		// trust the FIN even if it goes backwards.
-		e.setLastSeq(lastSeq)
+		o.setLastSeq(i, lastSeq)
 	case e.state == ZeekReset:
 		// Sequence numbers after a RST are not trusted.
 	case delta > 0:
-		e.setLastSeq(lastSeq)
+		o.setLastSeq(i, lastSeq)
 	case length > 0:
 		// delta <= 0 with payload: TCP_Endpoint::DidRxmit.
-		z.scaled(i, 'T', &e.rxmtCnt, &e.rxmtThresh)
+		r := o.rareEnd(i)
+		o.scaled(i, 'T', &r.rxmtCnt, &r.rxmtThresh)
 	}
 	return delta
 }
 
-// size is TCP_Endpoint::Size, the payload size conn.log reports.
-func (e *zeekEndpoint) size(peer *zeekEndpoint) uint64 {
-	if e.prevState == ZeekSynSent && e.state == ZeekReset && peer.state == ZeekInactive && !e.noDataAcked() {
+// size is TCP_Endpoint::Size for endpoint i, the payload size conn.log
+// reports.
+func (o *zeekOp) size(i int) uint64 {
+	e, peer := &o.z.ep[i], &o.z.ep[1-i]
+	if e.prevState == ZeekSynSent && e.state == ZeekReset && peer.state == ZeekInactive && !o.noDataAcked(i) {
 		return 0 // a half-open connection discovered and aborted
 	}
-	last := uint64(e.seqWraps)<<32 | uint64(e.lastSeq)
-	ack := uint64(e.ackWraps)<<32 | uint64(e.ackSeq)
+	last := uint64(o.seqWraps(i))<<32 | uint64(e.lastSeq)
+	ack := uint64(o.ackWraps(i))<<32 | uint64(e.ackSeq)
 	top := ack
 	if last > ack {
 		top = last
@@ -684,22 +905,24 @@ func (e *zeekEndpoint) size(peer *zeekEndpoint) uint64 {
 	if size != 0 {
 		size-- // the SYN
 	}
-	if e.finCnt > 0 && size != 0 {
+	if e.has(zeFIN) && size != 0 {
 		size-- // the FIN
 	}
 	return size
 }
 
-// noDataAcked is TCP_Endpoint::NoDataAcked.
-func (e *zeekEndpoint) noDataAcked() bool {
-	ack := uint64(e.ackWraps)<<32 | uint64(e.ackSeq)
-	start := uint64(e.startSeq)
+// noDataAcked is TCP_Endpoint::NoDataAcked for endpoint i.
+func (o *zeekOp) noDataAcked(i int) bool {
+	e := &o.z.ep[i]
+	ack, start := uint64(e.ackSeq), uint64(e.startSeq)
+	if e.flags&zeRare != 0 {
+		ack |= uint64(o.liveRare(i).ackWraps) << 32
+	}
 	return ack == start || ack == start+1
 }
 
 // updateHistory is update_history.
-func (z *ZeekTracker) updateHistory(i int, f capture.Flags, relSeq uint64, length int64) {
-	e := &z.ep[i]
+func (o *zeekOp) updateHistory(i int, f capture.Flags, relSeq uint64, length int64) {
 	syn, fin, rst := f.Has(capture.FlagSYN), f.Has(capture.FlagFIN), f.Has(capture.FlagRST)
 	bits := 0
 	for _, b := range [...]bool{syn, fin, rst} {
@@ -710,9 +933,9 @@ func (z *ZeekTracker) updateHistory(i int, f capture.Flags, relSeq uint64, lengt
 	switch {
 	case bits > 1:
 		if fin && rst {
-			z.checkHistory(i, histFINRST, 'I')
+			o.checkHistory(i, histFINRST, 'I')
 		} else {
-			z.checkHistory(i, histMultiFlag, 'Q')
+			o.checkHistory(i, histMultiFlag, 'Q')
 		}
 	case bits == 1:
 		// Only one of these holds; the letter is added again only when
@@ -722,30 +945,38 @@ func (z *ZeekTracker) updateHistory(i int, f capture.Flags, relSeq uint64, lengt
 			if f.Has(capture.FlagACK) {
 				code = 'H'
 			}
-			if z.checkHistory(i, histSYN, code) && relSeq != e.histLastSYN {
-				z.addHistory(i, code)
+			var last uint64
+			if r := o.rareIf(); r != nil {
+				last = r.ep[i].histLastSYN
 			}
-			e.histLastSYN = relSeq
+			if o.checkHistory(i, histSYN, code) && relSeq != last {
+				o.addHistory(i, code)
+			}
+			if relSeq != last {
+				o.rareEnd(i).histLastSYN = relSeq // zero, the usual value, needs no storage
+			}
 		}
 		if fin {
 			// A FIN's sequence number is at the end of its data.
 			end := relSeq + uint64(length)
-			if z.checkHistory(i, histFIN, 'F') && end != e.histLastFIN {
-				z.addHistory(i, 'F')
+			c := o.closeState()
+			if o.checkHistory(i, histFIN, 'F') && end != c.histLastFIN[i] {
+				o.addHistory(i, 'F')
 			}
-			e.histLastFIN = end
+			c.histLastFIN[i] = end
 		}
 		if rst {
-			if z.checkHistory(i, histRST, 'R') && relSeq != e.histLastRST {
-				z.addHistory(i, 'R')
+			c := o.closeState()
+			if o.checkHistory(i, histRST, 'R') && relSeq != c.histLastRST[i] {
+				o.addHistory(i, 'R')
 			}
-			e.histLastRST = relSeq
+			c.histLastRST[i] = relSeq
 		}
 	default:
 		if length > 0 {
-			z.checkHistory(i, histData, 'D')
+			o.checkHistory(i, histData, 'D')
 		} else if f.Has(capture.FlagACK) {
-			z.checkHistory(i, histAck, 'A')
+			o.checkHistory(i, histAck, 'A')
 		}
 	}
 }
@@ -753,59 +984,63 @@ func (z *ZeekTracker) updateHistory(i int, f capture.Flags, relSeq uint64, lengt
 // updateWindow is the zero-window part of update_window: a zero window is not
 // counted when it comes with or after a RST, or after the peer's FIN. (The
 // window scale cannot turn a non-zero window into zero, so it is ignored.)
-func (z *ZeekTracker) updateWindow(i int, window uint16, rst bool) {
-	e, peer := &z.ep[i], &z.ep[1-i]
+func (o *zeekOp) updateWindow(i int, window uint16, rst bool) {
+	e, peer := &o.z.ep[i], &o.z.ep[1-i]
 	if window == 0 && !rst && peer.state != ZeekClosed && e.state != ZeekReset {
-		z.scaled(i, 'W', &e.win0Cnt, &e.win0Thresh)
+		r := o.rareEnd(i)
+		o.scaled(i, 'W', &r.win0Cnt, &r.win0Thresh)
 	}
 }
 
 // updateStateMachine is TCPSessionAdapter::UpdateStateMachine.
-func (z *ZeekTracker) updateStateMachine(i int, t int64, baseSeq uint32, length int64, deltaLast int32, isOrig bool, f capture.Flags) (doClose, genEvent bool) {
-	switch z.ep[i].state {
+func (o *zeekOp) updateStateMachine(i int, t int64, baseSeq uint32, length int64, deltaLast int32, isOrig bool, f capture.Flags) (doClose, genEvent bool) {
+	switch o.z.ep[i].state {
 	case ZeekInactive:
-		return z.updateInactiveState(i, t, baseSeq, length, isOrig, f)
+		return o.updateInactiveState(i, t, baseSeq, length, isOrig, f)
 	case ZeekSynSent, ZeekSynAckSent:
-		return z.updateSYNSentState(i, f)
+		return o.updateSYNSentState(i, f)
 	case ZeekEstablished, ZeekPartial:
-		return z.updateEstablishedState(i, f)
+		return o.updateEstablishedState(i, f)
 	case ZeekClosed:
-		return z.updateClosedState(i, f), false
+		return o.updateClosedState(i, f), false
 	}
 	return false, false // TCP_RESET: weirds only
 }
 
 // updateInactiveState is TCPSessionAdapter::UpdateInactiveState.
-func (z *ZeekTracker) updateInactiveState(i int, t int64, baseSeq uint32, length int64, isOrig bool, f capture.Flags) (doClose, genEvent bool) {
+func (o *zeekOp) updateInactiveState(i int, t int64, baseSeq uint32, length int64, isOrig bool, f capture.Flags) (doClose, genEvent bool) {
+	z := o.z
 	e, peer := &z.ep[i], &z.ep[1-i]
 	syn, ack := f.Has(capture.FlagSYN), f.Has(capture.FlagACK)
 	if syn {
 		if isOrig {
 			if ack {
-				z.setState(i, ZeekSynAckSent) // connection_originator_SYN_ack
+				o.setState(i, ZeekSynAckSent) // connection_originator_SYN_ack
 			} else {
-				z.setState(i, ZeekSynSent)
+				o.setState(i, ZeekSynSent)
 			}
-			z.addTimer(&z.attemptAt, t+zeekAttemptDelay)
+			if o.tm != nil {
+				o.addTimer(&o.tm.attemptAt, t+zeekAttemptDelay)
+			}
 		} else {
 			if !ack && peer.state == ZeekSynAckSent && baseSeq == e.startSeq {
 				// A SYN/SYN-ACK reversal: flip and establish.
-				z.flipRoles()
-				z.setState(1-i, ZeekEstablished)
-				z.ep[z.roleIdx(true)].firstSeen = true // SetFirstPacketSeen(true)
+				o.flipRoles()
+				o.setState(1-i, ZeekEstablished)
+				z.ep[z.roleIdx(true)].flags |= zeFirstSeen // SetFirstPacketSeen(true)
 			}
 			if peer.state == ZeekSynSent {
-				z.setState(1-i, ZeekEstablished)
+				o.setState(1-i, ZeekEstablished)
 			}
-			z.setState(i, ZeekEstablished)
+			o.setState(i, ZeekEstablished)
 		}
 	}
 	if f.Has(capture.FlagFIN) {
-		z.setState(i, ZeekClosed)
+		o.setState(i, ZeekClosed)
 		doClose, genEvent = true, true
 	}
 	if f.Has(capture.FlagRST) {
-		z.setState(i, ZeekReset)
+		o.setState(i, ZeekReset)
 		isReject := false
 		if isOrig {
 			// A SYN-ACK but no SYN seen: a reverse scan, a reject.
@@ -817,53 +1052,53 @@ func (z *ZeekTracker) updateInactiveState(i int, t int64, baseSeq uint32, length
 	}
 	if e.state == ZeekInactive { // no control flags changed the state
 		switch {
-		case !isOrig && length == 0 && z.origEP().state == ZeekSynSent:
+		case !isOrig && length == 0 && o.origEP().state == ZeekSynSent:
 			// An ACK of the initial SYN ahead of the SYN-ACK: not partial.
 		case ack && peer.state == ZeekEstablished:
 			// The SYN was missed after a SYN-ACK: establish.
-			z.setState(i, ZeekEstablished)
-			z.partial = false
-			z.ep[z.roleIdx(isOrig)].firstSeen = true
+			o.setState(i, ZeekEstablished)
+			z.set(zcPartial, false)
+			z.ep[z.roleIdx(isOrig)].flags |= zeFirstSeen
 		default:
-			z.setState(i, ZeekPartial)
+			o.setState(i, ZeekPartial)
 		}
 	}
 	return doClose, genEvent
 }
 
 // updateSYNSentState is TCPSessionAdapter::UpdateSYN_SentState.
-func (z *ZeekTracker) updateSYNSentState(i int, f capture.Flags) (doClose, genEvent bool) {
+func (o *zeekOp) updateSYNSentState(i int, f capture.Flags) (doClose, genEvent bool) {
 	if f.Has(capture.FlagFIN) {
-		z.setState(i, ZeekClosed)
+		o.setState(i, ZeekClosed)
 		doClose, genEvent = true, true
 	}
 	if f.Has(capture.FlagRST) {
-		z.setState(i, ZeekReset)
-		z.isActive = false // ConnectionReset
+		o.setState(i, ZeekReset)
+		o.setActive(false) // ConnectionReset
 		doClose = true
 	}
 	return doClose, genEvent
 }
 
 // updateEstablishedState is TCPSessionAdapter::UpdateEstablishedState.
-func (z *ZeekTracker) updateEstablishedState(i int, f capture.Flags) (doClose, genEvent bool) {
-	e, peer := &z.ep[i], &z.ep[1-i]
+func (o *zeekOp) updateEstablishedState(i int, f capture.Flags) (doClose, genEvent bool) {
+	e, peer := &o.z.ep[i], &o.z.ep[1-i]
 	if f.Has(capture.FlagSYN) && e.state == ZeekPartial && peer.state == ZeekInactive && !f.Has(capture.FlagACK) {
-		z.setState(i, ZeekSynSent) // SYN_after_partial
+		o.setState(i, ZeekSynSent) // SYN_after_partial
 	}
 	if f.Has(capture.FlagFIN) && !f.Has(capture.FlagRST) {
-		z.setState(i, ZeekClosed)
+		o.setState(i, ZeekClosed)
 		if peer.state == ZeekReset && peer.prevState == ZeekClosed {
 			// The peer sent a FIN and then a RST: a normal close.
-			z.setState(1-i, ZeekClosed)
+			o.setState(1-i, ZeekClosed)
 		}
 		doClose, genEvent = true, true
 	}
 	if f.Has(capture.FlagRST) {
-		z.setState(i, ZeekReset)
+		o.setState(i, ZeekReset)
 		doClose = true
 		if peer.state != ZeekReset || peer.prevState != ZeekEstablished {
-			z.isActive = false // ConnectionReset
+			o.setActive(false) // ConnectionReset
 		}
 	}
 	return doClose, genEvent
@@ -872,11 +1107,11 @@ func (z *ZeekTracker) updateEstablishedState(i int, f capture.Flags) (doClose, g
 // updateClosedState is TCPSessionAdapter::UpdateClosedState: a RST after our
 // FIN counts unless the peer has closed too. (The ResetTimer it may start
 // needs a connection_reset handler and is not modelled.)
-func (z *ZeekTracker) updateClosedState(i int, f capture.Flags) (doClose bool) {
-	e, peer := &z.ep[i], &z.ep[1-i]
+func (o *zeekOp) updateClosedState(i int, f capture.Flags) (doClose bool) {
+	e, peer := &o.z.ep[i], &o.z.ep[1-i]
 	if f.Has(capture.FlagRST) && peer.state != ZeekClosed {
-		z.setState(i, ZeekReset)
-		if !e.didClose {
+		o.setState(i, ZeekReset)
+		if !e.has(zeDidClose) {
 			doClose = true
 		}
 	}
@@ -885,29 +1120,31 @@ func (z *ZeekTracker) updateClosedState(i int, f capture.Flags) (doClose bool) {
 
 // connectionClosed is TCPSessionAdapter::ConnectionClosed (without the
 // deferral while reassembled data is pending).
-func (z *ZeekTracker) connectionClosed(i int, genEvent bool) {
-	e, peer := &z.ep[i], &z.ep[1-i]
-	if e.didClose {
+func (o *zeekOp) connectionClosed(i int, genEvent bool) {
+	e, peer := &o.z.ep[i], &o.z.ep[1-i]
+	if e.has(zeDidClose) {
 		return
 	}
-	e.didClose = true
-	if e.state == ZeekReset || peer.didClose || peer.state == ZeekInactive {
+	e.flags |= zeDidClose
+	if e.state == ZeekReset || peer.has(zeDidClose) || peer.state == ZeekInactive {
 		if (e.prevState != ZeekInactive || peer.state != ZeekInactive) && genEvent {
-			z.isActive = false // ConnectionFinished
+			o.setActive(false) // ConnectionFinished
 		}
-		z.cancelTimers()
-		z.deleteAt = z.lastTime + zeekCloseDelay // ConnDeleteTimer
+		o.cancelTimers()
+		if tm := o.tm; tm != nil {
+			tm.deleteAt = tm.lastTime + zeekCloseDelay // ConnDeleteTimer
+		}
 		return
 	}
-	if e.prevState != ZeekInactive {
+	if tm := o.tm; tm != nil && e.prevState != ZeekInactive {
 		// Look for the other side closing too.
-		z.addTimer(&z.expireAt[1], z.lastTime+zeekSessionTimer)
+		o.addTimer(&tm.expireAt[1], tm.lastTime+zeekSessionTimer)
 	}
 }
 
 // addTimer sets a timer unless the adapter's timers were cancelled.
-func (z *ZeekTracker) addTimer(slot *int64, at int64) {
-	if z.timersEnded {
+func (o *zeekOp) addTimer(slot *int64, at int64) {
+	if o.tm.timersEnded {
 		return
 	}
 	if *slot == zeekNoTimer || at < *slot {
@@ -917,23 +1154,23 @@ func (z *ZeekTracker) addTimer(slot *int64, at int64) {
 
 // ackReceived is TCP_Reassembler::AckReceived for endpoint j, whose data the
 // peer acknowledged up to relative sequence seq.
-func (z *ZeekTracker) ackReceived(j int, seq uint64) {
-	e := &z.ep[j]
-	if e.finCnt > 0 && seq >= e.finSeq {
-		seq = e.finSeq - 1 // don't count the FIN octet
+func (o *zeekOp) ackReceived(j int, seq uint64) {
+	e := &o.z.ep[j]
+	if e.has(zeFIN) && seq >= o.finSeq(j) {
+		seq = o.finSeq(j) - 1 // don't count the FIN octet
 	}
 	if seq <= e.trimSeq {
 		return
 	}
-	z.trimToSeq(j, seq)
+	o.trimToSeq(j, seq)
 }
 
 // trimToSeq is Reassembler::TrimToSeq (DataBlockList::Trim): acked data that
 // was never delivered is undelivered, i.e. a gap.
-func (z *ZeekTracker) trimToSeq(j int, seq uint64) {
-	e := &z.ep[j]
+func (o *zeekOp) trimToSeq(j int, seq uint64) {
+	e := &o.z.ep[j]
 	if seq > e.lastReassem {
-		z.undelivered(j, seq)
+		o.undelivered(j, seq)
 	}
 	if seq > e.trimSeq {
 		e.trimSeq = seq
@@ -941,31 +1178,32 @@ func (z *ZeekTracker) trimToSeq(j int, seq uint64) {
 }
 
 // undelivered is TCP_Reassembler::Undelivered.
-func (z *ZeekTracker) undelivered(j int, upTo uint64) {
-	e := &z.ep[j]
-	if upTo <= 2 && z.partial {
+func (o *zeekOp) undelivered(j int, upTo uint64) {
+	e := &o.z.ep[j]
+	if upTo <= 2 && o.z.has(zcPartial) {
 		// The faked initial sequence of a partial connection.
 		return
 	}
-	if !e.skip {
+	if !e.has(zeSkip) {
 		// Deliver the buffered blocks that start at or below upTo,
 		// reporting the hole before each. (A block that starts exactly at
 		// upTo is delivered here rather than left for a later call, which
 		// would report an empty hole: Zeek's ftp/bigtransfer baseline
 		// counts fewer than ten gaps where that reading gives eleven.)
-		for e.nblocks > 0 && e.blocks[0].lo <= upTo {
-			b := e.blocks[0]
+		for o.nblocks(j) > 0 && o.rare.ep[j].blocks[0].lo <= upTo {
+			r := &o.rare.ep[j]
+			b := r.blocks[0]
 			if b.lo > e.lastReassem {
-				z.gap(j)
+				o.gap(j)
 			}
-			e.popBlock()
+			r.popBlock()
 			if b.hi > e.lastReassem {
 				e.lastReassem = b.hi
 			}
-			e.mergeDelivered()
+			o.mergeDelivered(j)
 		}
 		if upTo > e.lastReassem {
-			z.gap(j)
+			o.gap(j)
 		}
 	}
 	if upTo > e.lastReassem {
@@ -975,24 +1213,24 @@ func (z *ZeekTracker) undelivered(j int, upTo uint64) {
 
 // gap is TCP_Reassembler::Gap: the 'g' letter counts only while both sides are
 // established or closing cleanly.
-func (z *ZeekTracker) gap(j int) {
-	e, peer := &z.ep[j], &z.ep[1-j]
-	if zeekIsClean(e) && zeekIsClean(peer) {
-		z.scaled(j, 'G', &e.gapCnt, &e.gapThresh)
+func (o *zeekOp) gap(j int) {
+	if zeekIsClean(&o.z.ep[j]) && zeekIsClean(&o.z.ep[1-j]) {
+		r := o.rareEnd(j)
+		o.scaled(j, 'G', &r.gapCnt, &r.gapThresh)
 	}
 }
 
-func zeekIsClean(e *zeekEndpoint) bool {
+func zeekIsClean(e *zeekEnd) bool {
 	return e.state == ZeekEstablished || (e.state == ZeekClosed && e.prevState == ZeekEstablished)
 }
 
 // dataSent is TCP_Endpoint::DataSent with TCP_Reassembler::DataSent.
-func (z *ZeekTracker) dataSent(i int, seq, length uint64, captured bool) {
-	e := &z.ep[i]
-	if !captured || e.skip {
+func (o *zeekOp) dataSent(i int, seq, length uint64, captured bool) {
+	e := &o.z.ep[i]
+	if !captured || e.has(zeSkip) {
 		return // truncated_tcp_payload, or skip_deliveries
 	}
-	ack := (uint64(e.ackWraps)<<32 | uint64(e.ackSeq)) - uint64(e.startSeq)
+	ack := (uint64(o.ackWraps(i))<<32 | uint64(e.ackSeq)) - uint64(e.startSeq)
 	upper := seq + length
 	if seq < ack {
 		if upper <= ack {
@@ -1000,19 +1238,28 @@ func (z *ZeekTracker) dataSent(i int, seq, length uint64, captured bool) {
 		}
 		seq = ack
 	}
-	z.newBlock(i, seq, upper)
+	o.newBlock(i, seq, upper)
 
-	if e.noDataAcked() && e.undeliveredBytes() > zeekMaxAboveHoleNoAcks {
-		e.nblocks, e.skip = 0, true // above_hole_data_without_any_acks
+	if o.noDataAcked(i) && o.undeliveredBytes(i) > zeekMaxAboveHoleNoAcks {
+		o.skipDeliveries(i) // above_hole_data_without_any_acks
 	}
-	if e.dataSize() > zeekExcessiveDataNoAcks {
-		e.nblocks, e.skip = 0, true // excessive_data_without_further_acks
+	if o.dataSize(i) > zeekExcessiveDataNoAcks {
+		o.skipDeliveries(i) // excessive_data_without_further_acks
 	}
 }
 
+// skipDeliveries drops endpoint i's buffered blocks and skips its data from
+// now on.
+func (o *zeekOp) skipDeliveries(i int) {
+	if o.z.ep[i].has(zeRare) {
+		o.rareIf().ep[i].nblocks = 0
+	}
+	o.z.ep[i].flags |= zeSkip
+}
+
 // newBlock is Reassembler::NewBlock with TCP_Reassembler::BlockInserted.
-func (z *ZeekTracker) newBlock(i int, lo, hi uint64) {
-	e, peer := &z.ep[i], &z.ep[1-i]
+func (o *zeekOp) newBlock(i int, lo, hi uint64) {
+	e := &o.z.ep[i]
 	if hi <= e.trimSeq {
 		return // old data
 	}
@@ -1020,32 +1267,38 @@ func (z *ZeekTracker) newBlock(i int, lo, hi uint64) {
 		lo = e.trimSeq
 	}
 	if lo > e.lastReassem {
-		e.insertBlock(lo, hi)
+		o.rareLive(i).insertBlock(lo, hi)
 		return
 	}
 	if hi <= e.lastReassem {
 		return // already delivered
 	}
 	e.lastReassem = hi
-	e.mergeDelivered()
-	if e.noDataAcked() && e.size(peer) > zeekMaxInitialWindow {
+	o.mergeDelivered(i)
+	if o.noDataAcked(i) && o.size(i) > zeekMaxInitialWindow {
 		// Much data and no acks: presume the acks are not visible and
 		// stop holding delivered data.
-		z.trimToSeq(i, e.lastReassem)
+		o.trimToSeq(i, e.lastReassem)
 	}
 }
 
-// mergeDelivered delivers buffered blocks that now touch lastReassem.
-func (e *zeekEndpoint) mergeDelivered() {
-	for e.nblocks > 0 && e.blocks[0].lo <= e.lastReassem {
-		if e.blocks[0].hi > e.lastReassem {
-			e.lastReassem = e.blocks[0].hi
+// mergeDelivered delivers endpoint i's buffered blocks that now touch
+// lastReassem.
+func (o *zeekOp) mergeDelivered(i int) {
+	e := &o.z.ep[i]
+	if e.flags&zeRare == 0 {
+		return // no blocks
+	}
+	r := o.liveRare(i)
+	for r.nblocks > 0 && r.blocks[0].lo <= e.lastReassem {
+		if r.blocks[0].hi > e.lastReassem {
+			e.lastReassem = r.blocks[0].hi
 		}
-		e.popBlock()
+		r.popBlock()
 	}
 }
 
-func (e *zeekEndpoint) popBlock() {
+func (e *zeekRareEnd) popBlock() {
 	copy(e.blocks[:], e.blocks[1:e.nblocks])
 	e.nblocks--
 }
@@ -1053,7 +1306,7 @@ func (e *zeekEndpoint) popBlock() {
 // insertBlock adds [lo, hi) to the sorted, disjoint out-of-order ranges,
 // merging overlapping or adjacent ones. When full, the two ranges with the
 // smallest hole between them are merged.
-func (e *zeekEndpoint) insertBlock(lo, hi uint64) {
+func (e *zeekRareEnd) insertBlock(lo, hi uint64) {
 	n := int(e.nblocks)
 	// Find the insertion point and merge overlaps.
 	k := 0
@@ -1090,7 +1343,7 @@ func (e *zeekEndpoint) insertBlock(lo, hi uint64) {
 }
 
 // squeeze merges the two adjacent ranges with the smallest hole.
-func (e *zeekEndpoint) squeeze() {
+func (e *zeekRareEnd) squeeze() {
 	n := int(e.nblocks)
 	best := 0
 	for k := 1; k < n-1; k++ {
@@ -1103,23 +1356,28 @@ func (e *zeekEndpoint) squeeze() {
 	e.nblocks--
 }
 
-// undeliveredBytes is TCP_Reassembler::NumUndeliveredBytes.
-func (e *zeekEndpoint) undeliveredBytes() uint64 {
-	if e.nblocks == 0 {
+// undeliveredBytes is TCP_Reassembler::NumUndeliveredBytes for endpoint i.
+func (o *zeekOp) undeliveredBytes(i int) uint64 {
+	n := o.nblocks(i)
+	if n == 0 {
 		return 0
 	}
-	return e.blocks[e.nblocks-1].hi - e.lastReassem
+	return o.rare.ep[i].blocks[n-1].hi - o.z.ep[i].lastReassem
 }
 
-// dataSize approximates DataBlockList::DataSize: delivered but unacked data
-// plus the buffered ranges.
-func (e *zeekEndpoint) dataSize() uint64 {
+// dataSize approximates DataBlockList::DataSize for endpoint i: delivered
+// but unacked data plus the buffered ranges.
+func (o *zeekOp) dataSize(i int) uint64 {
+	e := &o.z.ep[i]
 	var s uint64
 	if e.lastReassem > e.trimSeq {
 		s = e.lastReassem - e.trimSeq
 	}
-	for k := 0; k < int(e.nblocks); k++ {
-		s += e.blocks[k].hi - e.blocks[k].lo
+	if e.flags&zeRare != 0 {
+		r := o.liveRare(i)
+		for k := 0; k < int(r.nblocks); k++ {
+			s += r.blocks[k].hi - r.blocks[k].lo
+		}
 	}
 	return s
 }
@@ -1127,30 +1385,30 @@ func (e *zeekEndpoint) dataSize() uint64 {
 // checkHistory is TCP_Endpoint::CheckHistory with Session::CheckHistory: the
 // letter is added the first time its mask is seen in its direction. It
 // reports whether the mask had been seen before.
-func (z *ZeekTracker) checkHistory(i int, mask uint32, code byte) bool {
-	if !z.isOrig(i) {
+func (o *zeekOp) checkHistory(i int, mask uint32, code byte) bool {
+	if !o.isOrig(i) {
 		mask <<= zeekRespMaskShift
 		code = zeekLower(code)
 	}
-	if z.histSeen&mask == 0 {
-		z.histSeen |= mask
-		z.addRaw(code)
+	if o.z.histSeen&mask == 0 {
+		o.z.histSeen |= mask
+		o.addRaw(code)
 		return false
 	}
 	return true
 }
 
 // addHistory is TCP_Endpoint::AddHistory.
-func (z *ZeekTracker) addHistory(i int, code byte) {
-	if !z.isOrig(i) {
+func (o *zeekOp) addHistory(i int, code byte) {
+	if !o.isOrig(i) {
 		code = zeekLower(code)
 	}
-	z.addRaw(code)
+	o.addRaw(code)
 }
 
 // scaled is Session::ScaledHistoryEntry: the letter is added when the counter
 // reaches the threshold, which then grows tenfold.
-func (z *ZeekTracker) scaled(i int, code byte, cnt, thresh *uint32) {
+func (o *zeekOp) scaled(i int, code byte, cnt, thresh *uint32) {
 	if *thresh == 0 {
 		*thresh = 1
 	}
@@ -1158,7 +1416,7 @@ func (z *ZeekTracker) scaled(i int, code byte, cnt, thresh *uint32) {
 	if *cnt != *thresh {
 		return
 	}
-	z.addHistory(i, code)
+	o.addHistory(i, code)
 	next := *thresh * zeekScaledHistoryBase
 	if next <= *thresh {
 		*cnt = 0 // wrapped: restart the count, keep the threshold
@@ -1167,11 +1425,41 @@ func (z *ZeekTracker) scaled(i int, code byte, cnt, thresh *uint32) {
 	}
 }
 
-func (z *ZeekTracker) addRaw(c byte) {
-	if int(z.histLen) < len(z.hist) {
-		z.hist[z.histLen] = c
-		z.histLen++
+func (o *zeekOp) addRaw(c byte) {
+	if n := int(o.z.histLen); n < zeekHistoryCap {
+		o.histSet(n, c)
+		o.z.histLen++
 	}
+}
+
+// histAt returns history letter j (< histLen).
+func (o *zeekOp) histAt(j int) byte {
+	if j < zeekHistInline {
+		return o.z.hist[j]
+	}
+	return o.rareIf().hist[j-zeekHistInline]
+}
+
+// histSet sets history letter j (< zeekHistoryCap).
+func (o *zeekOp) histSet(j int, c byte) {
+	if j < zeekHistInline {
+		o.z.hist[j] = c
+		return
+	}
+	if o.rareIf() == nil {
+		o.rare = &o.t.rareExt(o.c).zeek
+	}
+	o.rare.hist[j-zeekHistInline] = c
+}
+
+// appendHistory appends the history letters to dst.
+func (o *zeekOp) appendHistory(dst []byte) []byte {
+	n := int(o.z.histLen)
+	dst = append(dst, o.z.hist[:min(n, zeekHistInline)]...)
+	if n > zeekHistInline {
+		dst = append(dst, o.rareIf().hist[:n-zeekHistInline]...)
+	}
+	return dst
 }
 
 func zeekLower(c byte) byte {
@@ -1183,52 +1471,70 @@ func zeekLower(c byte) byte {
 
 // History returns Zeek's history string (e.g. "ShADadFf"; "^" when Zeek
 // flipped the roles). It allocates; see AppendHistory.
-func (z *ZeekTracker) History() string { return string(z.hist[:z.histLen]) }
+func (z *ZeekTracker) History() string {
+	var buf [zeekHistoryCap]byte
+	return string(z.AppendHistory(buf[:0]))
+}
 
 // AppendHistory appends the history to dst.
-func (z *ZeekTracker) AppendHistory(dst []byte) []byte { return append(dst, z.hist[:z.histLen]...) }
+func (z *ZeekTracker) AppendHistory(dst []byte) []byte {
+	o := z.op()
+	return o.appendHistory(dst)
+}
 
 // OrigIsFirst reports whether Zeek's originator is the endpoint that sent the
 // first packet (false after a role flip).
-func (z *ZeekTracker) OrigIsFirst() bool { return !z.flipped }
+func (z *ZeekTracker) OrigIsFirst() bool { return !z.core.has(zcFlipped) }
 
 // OrigState returns the originator's endpoint state.
-func (z *ZeekTracker) OrigState() ZeekEndpointState { return z.origEP().state }
+func (z *ZeekTracker) OrigState() ZeekEndpointState { return z.core.ep[z.core.origIdx()].state }
 
 // RespState returns the responder's endpoint state.
-func (z *ZeekTracker) RespState() ZeekEndpointState { return z.respEP().state }
+func (z *ZeekTracker) RespState() ZeekEndpointState { return z.core.ep[1-z.core.origIdx()].state }
 
 // OrigPkts returns conn.log's orig_pkts: packets from the originator that
 // passed Zeek's checks (ConnSize analyzer).
-func (z *ZeekTracker) OrigPkts() uint64 { return z.origEP().pkts }
+func (z *ZeekTracker) OrigPkts() uint64 { return z.pkts[z.core.origIdx()] }
 
 // RespPkts returns conn.log's resp_pkts.
-func (z *ZeekTracker) RespPkts() uint64 { return z.respEP().pkts }
+func (z *ZeekTracker) RespPkts() uint64 { return z.pkts[1-z.core.origIdx()] }
 
 // OrigIPBytes returns conn.log's orig_ip_bytes (IP total lengths).
-func (z *ZeekTracker) OrigIPBytes() uint64 { return z.origEP().ipBytes }
+func (z *ZeekTracker) OrigIPBytes() uint64 { return z.ipBytes[z.core.origIdx()] }
 
 // RespIPBytes returns conn.log's resp_ip_bytes.
-func (z *ZeekTracker) RespIPBytes() uint64 { return z.respEP().ipBytes }
+func (z *ZeekTracker) RespIPBytes() uint64 { return z.ipBytes[1-z.core.origIdx()] }
 
 // OrigBytes returns conn.log's orig_bytes: the originator's payload size
 // from sequence numbers (TCP_Endpoint::Size).
-func (z *ZeekTracker) OrigBytes() uint64 { return z.origEP().size(z.respEP()) }
+func (z *ZeekTracker) OrigBytes() uint64 {
+	o := z.op()
+	return o.size(z.core.origIdx())
+}
 
 // RespBytes returns conn.log's resp_bytes.
-func (z *ZeekTracker) RespBytes() uint64 { return z.respEP().size(z.origEP()) }
+func (z *ZeekTracker) RespBytes() uint64 {
+	o := z.op()
+	return o.size(1 - z.core.origIdx())
+}
 
 // ConnState returns Zeek's conn_state: S0, S1, SF, REJ, S2, S3, RSTO, RSTOS0,
 // RSTR, RSTRH, SH, SHR or OTH (conn_state() in
 // scripts/base/protocols/conn/main.zeek).
 func (z *ZeekTracker) ConnState() string {
-	o, r := z.origEP(), z.respEP()
-	os, rs := o.state, r.state
+	o := z.op()
+	return o.connState()
+}
+
+func (o *zeekOp) connState() string {
+	oi := o.z.origIdx()
+	orig, resp := &o.z.ep[oi], &o.z.ep[1-oi]
+	os, rs := orig.state, resp.state
 	oInactive := os == ZeekInactive || os == ZeekPartial
 	rInactive := rs == ZeekInactive || rs == ZeekPartial
 	switch {
 	case rs == ZeekReset:
-		if os == ZeekSynSent || os == ZeekSynAckSent || (os == ZeekReset && o.size(r) == 0 && r.size(o) == 0) {
+		if os == ZeekSynSent || os == ZeekSynAckSent || (os == ZeekReset && o.size(oi) == 0 && o.size(1-oi) == 0) {
 			return "REJ"
 		}
 		if oInactive {
@@ -1237,7 +1543,8 @@ func (z *ZeekTracker) ConnState() string {
 		return "RSTR"
 	case os == ZeekReset:
 		if rInactive {
-			if zeekMatchRSTOS0(z.hist[:z.histLen]) {
+			var buf [zeekHistoryCap]byte
+			if zeekMatchRSTOS0(o.appendHistory(buf[:0])) {
 				return "RSTOS0"
 			}
 			return "OTH"
