@@ -32,6 +32,25 @@ type DecodeStats struct {
 	IPv6Fragments    uint64 // IPv6 fragments (not reassembled; first fragment still decoded when it carries the TCP header)
 }
 
+// Add adds o's counts to s, to total the decoders of several workers.
+func (s *DecodeStats) Add(o *DecodeStats) {
+	s.Frames += o.Frames
+	s.TCP += o.TCP
+	s.NonIP += o.NonIP
+	s.NonTCP += o.NonTCP
+	s.UnsupportedLink += o.UnsupportedLink
+	s.TruncatedLink += o.TruncatedLink
+	s.TruncatedIP += o.TruncatedIP
+	s.BadIPHeader += o.BadIPHeader
+	s.TruncatedTCP += o.TruncatedTCP
+	s.BadTCPHeader += o.BadTCPHeader
+	s.BadTCPOption += o.BadTCPOption
+	s.Fragments += o.Fragments
+	s.FragmentsDone += o.FragmentsDone
+	s.FragmentsDropped += o.FragmentsDropped
+	s.IPv6Fragments += o.IPv6Fragments
+}
+
 // Defaults for DecoderConfig fields left at zero.
 const (
 	// DefaultMaxFragmentDatagrams is how many IPv4 datagrams are reassembled

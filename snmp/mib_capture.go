@@ -42,17 +42,7 @@ func captureRows(s *metrics.Snapshot) []*captureRow {
 		c.workers++
 		c.frames += w.Frames
 		c.active += w.Active
-		d := &c.decode
-		d.TCP += w.Decode.TCP
-		d.NonIP += w.Decode.NonIP
-		d.NonTCP += w.Decode.NonTCP
-		d.UnsupportedLink += w.Decode.UnsupportedLink
-		d.TruncatedLink += w.Decode.TruncatedLink
-		d.TruncatedIP += w.Decode.TruncatedIP
-		d.BadIPHeader += w.Decode.BadIPHeader
-		d.TruncatedTCP += w.Decode.TruncatedTCP
-		d.BadTCPHeader += w.Decode.BadTCPHeader
-		d.BadTCPOption += w.Decode.BadTCPOption
+		c.decode.Add(&w.Decode)
 		if w.HasKernel {
 			c.hasKernel = true
 			c.kernel.Packets += w.Kernel.Packets

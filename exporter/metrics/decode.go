@@ -33,20 +33,7 @@ func (c *decodeCollector) describe(ch chan<- *prometheus.Desc) {
 func (c *decodeCollector) update(s *Snapshot, ch chan<- prometheus.Metric) {
 	var d capture.DecodeStats
 	for i := range s.Workers {
-		w := &s.Workers[i].Decode
-		d.NonIP += w.NonIP
-		d.NonTCP += w.NonTCP
-		d.UnsupportedLink += w.UnsupportedLink
-		d.TruncatedLink += w.TruncatedLink
-		d.TruncatedIP += w.TruncatedIP
-		d.BadIPHeader += w.BadIPHeader
-		d.TruncatedTCP += w.TruncatedTCP
-		d.BadTCPHeader += w.BadTCPHeader
-		d.BadTCPOption += w.BadTCPOption
-		d.Fragments += w.Fragments
-		d.FragmentsDone += w.FragmentsDone
-		d.FragmentsDropped += w.FragmentsDropped
-		d.IPv6Fragments += w.IPv6Fragments
+		d.Add(&s.Workers[i].Decode)
 	}
 	counter(ch, c.errors, d.UnsupportedLink, "unsupported_link")
 	counter(ch, c.errors, d.TruncatedLink, "truncated_link")
