@@ -47,7 +47,13 @@ func newVersionCmd() *cobra.Command {
 }
 
 func main() {
-	err := newRootCmd().Execute()
+	root := newRootCmd()
+	cmd, err := root.ExecuteC()
+	if cmd != nil {
+		if perr := finishProfiles(cmd); perr != nil && err == nil {
+			err = perr
+		}
+	}
 	var ee exitError
 	switch {
 	case err == nil:

@@ -11,18 +11,18 @@ import (
 
 // addProfileFlags gives every subcommand --cpuprofile and --memprofile:
 // the performance work reads profiles of the real binary on real inputs
-// rather than of benchmarks alone.
+// rather than of benchmarks alone. A command that fails skips
+// PersistentPostRunE; main calls finishProfiles then.
 func addProfileFlags(root *cobra.Command) {
-	var cpuPath, memPath string
-	var cpuFile *os.File
 	pf := root.PersistentFlags()
-	pf.StringVar(&cpuPath, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
-	pf.StringVar(&memPath, "memprofile", "", "write an allocation profile to this file at exit")
-	root.PersistentPreRunE = func(*cobra.Command, []string) error {
-		if cpuPath == "" {
+	pf.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
+	pf.String("memprofile", "", "write an allocation profile to this file at exit")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		path, _ := cmd.Flags().GetString("cpuprofile")
+		if path == "" {
 			return nil
 		}
-		f, err := os.Create(cpuPath)
+		f, err := os.Create(path)
 		if err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
@@ -30,39 +30,46 @@ func addProfileFlags(root *cobra.Command) {
 			f.Close()
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
-		cpuFile = f
+		cpuProfile = f
 		return nil
 	}
-	root.PersistentPostRunE = func(*cobra.Command, []string) error {
-		return stopProfiles(&cpuFile, memPath)
+	root.PersistentPostRunE = func(cmd *cobra.Command, _ []string) error {
+		return finishProfiles(cmd)
 	}
-	// PersistentPostRunE does not run when the command fails; the profile
-	// of a failing run is still worth having.
-	cobra.OnFinalize(func() { _ = stopProfiles(&cpuFile, memPath) })
 }
 
-func stopProfiles(cpuFile **os.File, memPath string) error {
-	if *cpuFile != nil {
+// cpuProfile is the file a running CPU profile goes to (one per process).
+var cpuProfile *os.File
+
+// finishProfiles stops the CPU profile and writes the allocation profile
+// when their flags asked for them; calling it again does nothing more.
+func finishProfiles(cmd *cobra.Command) error {
+	if cpuProfile != nil {
 		pprof.StopCPUProfile()
-		err := (*cpuFile).Close()
-		*cpuFile = nil
+		err := cpuProfile.Close()
+		cpuProfile = nil
 		if err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 	}
-	if memPath != "" {
-		f, err := os.Create(memPath)
-		if err != nil {
-			return fmt.Errorf("--memprofile: %w", err)
-		}
-		runtime.GC()
-		err = pprof.Lookup("allocs").WriteTo(f, 0)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("--memprofile: %w", err)
-		}
+	path, _ := cmd.Flags().GetString("memprofile")
+	if path == "" {
+		return nil
 	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	runtime.GC()
+	err = pprof.Lookup("allocs").WriteTo(f, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	// Written once: a second call (after a failed command) must not
+	// overwrite it.
+	_ = cmd.Flags().Set("memprofile", "")
 	return nil
 }
