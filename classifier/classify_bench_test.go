@@ -1,11 +1,8 @@
 package classifier_test
 
 import (
-	"bytes"
-	"io"
 	"testing"
 
-	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/internal/synth"
 	"github.com/tcptap/tcptap/reassembly"
@@ -14,35 +11,15 @@ import (
 // finishedConns runs the benchmark capture through one table and keeps a
 // copy of every finished connection.
 func finishedConns(b *testing.B) []reassembly.Conn {
-	data, _, err := synth.Bytes(synth.BenchConfig)
-	if err != nil {
-		b.Fatal(err)
-	}
-	src, err := capture.NewReader(bytes.NewReader(data))
-	if err != nil {
-		b.Fatal(err)
-	}
 	var conns []reassembly.Conn
-	t := reassembly.NewTable(reassembly.DefaultConfig(), 0, 1, func(c *reassembly.Conn) {
+	err := synth.Finished(synth.BenchConfig, func(c *reassembly.Conn) {
 		cc := *c
 		cc.Trace = nil
 		conns = append(conns, cc)
 	})
-	dec := capture.NewDecoder(capture.DecoderConfig{})
-	var p capture.Packet
-	for {
-		f, err := src.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		if dec.Decode(&f, &p) {
-			t.Packet(&p)
-		}
+	if err != nil {
+		b.Fatal(err)
 	}
-	t.Flush(p.Timestamp)
 	return conns
 }
 

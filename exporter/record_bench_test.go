@@ -1,11 +1,10 @@
 package exporter_test
 
 import (
-	"bytes"
 	"io"
+
 	"testing"
 
-	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/synth"
@@ -20,36 +19,16 @@ type finished struct {
 // finishedConns runs the benchmark capture through one table and keeps a
 // copy of every finished connection with its classification.
 func finishedConns(b *testing.B) []finished {
-	data, _, err := synth.Bytes(synth.BenchConfig)
-	if err != nil {
-		b.Fatal(err)
-	}
-	src, err := capture.NewReader(bytes.NewReader(data))
-	if err != nil {
-		b.Fatal(err)
-	}
 	cls := classifier.New(classifier.DefaultConfig())
 	var out []finished
-	t := reassembly.NewTable(reassembly.DefaultConfig(), 0, 1, func(c *reassembly.Conn) {
+	err := synth.Finished(synth.BenchConfig, func(c *reassembly.Conn) {
 		f := finished{c: *c, res: cls.Classify(c)}
 		f.c.Trace = nil
 		out = append(out, f)
 	})
-	dec := capture.NewDecoder(capture.DecoderConfig{})
-	var p capture.Packet
-	for {
-		f, err := src.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		if dec.Decode(&f, &p) {
-			t.Packet(&p)
-		}
+	if err != nil {
+		b.Fatal(err)
 	}
-	t.Flush(p.Timestamp)
 	return out
 }
 
