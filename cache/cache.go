@@ -48,11 +48,14 @@ func (m Mode) Keeps(code classifier.Code) bool { return m == All || code.Abnorma
 // Entry is one cached connection: its record and its recorded packets.
 type Entry struct {
 	Record      exporter.Record
-	Packets     []reassembly.PacketRecord // oldest first; empty when it was not traced
+	Recorded    reassembly.Recording // the flight recorder's records; none when not traced
 	Traced      bool
-	Overwritten uint64 // records overwritten before Packets[0]
+	Overwritten uint64 // records overwritten before the first recorded
 	bytes       int64  // what the entry holds of the quota
 }
+
+// Packets returns a copy of the entry's packet records, oldest first.
+func (e *Entry) Packets() []reassembly.PacketRecord { return e.Recorded.Records() }
 
 // Bytes returns the quota bytes the entry holds.
 func (e *Entry) Bytes() int64 { return e.bytes }
@@ -92,15 +95,11 @@ func (e *Entry) size(records int) int64 {
 		int64(2*len(r.VLAN)+len(r.History)+len(r.Interface)+len(r.ConnState))
 }
 
-// A ring at least this full (in quarters) is handed to the cache as it is;
-// an emptier one is compacted into a copy the size of its records, so the
-// cache never holds more than a third more than it uses.
-const takeQuarters = 3
-
 // Add offers a finished connection and its record. When the mode keeps it
 // and the quota allows, the cache takes the connection's flight recorder
-// (compacted to the records it holds) and returns the entry; otherwise it
-// returns nil and the caller's table releases the recorder.
+// (its storage as it is: the ring's reservation pays for it) and returns
+// the entry; otherwise it returns nil and the caller's table releases the
+// recorder.
 func (c *Cache) Add(conn *reassembly.Conn, rec *exporter.Record) *Entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -110,21 +109,19 @@ func (c *Cache) Add(conn *reassembly.Conn, rec *exporter.Record) *Entry {
 	}
 	e := &Entry{Record: *rec}
 	e.Record.VLAN = append([]uint16(nil), rec.VLAN...)
-	var ringBytes int64
-	room, take := 0, false
 	r := conn.Trace
+	var ringBytes int64
+	room := 0
 	if r != nil {
 		e.Traced = true
 		e.Overwritten = r.Overwritten()
 		ringBytes = r.Bytes()
-		room = r.Len()
-		if take = r.Len()*4 >= r.Cap()*takeQuarters; take {
-			room = r.Cap()
-		}
+		room = r.TakeRoom()
 	}
 	e.bytes = e.size(room)
 	// The ring's reservation pays for the records; reserve only what the
-	// entry needs beyond it, or give back what it no longer needs.
+	// entry needs beyond it, or give back what it no longer needs (Take
+	// compacts a mostly empty ring).
 	switch extra := e.bytes - ringBytes; {
 	case extra > 0 && !c.quota.Reserve(extra):
 		c.stats.NotCachedQuota++
@@ -133,18 +130,14 @@ func (c *Cache) Add(conn *reassembly.Conn, rec *exporter.Record) *Entry {
 		c.quota.Release(-extra)
 	}
 	if r != nil {
-		if take {
-			e.Packets = r.Take()
-		} else {
-			e.Packets = r.Records()
-		}
+		e.Recorded = r.Take()
 		r.Disown() // the entry now holds its bytes
 		conn.Trace = nil
 	}
 	c.entries = append(c.entries, e)
 	c.stats.Cached++
 	c.stats.ByReason[rec.Reason]++
-	c.stats.RecordsCached += uint64(len(e.Packets))
+	c.stats.RecordsCached += uint64(e.Recorded.Len())
 	return e
 }
 

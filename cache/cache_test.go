@@ -37,33 +37,35 @@ func traced(t *testing.T, c *Cache, q *reassembly.Quota, max, n int) *Entry {
 }
 
 // TestAddAccountsRecordRoom checks the cache's quota accounting when it
-// takes a connection's records: a ring that is full enough is handed over
-// with its spare room (charged), an emptier one is compacted; either way
-// the entry holds the last records in order and the quota holds exactly
-// what the entries hold, nothing once the cache is reset.
+// takes a connection's records: the ring's storage is handed over as it is
+// (less than a chunk spare, charged) or compacted when one chunk is mostly
+// empty; either way the entry holds the last records in order and the
+// quota holds exactly what the entries hold, nothing once the cache is
+// reset.
 func TestAddAccountsRecordRoom(t *testing.T) {
 	q := reassembly.NewQuota(1 << 30)
 	c := New(All, q)
-	const max = 8
+	const max = 20
 	var held int64
-	for _, n := range []int{1, 3, 5, 6, 7, 8, 9, 20} {
+	for _, n := range []int{1, 3, 5, 6, 7, 8, 9, 17, 20, 21, 45} {
 		e := traced(t, c, q, max, n)
 		if e == nil {
 			t.Fatalf("%d segments: not cached", n)
 		}
 		keep := min(n, max)
-		if len(e.Packets) != keep || e.Packets[0].Timestamp != int64(n-keep+1)*1e6 || e.Packets[keep-1].Timestamp != int64(n)*1e6 {
-			t.Errorf("%d segments: cached %d records, want the last %d in order", n, len(e.Packets), keep)
+		pk := e.Packets()
+		if len(pk) != keep || pk[0].Timestamp != int64(n-keep+1)*1e6 || pk[keep-1].Timestamp != int64(n)*1e6 {
+			t.Errorf("%d segments: cached %d records, want the last %d in order", n, len(pk), keep)
 		}
-		for i := 1; i < len(e.Packets); i++ {
-			if e.Packets[i].Timestamp <= e.Packets[i-1].Timestamp {
+		for i := 1; i < len(pk); i++ {
+			if pk[i].Timestamp <= pk[i-1].Timestamp {
 				t.Errorf("%d segments: records out of order at %d", n, i)
 			}
 		}
-		if 4*len(e.Packets) < 3*cap(e.Packets) {
-			t.Errorf("%d segments: %d records in room for %d", n, len(e.Packets), cap(e.Packets))
+		if room := e.Recorded.Room(); room-len(pk) >= 8 || (room < 8 && room != len(pk)) {
+			t.Errorf("%d segments: %d records in room for %d", n, len(pk), room)
 		}
-		if want := e.size(cap(e.Packets)); e.Bytes() != want {
+		if want := e.size(e.Recorded.Room()); e.Bytes() != want {
 			t.Errorf("%d segments: entry holds %d bytes, its room needs %d", n, e.Bytes(), want)
 		}
 		held += e.Bytes()

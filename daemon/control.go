@@ -204,7 +204,7 @@ func (d *Daemon) cachePacket(req *Request) ([]byte, error) {
 	bw := bufio.NewWriter(&out)
 	if req.Wireshark {
 		e := entries[len(entries)-1]
-		if err := exporter.WritePcap(bw, &e.Record, e.Packets); err != nil {
+		if err := exporter.WritePcap(bw, &e.Record, e.Packets()); err != nil {
 			return nil, err
 		}
 	} else {
@@ -216,7 +216,7 @@ func (d *Daemon) cachePacket(req *Request) ([]byte, error) {
 				fmt.Fprintf(bw, "%v -> %v: not traced (filter, only-new-connection or memory quota); no packets recorded\n", e.Record.Client, e.Record.Server)
 			}
 			opts := exporter.PacketViewOptions{Verbose: req.Verbose, Last: req.Last, Dropped: e.Overwritten}
-			if err := exporter.WriteConnectionPackets(bw, &e.Record, e.Packets, opts); err != nil {
+			if err := exporter.WriteConnectionPackets(bw, &e.Record, e.Packets(), opts); err != nil {
 				return nil, err
 			}
 		}

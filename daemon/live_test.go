@@ -457,7 +457,7 @@ func cachedByKey(c *cache.Cache) map[connKey][]recordView {
 			Retrans:  [2]uint32{r.Retransmissions.Client, r.Retransmissions.Server},
 			Resets:   [2]uint32{r.Resets.Client, r.Resets.Server},
 			FINs:     [2]uint32{r.FINs.Client, r.FINs.Server},
-			Duration: r.DurationS, Traced: e.Traced, Recorded: len(e.Packets),
+			Duration: r.DurationS, Traced: e.Traced, Recorded: e.Recorded.Len(),
 		})
 	}
 	for k := range out {

@@ -2,7 +2,6 @@ package reassembly
 
 import (
 	"fmt"
-	"slices"
 	"sync/atomic"
 
 	"github.com/tcptap/tcptap/capture"
@@ -12,8 +11,8 @@ import (
 const (
 	DefaultMaxPacketNumber = 500
 	DefaultMemoryQuota     = 100 << 20 // bytes
-	// ringStart is the first size of a connection's record ring; it doubles
-	// up to MaxPacketNumber while the quota allows.
+	// ringStart is the first size of a connection's record ring; it grows
+	// by as much up to MaxPacketNumber while the quota allows.
 	ringStart = 8
 )
 
@@ -91,11 +90,18 @@ func (q *Quota) Limit() int64 { return q.limit.Load() }
 func (q *Quota) SetLimit(n int64) { q.limit.Store(n) }
 
 // Ring is a connection's flight recorder: its last records, oldest first
-// once wrapped. Its storage is accounted in the trace quota.
+// once wrapped. Its storage is chunks of ChunkRecords records, added as the
+// ring grows, so growing never copies a record and the cache can take the
+// chunks as they are (growth copies and the cache's compaction were a tenth
+// of a worker's time when rings doubled). Its storage is accounted in the
+// trace quota.
 type Ring struct {
-	recs       []PacketRecord
-	next       int    // where the next record goes once the ring is full
-	written    uint64 // records written in all
+	cur        []PacketRecord // the chunk slot writes in: chunks[curChunk]
+	curChunk   int
+	chunks     [][]PacketRecord // each of cap ChunkRecords
+	n          int              // records held
+	next       int              // once full: the slot the next record overwrites, the oldest
+	written    uint64           // records written in all
 	max        int
 	bytes      int64 // reserved from the quota
 	quotaStuck bool  // the quota refused growth: overwrite from now on
@@ -103,134 +109,167 @@ type Ring struct {
 	pool       *ringPool
 }
 
-// ringPool keeps record buffers that rings outgrew or gave back, by
-// capacity, so a worker's rings reuse memory instead of allocating for
-// every connection (the flight recorder's allocations dominated the
-// pipeline's profile). It belongs to one table: no locking. Pooled buffers
-// are not trace-quota memory (no connection holds them); the pool is
-// bounded by poolLimit bytes.
+// ChunkRecords is the records in one chunk of a ring's storage (the first
+// chunk is a new ring's room, ringStart): a ring or cache entry holds less
+// than a chunk of spare room.
+const ChunkRecords = ringStart
+
+// chunkBytes is the quota one chunk costs.
+const chunkBytes = ChunkRecords * PacketRecordSize
+
+// ringPool keeps the chunks of rings that ended without the cache taking
+// them, so a worker's rings reuse memory instead of allocating for every
+// connection (the flight recorder's allocations dominated the pipeline's
+// profile). It belongs to one table: no locking. Pooled chunks are not
+// trace-quota memory (no connection holds them); the pool is bounded by
+// poolLimit bytes.
 type ringPool struct {
-	caps  []int
-	bufs  [][][]PacketRecord
-	bytes int64
+	chunks [][]PacketRecord
 }
 
-const poolLimit = 8 << 20 // bytes of idle record buffers per worker
+const poolLimit = 8 << 20 // bytes of idle chunks per worker
 
-func (p *ringPool) get(n int) []PacketRecord {
+func (p *ringPool) get() []PacketRecord {
 	if p != nil {
-		for i, c := range p.caps {
-			if c == n && len(p.bufs[i]) > 0 {
-				b := p.bufs[i][len(p.bufs[i])-1]
-				p.bufs[i] = p.bufs[i][:len(p.bufs[i])-1]
-				p.bytes -= int64(n) * PacketRecordSize
-				return b[:0]
-			}
+		if n := len(p.chunks); n > 0 {
+			c := p.chunks[n-1]
+			p.chunks = p.chunks[:n-1]
+			return c
 		}
 	}
-	return make([]PacketRecord, 0, n)
+	return make([]PacketRecord, ChunkRecords)
 }
 
-func (p *ringPool) put(b []PacketRecord) {
-	n := cap(b)
-	size := int64(n) * PacketRecordSize
-	if p == nil || n == 0 || p.bytes+size > poolLimit {
+func (p *ringPool) put(chunks [][]PacketRecord) {
+	if p == nil {
 		return
 	}
-	for i, c := range p.caps {
-		if c == n {
-			p.bufs[i] = append(p.bufs[i], b[:0])
-			p.bytes += size
+	for _, c := range chunks {
+		if cap(c) != ChunkRecords || int64(len(p.chunks)+1)*chunkBytes > poolLimit {
 			return
 		}
+		p.chunks = append(p.chunks, c[:ChunkRecords])
 	}
-	p.caps = append(p.caps, n)
-	p.bufs = append(p.bufs, [][]PacketRecord{b[:0]})
-	p.bytes += size
 }
 
-// Records returns the records in capture order.
+// at returns slot i of the ring's storage. Slots are written in order, so
+// it keeps the current chunk at hand rather than look it up in chunks (a
+// cache miss a record otherwise).
+func (r *Ring) at(i int) *PacketRecord {
+	if c := i / ChunkRecords; c != r.curChunk || r.cur == nil {
+		r.cur, r.curChunk = r.chunks[c], c
+	}
+	return &r.cur[i%ChunkRecords]
+}
+
+// Records returns a copy of the records in capture order.
 func (r *Ring) Records() []PacketRecord {
-	out := make([]PacketRecord, 0, len(r.recs))
-	if r.written > uint64(len(r.recs)) {
-		out = append(out, r.recs[r.next:]...)
-		return append(out, r.recs[:r.next]...)
-	}
-	return append(out, r.recs...)
+	rec := r.recording()
+	return rec.Records()
 }
 
-// Len returns the records the ring holds; Cap the records its storage
-// (and its quota reservation) has room for.
-func (r *Ring) Len() int { return len(r.recs) }
-
-// Cap returns the records the ring's storage has room for.
-func (r *Ring) Cap() int { return cap(r.recs) }
-
-// Take returns the records in capture order and leaves the ring without
-// storage: the caller owns the slice from now on, capacity included (what
-// the ring's reservation paid for), and must Disown the ring. The records
-// are rotated in place rather than copied, so handing a connection's
-// records to the cache allocates nothing.
-func (r *Ring) Take() []PacketRecord {
-	recs := r.recs
-	if r.written > uint64(len(recs)) && r.next > 0 {
-		// Rotate left by next: the oldest record (at next) comes first.
-		slices.Reverse(recs[:r.next])
-		slices.Reverse(recs[r.next:])
-		slices.Reverse(recs)
+// recording is the ring's records as a Recording sharing its storage.
+func (r *Ring) recording() Recording {
+	rec := Recording{chunks: r.chunks, n: r.n}
+	if r.written > uint64(r.n) {
+		rec.first = r.next
 	}
-	r.recs, r.next = nil, 0
-	return recs
+	return rec
+}
+
+// Len returns the records the ring holds.
+func (r *Ring) Len() int { return r.n }
+
+// Cap returns the records its storage (and its quota reservation) has
+// room for.
+func (r *Ring) Cap() int {
+	rec := r.recording()
+	return rec.Room()
+}
+
+// Take returns the ring's records and leaves it without storage: the
+// caller owns the chunks from now on (what the ring's reservation paid
+// for) and must Disown the ring. Nothing is copied, except that the few
+// records of a ring whose one chunk is mostly empty are copied into storage
+// of their own size, so a cache full of short connections does not hold
+// mostly empty chunks; the chunk goes back to the pool.
+func (r *Ring) Take() Recording {
+	rec := r.recording()
+	if r.compacts() {
+		own := make([]PacketRecord, r.n)
+		for i := range own {
+			own[i] = *rec.At(i)
+		}
+		r.pool.put(r.chunks)
+		rec = Recording{chunks: [][]PacketRecord{own}, n: r.n}
+	}
+	r.chunks, r.cur, r.n, r.next = nil, nil, 0, 0
+	return rec
+}
+
+// compacts reports whether Take copies the records into storage of their
+// own size: the ring has one chunk, under three quarters full.
+func (r *Ring) compacts() bool { return len(r.chunks) == 1 && 4*r.n < 3*cap(r.chunks[0]) }
+
+// TakeRoom returns the records of room Take would hand over.
+func (r *Ring) TakeRoom() int {
+	if r.compacts() {
+		return r.n
+	}
+	return r.Cap()
 }
 
 // Overwritten returns how many records were overwritten by newer ones.
-func (r *Ring) Overwritten() uint64 { return r.written - uint64(len(r.recs)) }
+func (r *Ring) Overwritten() uint64 { return r.written - uint64(r.n) }
 
 // Bytes returns the quota bytes the ring holds.
 func (r *Ring) Bytes() int64 { return r.bytes }
 
-// newRing reserves the first records of a ring, or returns nil when the
-// quota cannot pay for them.
+// newRing reserves the first chunk of a ring, or returns nil when the quota
+// cannot pay for it. A ring smaller than a chunk gets storage of its size.
 func newRing(q *Quota, max int, pool *ringPool) *Ring {
-	n := min(ringStart, max)
-	size := int64(n) * PacketRecordSize
-	if !q.Reserve(size) {
+	size := min(ChunkRecords, max)
+	if !q.Reserve(int64(size) * PacketRecordSize) {
 		return nil
 	}
-	return &Ring{recs: pool.get(n), max: max, bytes: size, quota: q, pool: pool}
+	r := &Ring{chunks: make([][]PacketRecord, 1, 4), max: max, bytes: int64(size) * PacketRecordSize, quota: q, pool: pool}
+	if size == ChunkRecords {
+		r.chunks[0] = pool.get()
+	} else {
+		r.chunks[0] = make([]PacketRecord, size)
+	}
+	return r
 }
 
 // slot returns the record to fill next and whether it overwrites an old one.
-// The ring doubles while it is below its maximum and the quota allows.
+// The ring grows by a chunk while it is below its maximum and the quota
+// allows.
 func (r *Ring) slot() (*PacketRecord, bool) {
 	r.written++
-	if len(r.recs) < cap(r.recs) {
-		r.recs = r.recs[:len(r.recs)+1]
-		return &r.recs[len(r.recs)-1], false
+	if r.n < min(r.max, len(r.chunks)*ChunkRecords) {
+		r.n++
+		return r.at(r.n - 1), false
 	}
-	if len(r.recs) < r.max && !r.quotaStuck {
-		n := min(2*cap(r.recs), r.max)
-		extra := int64(n-cap(r.recs)) * PacketRecordSize
-		if r.quota.Reserve(extra) {
-			grown := r.pool.get(n)[:len(r.recs)+1]
-			copy(grown, r.recs)
-			r.pool.put(r.recs)
-			r.recs = grown
-			r.bytes += extra
-			return &r.recs[len(r.recs)-1], false
+	if r.n < r.max && !r.quotaStuck {
+		if r.quota.Reserve(chunkBytes) {
+			r.chunks = append(r.chunks, r.pool.get())
+			r.bytes += chunkBytes
+			r.n++
+			return r.at(r.n - 1), false
 		}
 		r.quotaStuck = true
 	}
-	rec := &r.recs[r.next]
-	r.next = (r.next + 1) % len(r.recs)
+	rec := r.at(r.next)
+	if r.next++; r.next == r.n {
+		r.next = 0
+	}
 	return rec, true
 }
 
 // Disown empties the ring without returning its memory to the quota: the
 // caller (the cache) took over its records and their reservation.
-// The records' storage (copied out by then) goes back to the pool.
 func (r *Ring) Disown() {
-	r.pool.put(r.recs)
+	r.pool.put(r.chunks)
 	*r = Ring{}
 }
 
@@ -239,8 +278,47 @@ func (r *Ring) Release() {
 	if r.quota != nil {
 		r.quota.Release(r.bytes)
 	}
-	r.pool.put(r.recs)
+	r.pool.put(r.chunks)
 	*r = Ring{}
+}
+
+// Recording is the records a flight recorder held, taken over by a new
+// owner (the cache) without copying them: the ring's storage, with the
+// oldest record at slot first once the ring had wrapped.
+type Recording struct {
+	chunks   [][]PacketRecord
+	first, n int
+}
+
+// Len returns the number of records.
+func (r *Recording) Len() int { return r.n }
+
+// Room returns the records the storage has room for, which the quota pays.
+func (r *Recording) Room() int {
+	room := 0
+	for _, c := range r.chunks {
+		room += cap(c)
+	}
+	return room
+}
+
+// At returns the i-th record in capture order, 0 <= i < Len.
+func (r *Recording) At(i int) *PacketRecord {
+	j := r.first + i
+	if j >= r.n {
+		j -= r.n
+	}
+	// Storage is whole chunks, or one smaller slice of its own (Take).
+	return &r.chunks[j/ChunkRecords][j%ChunkRecords]
+}
+
+// Records returns a copy of the records in capture order.
+func (r *Recording) Records() []PacketRecord {
+	out := make([]PacketRecord, r.n)
+	for i := range out {
+		out[i] = *r.At(i)
+	}
+	return out
 }
 
 // TraceStats count the trace feature's work in one worker.

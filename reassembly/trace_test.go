@@ -27,10 +27,11 @@ func timestamps(recs []PacketRecord) []int64 {
 	return out
 }
 
-// TestRingTakeMatchesRecords checks that handing the storage over (Take,
-// rotating in place) yields the same records in the same order as copying
-// them out (Records), wrapped or not, and that the ring's reservation is
-// exactly its capacity, which Take hands over.
+// TestRingTakeMatchesRecords checks that handing the storage over (Take)
+// yields the same records in the same order as copying them out (Records),
+// wrapped or not; that the ring's reservation is exactly its storage, which
+// Take hands over (compacted when one chunk is mostly empty); and that
+// storage never wastes a chunk.
 func TestRingTakeMatchesRecords(t *testing.T) {
 	pool := &ringPool{}
 	for _, max := range []int{1, 3, 8, 13, 64} {
@@ -42,16 +43,19 @@ func TestRingTakeMatchesRecords(t *testing.T) {
 			if b.Bytes() != int64(b.Cap())*PacketRecordSize {
 				t.Fatalf("max %d n %d: ring holds %d bytes for %d records of room", max, n, b.Bytes(), b.Cap())
 			}
-			room := b.Cap()
-			got := b.Take()
-			if cap(got) != room {
-				t.Errorf("max %d n %d: took %d records of room, the ring had %d", max, n, cap(got), room)
+			if b.Cap()-b.Len() >= ChunkRecords {
+				t.Errorf("max %d n %d: %d records in room for %d", max, n, b.Len(), b.Cap())
 			}
-			if g := timestamps(got); len(g) != len(want) {
+			room := b.TakeRoom()
+			got := b.Take()
+			if got.Room() != room {
+				t.Errorf("max %d n %d: took %d records of room, TakeRoom said %d", max, n, got.Room(), room)
+			}
+			if g := timestamps(got.Records()); len(g) != len(want) {
 				t.Errorf("max %d n %d: took %v, Records %v", max, n, g, want)
 			} else {
 				for i := range g {
-					if g[i] != want[i] {
+					if g[i] != want[i] || got.At(i).Timestamp != want[i] {
 						t.Errorf("max %d n %d: took %v, Records %v", max, n, g, want)
 						break
 					}
@@ -66,5 +70,35 @@ func TestRingTakeMatchesRecords(t *testing.T) {
 			b.Disown()
 			a.Release()
 		}
+	}
+}
+
+// TestRingGrowsWithoutMoving checks that growing a ring leaves its records
+// where they are (no copy), and that a quota that refuses a chunk makes the
+// ring overwrite its oldest records within the room it has.
+func TestRingGrowsWithoutMoving(t *testing.T) {
+	q := NewQuota(3 * chunkBytes)
+	r := newRing(q, 500, &ringPool{})
+	first, _ := r.slot()
+	*first = PacketRecord{Timestamp: 1}
+	for i := 2; i <= 5*ChunkRecords; i++ {
+		rec, _ := r.slot()
+		*rec = PacketRecord{Timestamp: int64(i)}
+	}
+	if r.Cap() != 3*ChunkRecords || r.Len() != 3*ChunkRecords {
+		t.Fatalf("ring of %d records in room for %d, want %d in a quota of 3 chunks", r.Len(), r.Cap(), 3*ChunkRecords)
+	}
+	if first != r.at(0) || first.Timestamp != 3*ChunkRecords+1 {
+		t.Errorf("the first slot moved or was not overwritten in turn: timestamp %d", first.Timestamp)
+	}
+	got := timestamps(r.Records())
+	for i, ts := range got {
+		if ts != int64(2*ChunkRecords+1+i) {
+			t.Fatalf("records %v, want %d..%d", got, 2*ChunkRecords+1, 5*ChunkRecords)
+		}
+	}
+	r.Release()
+	if q.Used() != 0 {
+		t.Errorf("quota used %d after release", q.Used())
 	}
 }

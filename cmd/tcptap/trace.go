@@ -29,7 +29,7 @@ func writeConnection(w io.Writer, tc *cache.Cache, f *readFlags) error {
 		}
 		e := entries[len(entries)-1]
 		bw := bufio.NewWriter(w)
-		if err := exporter.WritePcap(bw, &e.Record, e.Packets); err != nil {
+		if err := exporter.WritePcap(bw, &e.Record, e.Packets()); err != nil {
 			return err
 		}
 		return bw.Flush()
@@ -42,7 +42,7 @@ func writeConnection(w io.Writer, tc *cache.Cache, f *readFlags) error {
 		if !e.Traced {
 			fmt.Fprintf(w, "%v -> %v: not traced (filter, only-new-connection or memory quota); no packets recorded\n", e.Record.Client, e.Record.Server)
 		}
-		if err := exporter.WriteConnectionPackets(w, &e.Record, e.Packets, opts); err != nil {
+		if err := exporter.WriteConnectionPackets(w, &e.Record, e.Packets(), opts); err != nil {
 			return err
 		}
 	}
@@ -55,14 +55,14 @@ func writePcapDir(dir string, tc *cache.Cache) (int, error) {
 		return 0, fmt.Errorf("--pcap-dir: %w", err)
 	}
 	n := 0
-	for _, e := range tc.Entries(func(e *cache.Entry) bool { return e.Traced && len(e.Packets) > 0 }) {
+	for _, e := range tc.Entries(func(e *cache.Entry) bool { return e.Traced && e.Recorded.Len() > 0 }) {
 		path := filepath.Join(dir, exporter.PcapFileName(&e.Record))
 		f, err := os.Create(path)
 		if err != nil {
 			return n, fmt.Errorf("--pcap-dir: %w", err)
 		}
 		bw := bufio.NewWriter(f)
-		err = exporter.WritePcap(bw, &e.Record, e.Packets)
+		err = exporter.WritePcap(bw, &e.Record, e.Packets())
 		if err == nil {
 			err = bw.Flush()
 		}

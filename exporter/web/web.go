@@ -244,9 +244,9 @@ func (a *api) packets(w http.ResponseWriter, r *http.Request) {
 	if e == nil {
 		return
 	}
-	out := Packets{Record: &e.Record, Traced: e.Traced, Overwritten: e.Overwritten, Packets: make([]Packet, len(e.Packets))}
-	for i := range e.Packets {
-		p := &e.Packets[i]
+	out := Packets{Record: &e.Record, Traced: e.Traced, Overwritten: e.Overwritten, Packets: make([]Packet, e.Recorded.Len())}
+	for i := range out.Packets {
+		p := e.Recorded.At(i)
 		an := p.Analysis.Names()
 		if an == nil {
 			an = []string{}
@@ -269,11 +269,11 @@ func (a *api) pcap(w http.ResponseWriter, r *http.Request) {
 	if e == nil {
 		return
 	}
-	if len(e.Packets) == 0 {
+	if e.Recorded.Len() == 0 {
 		httpError(w, http.StatusNotFound, fmt.Sprintf("connection %d has no recorded packets (it was not traced: enable tracing with 'tcptap trace enable')", e.Record.ID))
 		return
 	}
 	w.Header().Set("Content-Type", "application/vnd.tcpdump.pcap")
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", exporter.PcapFileName(&e.Record)))
-	exporter.WritePcap(w, &e.Record, e.Packets)
+	exporter.WritePcap(w, &e.Record, e.Packets())
 }
