@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
@@ -18,7 +17,7 @@ import (
 // field cannot make a reader reserve gigabytes.
 const MaxRecordLen = 256 << 10
 
-// readBufferSize is the bufio buffer under each reader: large enough that a
+// readBufferSize is the buffer under each reader: large enough that a
 // reader of a fast disk or pipe makes few system calls.
 const readBufferSize = 1 << 20
 
@@ -113,9 +112,9 @@ func newSource(r io.Reader, closer io.Closer, bufSize int) (Source, error) {
 	in := newInput(r, bufSize)
 	in.size = inputSize(r)
 	in.closer = closer
-	magic, err := in.br.Peek(len(magicPcapngSHB))
+	magic, err := in.b.peek(len(magicPcapngSHB))
 	if len(magic) >= len(magicGzip) && bytes.Equal(magic[:len(magicGzip)], magicGzip) {
-		zr, err := gzip.NewReader(in.br)
+		zr, err := gzip.NewReader(in.b)
 		if errors.Is(err, gzip.ErrHeader) {
 			return nil, &FormatError{Offset: 0, Msg: "corrupt gzip header", Err: err}
 		} else if err != nil {
@@ -123,9 +122,9 @@ func newSource(r io.Reader, closer io.Closer, bufSize int) (Source, error) {
 		}
 		// Offsets are of the decompressed stream, so the compressed file
 		// size says nothing about where the end is.
-		in.br = bufio.NewReaderSize(zr, bufSize)
+		in.b = newInbuf(zr, bufSize)
 		in.size = -1
-		magic, err = in.br.Peek(len(magicPcapngSHB))
+		magic, err = in.b.peek(len(magicPcapngSHB))
 		if err != nil && err != io.EOF {
 			return nil, in.readError(0, "file header", err)
 		}
@@ -179,20 +178,20 @@ func inputSize(r io.Reader) int64 {
 // (decompressed) capture and the count of bytes consumed from it. Readers
 // consume it only through readFull and discard so that off stays exact.
 type input struct {
-	br     *bufio.Reader
-	off    int64     // bytes consumed from br
-	size   int64     // bytes br will deliver in total, -1 if unknown
+	b      *inbuf
+	off    int64     // bytes consumed from b
+	size   int64     // bytes b will deliver in total, -1 if unknown
 	closer io.Closer // what Close closes; nil when the caller owns the stream
 }
 
 func newInput(r io.Reader, bufSize int) input {
-	return input{br: bufio.NewReaderSize(r, bufSize), size: -1}
+	return input{b: newInbuf(r, bufSize), size: -1}
 }
 
 // readFull reads exactly len(p) bytes. Like io.ReadFull it returns io.EOF if
 // no byte was read and io.ErrUnexpectedEOF if some but not all were.
 func (in *input) readFull(p []byte) error {
-	n, err := io.ReadFull(in.br, p)
+	n, err := io.ReadFull(in.b, p)
 	in.off += int64(n)
 	return err
 }
@@ -203,22 +202,33 @@ func (in *input) readFull(p []byte) error {
 // of input is io.EOF if no byte was left and io.ErrUnexpectedEOF if some
 // but not all were, as readFull.
 func (in *input) take(n int, spill *[]byte) ([]byte, error) {
-	if n > in.br.Size() {
+	// n >= 0: callers pass lengths they checked.
+	if b := in.b; b.w-b.r >= n {
+		r := b.r
+		b.r += n
+		in.off += int64(n)
+		return b.buf[r:b.r:b.r], nil
+	}
+	return in.takeSlow(n, spill)
+}
+
+// takeSlow is take when the n bytes are not all buffered.
+func (in *input) takeSlow(n int, spill *[]byte) ([]byte, error) {
+	if n > len(in.b.buf) {
 		*spill = grow(*spill, n)
 		if err := in.readFull(*spill); err != nil {
 			return nil, err
 		}
 		return *spill, nil
 	}
-	b, err := in.br.Peek(n)
+	b, err := in.b.peek(n)
 	if len(b) == n {
-		// Discard cannot fail for bytes Peek returned.
-		_, _ = in.br.Discard(n)
+		in.b.r += n
 		in.off += int64(n)
-		return b, nil
+		return b[:n:n], nil
 	}
 	// Short: consume what there was, so offsets and errors match readFull.
-	d, _ := in.br.Discard(len(b))
+	d, _ := in.b.discard(len(b))
 	in.off += int64(d)
 	switch {
 	case err == io.EOF && len(b) > 0:
@@ -234,7 +244,7 @@ func (in *input) take(n int, spill *[]byte) ([]byte, error) {
 func (in *input) discard(n int64) error {
 	for n > 0 {
 		chunk := min(n, 1<<30) // Discard takes an int, which may be 32 bits
-		d, err := in.br.Discard(int(chunk))
+		d, err := in.b.discard(int(chunk))
 		in.off += int64(d)
 		n -= int64(d)
 		if err != nil {

@@ -254,7 +254,7 @@ func (r *PcapngReader) skipBlock(start int64, typ, length uint32) error {
 // the trailer. When the buffer holds it all, the frame is not copied: the
 // returned slice points into the buffer, valid until the next read.
 func (r *PcapngReader) blockData(start int64, typ, length uint32, caplen int, room int64) ([]byte, error) {
-	if n := room + 4; n <= int64(r.in.br.Size()) {
+	if n := room + 4; n <= int64(len(r.in.b.buf)) {
 		rest, err := r.in.take(int(n), &r.buf)
 		if err != nil {
 			return nil, r.in.readError(start, ngBlockName(typ), err)
