@@ -204,6 +204,13 @@ func (d *Daemon) closeSources() {
 // open stay unreported, as on the device) and closes the sockets after every
 // reader has returned (closing under a reader crashes, REFERENCE §4).
 func (d *Daemon) Run(ctx context.Context) error {
+	// Flight-recorder chunks come faulted in from a goroutine of their own
+	// rather than be faulted in by a worker that should be reading.
+	supply := reassembly.NewChunkSupply()
+	defer supply.Stop()
+	for _, w := range d.workers {
+		w.table.SetChunkSupply(supply)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(d.workers))
 	for _, w := range d.workers {

@@ -229,6 +229,11 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		defer close(sinkDone)
 		sinks.run(sink)
 	}()
+	var supply *reassembly.ChunkSupply
+	if tracing {
+		supply = reassembly.NewChunkSupply()
+		defer supply.Stop()
+	}
 	workers := make([]*worker, n)
 	var wg sync.WaitGroup
 	for i := range workers {
@@ -266,6 +271,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		})
 		if tracing {
 			w.table.SetTrace(opts.Trace, quota)
+			w.table.SetChunkSupply(supply)
 		}
 		w.cur = w.next()
 		workers[i] = w

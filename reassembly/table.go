@@ -196,6 +196,11 @@ func (t *Table) SetTrace(cfg TraceConfig, q *Quota) {
 	t.trace, t.quota = cfg, q
 }
 
+// SetChunkSupply has the table take flight-recorder chunks from s, which
+// its caller stops once done with the table. Without one, the table
+// allocates them as it needs them.
+func (t *Table) SetChunkSupply(s *ChunkSupply) { t.rings.supply = s }
+
 // Packet applies one segment.
 func (t *Table) Packet(p *capture.Packet) { t.PacketWithHeaders(p, nil) }
 

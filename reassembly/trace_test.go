@@ -1,7 +1,9 @@
 package reassembly
 
 import (
+	"runtime"
 	"testing"
+	"time"
 )
 
 // fillRing writes n records numbered 1..n (in Timestamp) into a ring of at
@@ -100,5 +102,40 @@ func TestRingGrowsWithoutMoving(t *testing.T) {
 	r.Release()
 	if q.Used() != 0 {
 		t.Errorf("quota used %d after release", q.Used())
+	}
+}
+
+// TestChunkSupply checks that a supply hands out groups of whole chunks,
+// that a ring pool uses them before allocating, and that Stop ends the
+// supply's goroutine.
+func TestChunkSupply(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s := NewChunkSupply()
+	var g [][]PacketRecord
+	for deadline := time.Now().Add(5 * time.Second); g == nil && time.Now().Before(deadline); {
+		if g = s.group(); g == nil {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if len(g) != supplyGroup {
+		t.Fatalf("group of %d chunks, want %d", len(g), supplyGroup)
+	}
+	for i, c := range g {
+		if len(c) != ChunkRecords || cap(c) != ChunkRecords {
+			t.Fatalf("chunk %d: len %d cap %d, want %d", i, len(c), cap(c), ChunkRecords)
+		}
+	}
+	want := &g[1][0]
+	pool := &ringPool{fresh: g[:2]}
+	if c := pool.get(); &c[0] != want {
+		t.Errorf("the pool allocated while it had supplied chunks")
+	}
+	s.Stop()
+	s.Stop()
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after Stop, %d before the supply", n, before)
 	}
 }
