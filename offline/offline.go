@@ -66,7 +66,7 @@ func (e *InputError) Unwrap() error { return e.Err }
 
 const (
 	batchSize       = 256 // packets per batch handed to a worker
-	batchesInFlight = 8   // per worker: bounds memory and lets the reader run ahead
+	batchesInFlight = 16  // per worker: bounds memory and lets the reader run ahead
 	// A worker hands used batches back freeGroup at a time. The reader,
 	// usually ahead, waits for free batches; waking it for every batch
 	// cost the worker a futex call per 256 packets (~7 % of its time).
