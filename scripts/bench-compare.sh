@@ -60,24 +60,26 @@ tshark_fields=(-n -Y tcp -T fields -E separator=/t -E occurrence=l
 	-e tcp.analysis.out_of_order -e tcp.analysis.reused_ports)
 
 tcptapN=tcptap-${workers}w
-tools=(tcptap-1w "$tcptapN" tcptrace tshark-analysis tshark-conv)
-[ "$workers" = 1 ] && tools=(tcptap-1w tcptrace tshark-analysis tshark-conv)
-cmd_of() {
+# tcptap-1w-1cpu is one worker with the whole process held to one CPU
+# (taskset): the per-core figure, since one worker alone also keeps a
+# second core partly busy with reading, decoding and JSON encoding.
+tools=(tcptap-1w tcptap-1w-1cpu "$tcptapN" tcptrace tshark-analysis tshark-conv)
+[ "$workers" = 1 ] && tools=(tcptap-1w tcptap-1w-1cpu tcptrace tshark-analysis tshark-conv)
+command -v taskset >/dev/null || { echo "bench-compare: taskset missing (apt-get install util-linux)" >&2; exit 1; }
+set_cmd() { # tool -> cmd (array)
+	local tap=("$work/tcptap" read --trace --cache-mode all --format json --progress never)
 	case $1 in
-	tcptap-*w) local w=${1#tcptap-}; echo "$work/tcptap" read --trace --cache-mode all --format json --progress never --workers "${w%w}" "$file" ;;
-	tcptrace) echo tcptrace -n -l -r "$file" ;;
-	tshark-analysis) echo tshark -r "$file" "${tshark_fields[@]}" ;;
-	tshark-conv) echo tshark -n -q -r "$file" -z conv,tcp ;;
+	tcptap-1w-1cpu) cmd=(taskset -c 0 "${tap[@]}" --workers 1 "$file") ;;
+	tcptap-*w) local w=${1#tcptap-}; cmd=("${tap[@]}" --workers "${w%w}" "$file") ;;
+	tcptrace) cmd=(tcptrace -n -l -r "$file") ;;
+	tshark-analysis) cmd=(tshark -r "$file" "${tshark_fields[@]}") ;;
+	tshark-conv) cmd=(tshark -n -q -r "$file" -z conv,tcp) ;;
 	esac
 }
 run_one() { # tool run -> "wall cpu rss_kib"
-	local tool=$1 out=$work/$1.$2.time
-	case $tool in
-	tcptap-*w) local w=${tool#tcptap-}; /usr/bin/time -v -o "$out" "$work/tcptap" read --trace --cache-mode all --format json --progress never --workers "${w%w}" "$file" >/dev/null ;;
-	tcptrace) /usr/bin/time -v -o "$out" tcptrace -n -l -r "$file" >/dev/null ;;
-	tshark-analysis) /usr/bin/time -v -o "$out" tshark -r "$file" "${tshark_fields[@]}" >/dev/null 2>"$work/tshark.err" ;;
-	tshark-conv) /usr/bin/time -v -o "$out" tshark -n -q -r "$file" -z conv,tcp >/dev/null 2>"$work/tshark.err" ;;
-	esac
+	local out=$work/$1.$2.time cmd
+	set_cmd "$1"
+	/usr/bin/time -v -o "$out" "${cmd[@]}" >/dev/null 2>"$work/$1.err"
 	awk -F': ' '
 		/User time/ {u=$2} /System time/ {s=$2} /Maximum resident/ {r=$2}
 		/Elapsed \(wall clock\)/ {n=split($2,a,":"); w=0; for(i=1;i<=n;i++) w=w*60+a[i]}
@@ -85,7 +87,10 @@ run_one() { # tool run -> "wall cpu rss_kib"
 }
 
 echo "capture: $file  packets: $npkts  runs: $runs  tcptap workers: 1 and $workers  CPUs: $(nproc)" >&2
-for t in "${tools[@]}"; do echo "  $t: $(cmd_of "$t" | cut -c1-160)" >&2; done
+for t in "${tools[@]}"; do
+	set_cmd "$t"
+	echo "  $t: $(echo "${cmd[@]}" | cut -c1-160)" >&2
+done
 declare -A res
 for ((r = 1; r <= runs; r++)); do
 	for t in "${tools[@]}"; do
@@ -110,6 +115,7 @@ for t in "${tools[@]}"; do
 done
 echo "(medians of $runs runs; packets/s = packets / wall seconds; ratios are packets/s over tcptrace's and tshark analysis')"
 if [ "$workers" != 1 ]; then
-	awk -v a="${pps[tcptap-1w]}" -v b="${pps[$tcptapN]}" -v n="$workers" 'BEGIN {
-		printf "tcptap scaling: %d workers / 1 worker = %.2f\n", n, (a ? b / a : 0) }'
+	awk -v a="${pps[tcptap-1w]}" -v c="${pps[tcptap-1w-1cpu]}" -v b="${pps[$tcptapN]}" -v n="$workers" -v cpus="$(nproc)" 'BEGIN {
+		printf "tcptap scaling: %d workers / 1 worker = %.2f\n", n, (a ? b / a : 0)
+		printf "tcptap scaling: %d workers on %d CPUs / 1 worker on 1 CPU = %.2f\n", n, cpus, (c ? b / c : 0) }'
 fi
