@@ -158,8 +158,10 @@ func (p *ringPool) get() []PacketRecord {
 // neither allocate chunks nor take the page faults of fresh memory: a
 // worker filling the trace cache spent ~6 % of its time faulting in the
 // pages of new chunks. Chunks come in groups, one channel operation (and
-// at most one wakeup of the goroutine) per group. The supply holds at most
-// supplyGroups+1 groups (~640 KB) beside the trace quota.
+// at most one wakeup of the goroutine) per group: waking a goroutine
+// whose thread slept costs ~45 µs of CPU on a 2-vCPU VM, so groups are
+// large. The supply holds at most supplyGroups+1 groups (~2.7 MB) beside
+// the trace quota, and each table the group it is using.
 type ChunkSupply struct {
 	groups chan [][]PacketRecord
 	done   chan struct{}
@@ -167,7 +169,7 @@ type ChunkSupply struct {
 }
 
 const (
-	supplyGroup  = 128 // chunks per group
+	supplyGroup  = 512 // chunks per group
 	supplyGroups = 2   // groups waiting in the channel
 )
 
