@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench-compare.sh: generate a synthetic capture (cmd/tcptap-synth), then run
 # tcptap, tcptrace and tshark on it alternately, RUNS times each, and print
-# the medians of packets/s, CPU seconds and peak RSS with the ratios
-# (performance issue 8). Whole processes, file in page cache.
+# the medians of packets/s, CPU seconds, peak RSS and the hypervisor's
+# steal time with the ratios (performance issue 8). Whole processes, file in
+# page cache.
 #
 #   scripts/bench-compare.sh [-p PACKETS] [-c CONNECTIONS] [-n RUNS] [-s SEED]
 #                            [-m none|small|mss] [-w WORKERS] [-k] [-f FILE]
@@ -10,9 +11,9 @@
 # Needs: go, tshark, tcptrace, GNU time (/usr/bin/time):
 #   apt-get install tshark tcptrace time
 # Defaults: 2,000,000 packets of 40,000 connections, 3 runs each; tcptap runs
-# with one worker (tcptap-1w) and with WORKERS (default: one per CPU,
-# tcptap-Nw) in its default trace configuration (trace on, cache-mode all,
-# JSON to /dev/null).
+# with one worker (tcptap-1w), with one worker held to one CPU
+# (tcptap-1w-1cpu) and with WORKERS (default: one per CPU, tcptap-Nw) in its
+# default trace configuration (trace on, cache-mode all, JSON to /dev/null).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,7 @@ while getopts "p:c:n:s:m:w:kf:h" o; do
 	w) workers=$OPTARG ;;
 	k) keep=1 ;;
 	f) file=$OPTARG ;;
-	*) sed -n '2,16p' "$0"; exit 2 ;;
+	*) sed -n '2,17p' "$0"; exit 2 ;;
 	esac
 done
 
@@ -76,14 +77,20 @@ set_cmd() { # tool -> cmd (array)
 	tshark-conv) cmd=(tshark -n -q -r "$file" -z conv,tcp) ;;
 	esac
 }
-run_one() { # tool run -> "wall cpu rss_kib"
-	local out=$work/$1.$2.time cmd
+# steal_ticks: the CPU time the hypervisor gave other guests, all CPUs
+# (/proc/stat, USER_HZ ticks); 0 on bare metal.
+steal_ticks() { awk '/^cpu / {print $9 + 0}' /proc/stat; }
+hz=$(getconf CLK_TCK)
+run_one() { # tool run -> "wall cpu rss_kib steal_pct"
+	local out=$work/$1.$2.time cmd s0 s1
 	set_cmd "$1"
+	s0=$(steal_ticks)
 	/usr/bin/time -v -o "$out" "${cmd[@]}" >/dev/null 2>"$work/$1.err"
-	awk -F': ' '
+	s1=$(steal_ticks)
+	awk -F': ' -v st=$((s1 - s0)) -v hz="$hz" -v cpus="$(nproc)" '
 		/User time/ {u=$2} /System time/ {s=$2} /Maximum resident/ {r=$2}
 		/Elapsed \(wall clock\)/ {n=split($2,a,":"); w=0; for(i=1;i<=n;i++) w=w*60+a[i]}
-		END {printf "%.3f %.3f %d\n", w, u+s, r}' "$out"
+		END {printf "%.3f %.3f %d %.1f\n", w, u+s, r, (w > 0 ? 100 * st / hz / (w * cpus) : 0)}' "$out"
 }
 
 echo "capture: $file  packets: $npkts  runs: $runs  tcptap workers: 1 and $workers  CPUs: $(nproc)" >&2
@@ -95,25 +102,27 @@ declare -A res
 for ((r = 1; r <= runs; r++)); do
 	for t in "${tools[@]}"; do
 		res[$t]+="$(run_one "$t" "$r")"$'\n'
-		echo "run $r $t: $(tail -n1 <<<"${res[$t]%$'\n'}")  (wall s, cpu s, rss KiB)" >&2
+		echo "run $r $t: $(tail -n1 <<<"${res[$t]%$'\n'}")  (wall s, cpu s, rss KiB, steal %)" >&2
 	done
 done
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-declare -A wall cpu rss pps
+declare -A wall cpu rss steal pps
 for t in "${tools[@]}"; do
 	wall[$t]=$(awk 'NF {print $1}' <<<"${res[$t]}" | median)
 	cpu[$t]=$(awk 'NF {print $2}' <<<"${res[$t]}" | median)
 	rss[$t]=$(awk 'NF {print $3}' <<<"${res[$t]}" | median)
+	steal[$t]=$(awk 'NF {print $4}' <<<"${res[$t]}" | median)
 	pps[$t]=$(awk -v n="$npkts" -v w="${wall[$t]}" 'BEGIN {printf "%.0f", (w > 0 ? n / w : 0)}')
 done
-printf '\n%-16s %12s %9s %9s %10s %12s %12s\n' tool packets/s wall_s cpu_s rss_MiB "x tcptrace" "x tshark-an"
+printf '\n%-16s %12s %9s %9s %10s %12s %12s %8s\n' tool packets/s wall_s cpu_s rss_MiB "x tcptrace" "x tshark-an" steal_%
 for t in "${tools[@]}"; do
-	awk -v t="$t" -v p="${pps[$t]}" -v w="${wall[$t]}" -v c="${cpu[$t]}" -v r="${rss[$t]}" \
+	awk -v t="$t" -v p="${pps[$t]}" -v w="${wall[$t]}" -v c="${cpu[$t]}" -v r="${rss[$t]}" -v st="${steal[$t]}" \
 		-v pt="${pps[tcptrace]}" -v ps="${pps[tshark-analysis]}" 'BEGIN {
-		printf "%-16s %12.0f %9.2f %9.2f %10.1f %12.2f %12.2f\n", t, p, w, c, r/1024, (pt ? p/pt : 0), (ps ? p/ps : 0) }'
+		printf "%-16s %12.0f %9.2f %9.2f %10.1f %12.2f %12.2f %8.1f\n", t, p, w, c, r/1024, (pt ? p/pt : 0), (ps ? p/ps : 0), st }'
 done
-echo "(medians of $runs runs; packets/s = packets / wall seconds; ratios are packets/s over tcptrace's and tshark analysis')"
+echo "(medians of $runs runs; packets/s = packets / wall seconds; ratios are packets/s over tcptrace's and tshark analysis';"
+echo " steal_%: CPU time the hypervisor took for other guests during the run, of all CPUs' wall time — high values mean a noisy run)"
 if [ "$workers" != 1 ]; then
 	awk -v a="${pps[tcptap-1w]}" -v c="${pps[tcptap-1w-1cpu]}" -v b="${pps[$tcptapN]}" -v n="$workers" -v cpus="$(nproc)" 'BEGIN {
 		printf "tcptap scaling: %d workers / 1 worker = %.2f\n", n, (a ? b / a : 0)
