@@ -440,25 +440,33 @@ func (t *Table) record(c *tracked, p *capture.Packet, from Role, a Analysis, hdr
 	if overwrote {
 		t.Stats.Trace.Overwritten++
 	}
-	*r = PacketRecord{
-		Timestamp:  p.Timestamp,
-		Seq:        p.Seq,
-		Ack:        p.Ack,
-		PayloadLen: p.PayloadLen,
-		Window:     p.Window,
-		Checksum:   p.Checksum,
-		IPID:       p.IPID,
-		Flags:      p.Flags,
-		From:       from,
-		States:     [2]State{c.ends[Client].state, c.ends[Server].state},
-		Analysis:   a,
-		WireLen:    p.IPLen,
-		Family:     p.Family,
-	}
+	fillRecord(r, c, p, from, a, hdr)
+}
+
+// fillRecord overwrites every field of r, a slot that may hold an older
+// record. Field by field rather than *r = PacketRecord{...}: the literal
+// is built on the stack and copied, 416 bytes written per packet for a
+// 208-byte record; only the header bytes past hdr are cleared.
+// TestFillRecordOverwritesAll checks that no field is left out.
+func fillRecord(r *PacketRecord, c *tracked, p *capture.Packet, from Role, a Analysis, hdr []byte) {
+	r.Timestamp = p.Timestamp
+	r.Seq, r.Ack = p.Seq, p.Ack
+	r.PayloadLen = p.PayloadLen
+	r.Window = p.Window
+	r.Checksum = p.Checksum
+	r.IPID = p.IPID
+	r.Flags = p.Flags
+	r.From = from
+	r.States = [2]State{c.ends[Client].state, c.ends[Server].state}
+	r.Analysis = a
 	for role := range c.ends {
 		r.Snap[role] = c.ends[role].snapshot()
 	}
-	r.HdrLen = uint8(copy(r.Hdr[:], hdr))
+	r.WireLen = p.IPLen
+	r.Family = p.Family
+	n := copy(r.Hdr[:], hdr)
+	r.HdrLen = uint8(n)
+	clear(r.Hdr[n:])
 }
 
 // BaseSeq is the endpoint's initial sequence number, or one before the first
