@@ -171,7 +171,7 @@ func TestFillRecordOverwritesAll(t *testing.T) {
 		}
 		want := PacketRecord{Timestamp: 42, Seq: 7, Ack: 8, PayloadLen: 9, Window: 10, Checksum: 11, IPID: 12,
 			Flags: p.Flags, From: Server, States: [2]State{StateEstablished, StateFinWait1},
-			Analysis: Retransmission|DupAck, WireLen: 13, Family: capture.IPv6, HdrLen: uint8(n),
+			Analysis: Retransmission | DupAck, WireLen: 13, Family: capture.IPv6, HdrLen: uint8(n),
 			Snap: [2]SeqSnapshot{{ISN: 1000, HighSeq: 2000, HighAck: 3000, Window: 100 << 7}}}
 		copy(want.Hdr[:], hdr)
 		if fresh != want {
