@@ -444,10 +444,11 @@ func (t *Table) record(c *tracked, p *capture.Packet, from Role, a Analysis, hdr
 }
 
 // fillRecord overwrites every field of r, a slot that may hold an older
-// record. Field by field rather than *r = PacketRecord{...}: the literal
-// is built on the stack and copied, 416 bytes written per packet for a
-// 208-byte record; only the header bytes past hdr are cleared.
-// TestFillRecordOverwritesAll checks that no field is left out.
+// record. Field by field rather than *r = PacketRecord{...}, which the
+// compiler builds whole (header bytes included) in a temporary and then
+// copies: 42 instructions a packet more (cachegrind). Only the header
+// bytes past hdr are cleared. TestFillRecordOverwritesAll checks that no
+// field is left out.
 func fillRecord(r *PacketRecord, c *tracked, p *capture.Packet, from Role, a Analysis, hdr []byte) {
 	r.Timestamp = p.Timestamp
 	r.Seq, r.Ack = p.Seq, p.Ack
