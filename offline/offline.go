@@ -65,14 +65,19 @@ func (e *InputError) Error() string { return fmt.Sprintf("%s: %v", e.Name, e.Err
 func (e *InputError) Unwrap() error { return e.Err }
 
 const (
-	batchSize       = 256 // packets per batch handed to a worker
-	batchesInFlight = 64  // per worker (~4 MB): bounds memory and lets the reader run ahead
-	// A worker hands used batches back freeGroup at a time. The reader,
-	// usually ahead, sleeps until it gets them, and waking a goroutine
-	// whose thread slept costs ~45 µs of CPU on a 2-vCPU VM (futex, the
-	// idle vCPU's exit; GOMAXPROCS=1 pays ~4 µs): once per 8k packets,
-	// not per 256.
-	freeGroup = batchesInFlight / 2
+	batchSize = 256 // packets per batch handed to a worker
+	// Batches in flight per worker (64 KB each) bound memory and let the
+	// reader run ahead: maxBatchesInFlight for one or two workers (~4 MB
+	// each), fewer with more workers, down to minBatchesInFlight, so that
+	// all of them together hold max(8 MB, 1 MB a worker).
+	maxBatchesInFlight = 64
+	minBatchesInFlight = 16
+	// A worker hands used batches back half its batches at a time. The
+	// reader, usually ahead, sleeps until it gets them, and waking a
+	// goroutine whose thread slept costs ~45 µs of CPU on a 2-vCPU VM
+	// (futex, the idle vCPU's exit; GOMAXPROCS=1 pays ~4 µs): once per 8k
+	// packets, not per 256.
+	maxFreeGroup = maxBatchesInFlight / 2
 
 	// Records a worker hands to the sink goroutine at once; the sink,
 	// faster than the workers, sleeps between batches.
@@ -88,15 +93,21 @@ type batch struct {
 	hdrLen [batchSize]uint8
 }
 
+// freeGroup is batches a worker hands back to the reader at once.
+type freeGroup struct {
+	b [maxFreeGroup]*batch
+	n int
+}
+
 type worker struct {
 	in    chan *batch
-	free  chan [freeGroup]*batch
+	free  chan freeGroup
 	table *reassembly.Table
 	cur   *batch
 	spare []*batch // free batches the reader holds
 
-	used  [freeGroup]*batch // batches the worker is done with
-	nUsed int
+	used     freeGroup // batches the worker is done with
+	inFlight int       // batches the worker and the reader share
 
 	out *recordBatch // records not yet handed to the sink goroutine
 }
@@ -106,23 +117,23 @@ type worker struct {
 func (w *worker) next() *batch {
 	if len(w.spare) == 0 {
 		g := <-w.free
-		w.spare = append(w.spare, g[:]...)
+		w.spare = append(w.spare, g.b[:g.n]...)
 	}
 	b := w.spare[len(w.spare)-1]
 	w.spare = w.spare[:len(w.spare)-1]
 	return b
 }
 
-// done gives a processed batch back to the reader, a group at a time.
-// Since batchesInFlight is a multiple of freeGroup, a reader waiting for
+// done gives a processed batch back to the reader, half of the worker's
+// batches at a time. Since their number is even, a reader waiting for
 // batches always gets a group: every batch it does not hold is in the
 // worker's queue, being processed or among the used ones.
 func (w *worker) done(b *batch) {
 	b.n = 0
-	w.used[w.nUsed] = b
-	if w.nUsed++; w.nUsed == freeGroup {
+	w.used.b[w.used.n] = b
+	if w.used.n++; w.used.n == w.inFlight/2 {
 		w.free <- w.used
-		w.nUsed = 0
+		w.used.n = 0
 	}
 }
 
@@ -241,8 +252,9 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 	workers := make([]*worker, n)
 	var wg sync.WaitGroup
 	for i := range workers {
-		w := &worker{in: make(chan *batch, batchesInFlight), free: make(chan [freeGroup]*batch, batchesInFlight/freeGroup)}
-		for range batchesInFlight {
+		inFlight := min(maxBatchesInFlight, max(minBatchesInFlight, 128/n)) &^ 1
+		w := &worker{in: make(chan *batch, inFlight), free: make(chan freeGroup, 2), inFlight: inFlight}
+		for range inFlight {
 			w.spare = append(w.spare, new(batch))
 		}
 		w.out = <-sinks.free
