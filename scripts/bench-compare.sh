@@ -85,7 +85,11 @@ run_one() { # tool run -> "wall cpu rss_kib steal_pct"
 	local out=$work/$1.$2.time cmd s0 s1
 	set_cmd "$1"
 	s0=$(steal_ticks)
-	/usr/bin/time -v -o "$out" "${cmd[@]}" >/dev/null 2>"$work/$1.err"
+	if ! /usr/bin/time -v -o "$out" "${cmd[@]}" >/dev/null 2>"$work/$1.err"; then
+		echo "bench-compare: $1 failed:" >&2
+		cat "$work/$1.err" >&2
+		exit 1 # ends the command substitution; set -e ends the script
+	fi
 	s1=$(steal_ticks)
 	awk -F': ' -v st=$((s1 - s0)) -v hz="$hz" -v cpus="$(nproc)" '
 		/User time/ {u=$2} /System time/ {s=$2} /Maximum resident/ {r=$2}
