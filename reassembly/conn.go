@@ -16,6 +16,13 @@ type Counters struct {
 	IPBytes                   uint64 // IP datagram bytes, as Zeek's orig_ip_bytes
 	SYNs, SYNACKs, FINs, RSTs uint32
 
+	AnalysisCounts
+}
+
+// AnalysisCounts are the counts of Wireshark's analysis flags and of
+// tcptap's probe readings. Most connections never increment one, so the
+// table keeps them in an extension taken only when one is first counted.
+type AnalysisCounts struct {
 	Retransmissions         uint32
 	FastRetransmissions     uint32
 	SpuriousRetransmissions uint32
@@ -278,25 +285,7 @@ func (t *Table) fillEnd(v *Endpoint, c *tracked, r Role, x *rareExt, cx *closeEx
 	}
 	if x != nil {
 		xe := &x.ends[r]
-		n := &xe.counts
-		k := &v.Counters
-		k.Retransmissions = n.Retransmissions
-		k.FastRetransmissions = n.FastRetransmissions
-		k.SpuriousRetransmissions = n.SpuriousRetransmissions
-		k.OutOfOrder = n.OutOfOrder
-		k.DupAcks = n.DupAcks
-		k.ZeroWindows = n.ZeroWindows
-		k.ZeroWindowProbes = n.ZeroWindowProbes
-		k.ZeroWindowProbeAcks = n.ZeroWindowProbeAcks
-		k.WiresharkKeepAlives = n.WiresharkKeepAlives
-		k.KeepAliveAcks = n.KeepAliveAcks
-		k.WindowFull = n.WindowFull
-		k.WindowUpdates = n.WindowUpdates
-		k.LostSegments = n.LostSegments
-		k.AckedUnseen = n.AckedUnseen
-		k.KeepAlives = n.KeepAlives
-		k.WindowProbes = n.WindowProbes
-		k.ProbeRetransmissions = n.ProbeRetransmissions
+		v.Counters.AnalysisCounts = xe.counts
 		v.Retransmits = xe.retransmits
 		v.Persist = xe.persist
 		v.Keepalive = xe.keepalive

@@ -33,35 +33,13 @@ type rareExt struct {
 
 // rareEnd is one endpoint's rarely used state.
 type rareEnd struct {
-	counts      rareCounts
+	counts      AnalysisCounts
 	retransmits Run
 	persist     Run
 	keepalive   Run
 	synRun      Run                    // when not the single SYN at its first segment (trackedEnd.synRunInline)
 	wideHi      [numWide]uint32        // high halves of trackedEnd.wide
 	countsHi    [numSmallCounts]uint16 // high halves of trackedEnd.small
-}
-
-// rareCounts are the Wireshark analysis counts most connections never
-// increment (Counters' fields of the same names).
-type rareCounts struct {
-	Retransmissions         uint32
-	FastRetransmissions     uint32
-	SpuriousRetransmissions uint32
-	OutOfOrder              uint32
-	DupAcks                 uint32
-	ZeroWindows             uint32
-	ZeroWindowProbes        uint32
-	ZeroWindowProbeAcks     uint32
-	WiresharkKeepAlives     uint32
-	KeepAliveAcks           uint32
-	WindowFull              uint32
-	WindowUpdates           uint32
-	LostSegments            uint32
-	AckedUnseen             uint32
-	KeepAlives              uint32
-	WindowProbes            uint32
-	ProbeRetransmissions    uint32
 }
 
 // slabChunk is how many values a slab allocates at once: 1024 values of a
