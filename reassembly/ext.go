@@ -1,5 +1,7 @@
 package reassembly
 
+import "unsafe"
+
 // A tracked connection keeps inline only what every connection uses on every
 // packet. What only some connections ever need lives in two extensions,
 // taken from the table's pools the first time a connection needs them and
@@ -72,7 +74,9 @@ func (s *slab[T]) alloc() (uint32, *T) {
 		return h, s.at(h)
 	}
 	if s.used == uint32(len(s.chunks))*slabChunk {
-		s.chunks = append(s.chunks, new([slabChunk]T))
+		c := new([slabChunk]T)
+		adviseHugePagesOf(unsafe.Pointer(c), unsafe.Sizeof(*c))
+		s.chunks = append(s.chunks, c)
 	}
 	s.used++
 	return s.used, s.at(s.used)
