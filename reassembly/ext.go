@@ -1,7 +1,5 @@
 package reassembly
 
-import "unsafe"
-
 // A tracked connection keeps inline only what every connection uses on every
 // packet. What only some connections ever need lives in two extensions,
 // taken from the table's pools the first time a connection needs them and
@@ -74,9 +72,11 @@ func (s *slab[T]) alloc() (uint32, *T) {
 		return h, s.at(h)
 	}
 	if s.used == uint32(len(s.chunks))*slabChunk {
-		c := new([slabChunk]T)
-		adviseHugePagesOf(unsafe.Pointer(c), unsafe.Sizeof(*c))
-		s.chunks = append(s.chunks, c)
+		// Plain heap memory. Advising it (and the index and recorder
+		// chunks) as transparent huge pages saved page faults in short
+		// offline runs but cost the live daemon 40-50 % more CPU a
+		// packet (README, Performance).
+		s.chunks = append(s.chunks, new([slabChunk]T))
 	}
 	s.used++
 	return s.used, s.at(s.used)

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"math/rand/v2"
-	"unsafe"
 
 	"github.com/tcptap/tcptap/capture"
 )
@@ -91,7 +90,6 @@ func (x *connIndex) insert(h uint64, handle uint32) {
 func (x *connIndex) grow() {
 	old := x.slots
 	x.slots = make([]uint64, max(minIndexSlots, 2*len(old)))
-	adviseHugePagesOf(unsafe.Pointer(&x.slots[0]), uintptr(len(x.slots))*8)
 	m := x.mask()
 	for _, s := range old {
 		if s == 0 {

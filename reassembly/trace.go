@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/tcptap/tcptap/capture"
 )
@@ -184,22 +183,14 @@ func NewChunkSupply() *ChunkSupply {
 func (s *ChunkSupply) run() {
 	for {
 		g := make([][]PacketRecord, supplyGroup)
-		var advice hugeAdvice
 		for i := range g {
 			// Chunks are allocated one by one, not cut from one block:
 			// a chunk the cache keeps must not pin a block's worth.
 			c := make([]PacketRecord, ChunkRecords)
-			a := uintptr(unsafe.Pointer(&c[0]))
-			advice.add(a, a+uintptr(chunkBytes))
-			g[i] = c
-		}
-		// Before the first write, so that fresh memory faults in as huge
-		// pages.
-		advice.flush()
-		for _, c := range g {
 			// Write to the first and last record: a chunk spans at most
 			// two pages. (Reading would map the shared zero page.)
 			c[0].Timestamp, c[len(c)-1].Timestamp = 0, 0
+			g[i] = c
 		}
 		select {
 		case s.groups <- g:
