@@ -128,23 +128,9 @@ func (k *Classifier) Classify(c *reassembly.Conn) Result {
 	return res
 }
 
-// LocalRole returns the role of c's local side.
+// LocalRole returns the role of c's local side (reassembly.LocalRoleOf:
+// the table names the same side for its live counts by side).
 func (k *Classifier) LocalRole(c *reassembly.Conn) reassembly.Role {
-	if len(k.cfg.LocalNets) == 0 {
-		return reassembly.Client
-	}
-	in := func(r reassembly.Role) bool {
-		a := capture.AddrOf(c.Ends[r].Addr, c.Family)
-		for _, p := range k.cfg.LocalNets {
-			if p.Contains(a) {
-				return true
-			}
-		}
-		return false
-	}
-	ci, si := in(reassembly.Client), in(reassembly.Server)
-	if si && !ci {
-		return reassembly.Server
-	}
-	return reassembly.Client
+	return reassembly.LocalRoleOf(k.cfg.LocalNets,
+		capture.AddrOf(c.Ends[reassembly.Client].Addr, c.Family), capture.AddrOf(c.Ends[reassembly.Server].Addr, c.Family))
 }

@@ -1,6 +1,7 @@
 package reassembly
 
 import (
+	"net/netip"
 	"time"
 	"unsafe"
 
@@ -36,6 +37,11 @@ type Config struct {
 	// one, else the least recently seen live one (reported with end cause
 	// "evicted"), so a flood of new connections cannot grow memory.
 	MaxConnections int
+	// LocalNets names each connection's local side for the live counts by
+	// side (TableStats.Segments): the endpoint inside these prefixes when
+	// exactly one endpoint is, else the client (LocalRoleOf, the rule the
+	// classifier names the local side by; pass it the same prefixes).
+	LocalNets []netip.Prefix
 }
 
 // Defaults for Config.
@@ -65,6 +71,10 @@ type TableStats struct {
 	Finalized   uint64 // connections handed to the sink
 	ReusedPorts uint64 // connections ended by a new SYN on their 4-tuple
 	Evicted     uint64 // connections let go early because the table was full
+	// Segments counts every segment when it is applied, by its sender's
+	// role and side, so that byte, segment and retransmission rates show
+	// open connections too.
+	Segments SegmentStats
 }
 
 // Sink receives each connection the table lets go of. The *Conn is only
@@ -250,6 +260,7 @@ func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
 		}
 		h, c = t.conns.alloc()
 		c.init(&k, p, srcLo, t.idBase+t.nextID*t.idStep)
+		t.decideLocal(c)
 		t.nextID++
 		t.index.insert(kh, h)
 		t.pushBack(&t.active, h, c)
@@ -259,6 +270,7 @@ func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
 		t.moveToBack(&t.active, h, c)
 	}
 	from, a := t.update(c, p, srcLo)
+	t.countSegment(c, from, p, a)
 	if c.traceX != 0 && t.trace.Enabled {
 		t.record(c, p, from, a, hdr)
 	}

@@ -64,6 +64,7 @@ const (
 	cfFirstRTTKnown   // wsTime is ts_first_rtt
 	cfSYNACKSeen      // a SYN-ACK with a non-zero timestamp was seen
 	cfRuns            // a retransmission, persist or keepalive run started (in the rare extension)
+	cfLocalIsServer   // the server is the local side (Config.LocalNets), decided at creation
 )
 
 func (c *tracked) has(f uint32) bool { return c.flags&f != 0 }
@@ -493,7 +494,7 @@ func (t *Table) count(c *tracked, from Role, a Analysis) {
 		return
 	}
 	s := &t.rareExt(c).ends[from].counts
-	if a&(Retransmission|FastRetransmission|SpuriousRetransmission|ProbeRetransmission) != 0 {
+	if a&countedRetransmission != 0 {
 		s.Retransmissions++
 	}
 	if a&FastRetransmission != 0 {

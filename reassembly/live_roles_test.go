@@ -1,0 +1,82 @@
+package reassembly
+
+import (
+	"net/netip"
+	"testing"
+)
+
+// TestLiveCountsKeepFirstRoles: a segment counts under the role its sender
+// has when the table applies it, and the table never changes a
+// connection's roles, so a late SYN on a connection joined mid-stream, a
+// port reused by a new SYN, and a connection that lingers after its RST
+// each leave the live counts equal to the records.
+func TestLiveCountsKeepFirstRoles(t *testing.T) {
+	// A is 10.0.0.1:40000, B is 10.0.0.2:80; B's network is local.
+	nets := []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}
+	segs := []seg{
+		// Joined mid-stream: B's data first; the port heuristic makes A
+		// (the ephemeral port) the client all the same.
+		{0, false, P | A, 5000, 100, 10, 0},
+		{ms(1), true, A, 100, 5010, 0, 0},
+		// A late SYN from A (a retransmitted SYN from before the capture):
+		// absorbed, the roles stay.
+		{ms(2), true, S, 99, 0, 0, 0},
+		{ms(3), true, P | A, 100, 5010, 20, 0},
+		{ms(4), true, P | A, 100, 5010, 20, 0}, // a retransmission
+		{ms(5), false, R | A, 5010, 120, 0, 0},
+		{ms(6), true, A, 120, 5010, 0, 0}, // lingers: counted with it
+		// A new SYN with another ISN reuses the port after the RST.
+		{ms(7), true, S, 9000, 0, 0, 0},
+		{ms(8), false, S | A, 7000, 9001, 0, 0},
+		{ms(9), true, A, 9001, 7001, 0, 0},
+		{ms(10), true, P | A, 9001, 7001, 30, 0},
+		{ms(11), true, F | A, 9031, 7001, 0, 0},
+	}
+	var ended []Conn
+	cfg := DefaultConfig()
+	cfg.LocalNets = nets
+	tab := NewTable(cfg, 0, 1, func(c *Conn) { ended = append(ended, *c) })
+	for _, s := range segs {
+		p := packetOf(s)
+		tab.Packet(&p)
+	}
+	live := tab.Stats.Segments
+	tab.Flush(packetOf(segs[len(segs)-1]).Timestamp)
+	if tab.Stats.Segments != live {
+		t.Fatalf("the flush changed the live counts")
+	}
+	if len(ended) != 2 || !ended[0].Midstream || ended[0].End != EndReused {
+		t.Fatalf("%d connections, want the mid-stream one (ended by the reused port) and the new one", len(ended))
+	}
+	var want SegmentStats
+	for _, c := range ended {
+		if got := LocalRoleOf(nets, netipOf(c.Ends[Client].Addr), netipOf(c.Ends[Server].Addr)); got != Server {
+			t.Fatalf("local role %v, want the server (10.0.0.2)", got)
+		}
+		for r := Client; r <= Server; r++ {
+			side := Remote
+			if r == Server {
+				side = Local
+			}
+			e := &c.Ends[r]
+			want[r][side].Add(&SegmentCounts{Segments: e.Packets, PayloadBytes: e.PayloadBytes,
+				Retransmissions: uint64(e.Retransmissions), DupAcks: uint64(e.DupAcks), RSTs: uint64(e.RSTs), FINs: uint64(e.FINs)})
+		}
+	}
+	if live != want {
+		t.Errorf("live counts\n%+v\nrecords\n%+v", live, want)
+	}
+	// By hand: the client (A) sent 9 segments, 70 payload bytes, two
+	// retransmissions (its late SYN and its data) and one FIN; the server
+	// (B) 3 segments, 10 bytes, one RST.
+	c2s, s2c := live.Direction(Client), live.Direction(Server)
+	if c2s.Segments != 9 || c2s.PayloadBytes != 70 || c2s.Retransmissions != 2 || c2s.FINs != 1 ||
+		s2c.Segments != 3 || s2c.PayloadBytes != 10 || s2c.RSTs != 1 {
+		t.Errorf("client to server %+v, server to client %+v", c2s, s2c)
+	}
+	if l, r := live.Side(Local), live.Side(Remote); l != s2c || r != c2s {
+		t.Errorf("by side: local %+v remote %+v, want the server's and the client's", l, r)
+	}
+}
+
+func netipOf(a [16]byte) netip.Addr { return netip.AddrFrom4([4]byte(a[:4])) }
