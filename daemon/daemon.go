@@ -175,6 +175,7 @@ func New(opts Options) (*Daemon, error) {
 		tcfg.MaxConnections = reassembly.DefaultMaxConnections
 	}
 	tcfg.MaxConnections = max(1, tcfg.MaxConnections/total)
+	tcfg.LocalNets = d.cls.Config().LocalNets // the live counts by side name the classifier's local side
 	for _, iface := range opts.Interfaces {
 		for i := 0; i < opts.Workers; i++ {
 			src, err := opts.Open(iface, i, opts.Workers)

@@ -264,6 +264,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		} else {
 			tcfg.MaxConnections = max(1, reassembly.DefaultMaxConnections/n)
 		}
+		tcfg.LocalNets = opts.Classifier.LocalNets // the live counts by side name the classifier's local side
 		w.table = reassembly.NewTable(tcfg, i, n, func(c *reassembly.Conn) {
 			// The workers classify, build records and fill the cache
 			// (which has its own lock) in parallel; the sink goroutine
@@ -400,6 +401,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		st.Table.Finalized += ts.Finalized
 		st.Table.ReusedPorts += ts.ReusedPorts
 		st.Table.Evicted += ts.Evicted
+		st.Table.Segments.Add(&ts.Segments)
 		st.Table.Trace.Traced += ts.Trace.Traced
 		st.Table.Trace.NotTracedQuota += ts.Trace.NotTracedQuota
 		st.Table.Trace.NotTracedACL += ts.Trace.NotTracedACL

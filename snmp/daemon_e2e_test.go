@@ -326,9 +326,33 @@ func TestDaemonEndToEnd(t *testing.T) {
 		t.Errorf("tcpListenerTable %v, tshark's local SYN-ACK senders %v", gotListeners, wantListeners)
 	}
 
-	// Closes: counters by side from tshark's streams of the ended
-	// connections, attempts and aborts from their records.
+	// Segments by side, counted as they are seen: from tshark's streams of
+	// every connection, ended or still open, the local side the daemon's.
 	var inSegs, outSegs, outRetrans, outRsts, attemptFails, estabResets uint64
+	seen := map[*oracle.Stream]bool{}
+	for _, r := range slices.Concat(ended, open) {
+		tu := recordTuple(&r)
+		s := streams[oracle.TupleOf(r.Client, r.Server)]
+		if s == nil {
+			t.Fatalf("%s-%s: no tshark stream", r.Client, r.Server)
+		}
+		if seen[s] {
+			t.Fatalf("%s-%s: two connections of one tshark stream; the sums below assume none", r.Client, r.Server)
+		}
+		seen[s] = true
+		out, in := s.C2S, s.S2C
+		if s.Client.AddrPort() != tu.local {
+			out, in = in, out
+		}
+		inSegs += in.Packets
+		outSegs += out.Packets
+		outRetrans += uint64(out.Retransmission)
+		outRsts += uint64(out.RST)
+	}
+	if len(seen) != len(tsh.Streams) {
+		t.Errorf("%d of tshark's %d streams are the daemon's connections", len(seen), len(tsh.Streams))
+	}
+	// Closes: attempts and aborts from the records of the ended ones.
 	byReason := map[classifier.Code]uint64{}
 	abnormal := map[string]int{} // "local remote reason"
 	for i := range ended {
@@ -339,17 +363,6 @@ func TestDaemonEndToEnd(t *testing.T) {
 			abnormal[fmt.Sprintf("%s %s %s", tu.local, tu.remote, r.Reason)]++
 		}
 		s := streams[oracle.TupleOf(r.Client, r.Server)]
-		if s == nil {
-			t.Fatalf("closed %s-%s: no tshark stream", r.Client, r.Server)
-		}
-		out, in := s.C2S, s.S2C
-		if s.Client.AddrPort() != tu.local {
-			out, in = in, out
-		}
-		inSegs += in.Packets
-		outSegs += out.Packets
-		outRetrans += uint64(out.Retransmission)
-		outRsts += uint64(out.RST)
 		switch r.Reason {
 		case classifier.Refused, classifier.SYNTimeout:
 			if (tu.local == s.Client.AddrPort() && s.C2S.SYN > 0) || (tu.local == s.Server.AddrPort() && s.S2C.SYNACK > 0) {

@@ -17,6 +17,7 @@ import (
 	"github.com/tcptap/tcptap/daemon"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/reassembly"
 )
 
 // fake is a Backend whose state tests change between requests.
@@ -70,11 +71,9 @@ func (f *fake) MetricsSnapshot() *metrics.Snapshot {
 	w := metrics.Worker{Interface: "eth1", Active: len(f.open)}
 	w.Table.Opened = uint64(len(f.open)) + 7
 	w.Conns.Closed = f.closed
-	w.Conns.Segments = [2]uint64{1000, 1 << 33}
-	w.Conns.Resets = [2]uint64{3, 4}
-	w.Conns.SideSegments = [2]uint64{1000, 1 << 33}
-	w.Conns.SideRetransmissions = [2]uint64{10, 20}
-	w.Conns.SideResets = [2]uint64{3, 4}
+	// The client is local: client to server is the local side's.
+	w.Table.Segments[reassembly.Client][reassembly.Local] = reassembly.SegmentCounts{Segments: 1000, Retransmissions: 10, RSTs: 3}
+	w.Table.Segments[reassembly.Server][reassembly.Remote] = reassembly.SegmentCounts{Segments: 1 << 33, Retransmissions: 20, RSTs: 4}
 	w.Conns.AttemptFails, w.Conns.EstabResets = 2, 5
 	w.Opens = metrics.Opens{Active: 11, Passive: 6}
 	w.Frames = 5000

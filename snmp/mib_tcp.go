@@ -7,6 +7,7 @@ import (
 
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/reassembly"
 )
 
 // MaxOpenRows bounds the rows of tcpConnectionTable and tcpConnTable (the
@@ -42,9 +43,10 @@ const MaxOpenRows = 10000
 //   - tcpInSegs / tcpHCInSegs: segments the remote side sent; tcpOutSegs /
 //     tcpHCOutSegs: segments the local side sent, less its retransmissions;
 //     tcpRetransSegs: the local side's retransmissions; tcpOutRsts: RSTs
-//     the local side sent. They count connections that ended (a worker
-//     adds a connection's segments once, when it ends), so they lag
-//     connections still open. tcpInErrs 0: checksums are not verified and
+//     the local side sent. They count each segment when a worker applies
+//     it to its connection table (reassembly.TableStats.Segments), open
+//     connections included, and a scrape or get sees what the workers last
+//     published. tcpInErrs 0: checksums are not verified and
 //     malformed frames are counted per interface in tcptapCaptureTable.
 //   - tcpConnectionTable and tcpConnTable (IPv4 only): the open
 //     connections, local address first; tcpConnectionProcess 0 (no
@@ -74,13 +76,15 @@ func tcpMIB(b Backend) []Provider {
 	conns := func(f func(c *metrics.Counters) uint64) func(r *Request) uint64 {
 		return sum(func(w *metrics.Worker) uint64 { return f(&w.Conns) })
 	}
-	inSegs := conns(func(c *metrics.Counters) uint64 { return c.SideSegments[metrics.RemoteSide] })
-	retrans := conns(func(c *metrics.Counters) uint64 { return c.SideRetransmissions[metrics.LocalSide] })
+	// side sums a live segment count of one side over the workers.
+	side := func(d reassembly.Side, f func(c *reassembly.SegmentCounts) uint64) func(r *Request) uint64 {
+		return sum(func(w *metrics.Worker) uint64 { c := w.Table.Segments.Side(d); return f(&c) })
+	}
+	inSegs := side(reassembly.Remote, func(c *reassembly.SegmentCounts) uint64 { return c.Segments })
+	retrans := side(reassembly.Local, func(c *reassembly.SegmentCounts) uint64 { return c.Retransmissions })
 	// Retransmissions are segments too, so the difference never goes
 	// negative and only grows.
-	outSegs := conns(func(c *metrics.Counters) uint64 {
-		return c.SideSegments[metrics.LocalSide] - min(c.SideRetransmissions[metrics.LocalSide], c.SideSegments[metrics.LocalSide])
-	})
+	outSegs := side(reassembly.Local, func(c *reassembly.SegmentCounts) uint64 { return c.Segments - min(c.Retransmissions, c.Segments) })
 
 	scalar := func(id uint32, get func(r *Request) Value) Provider {
 		return (&Scalar{OID: tcp.Append(id), Get: get}).Provider()
@@ -126,7 +130,7 @@ func tcpMIB(b Backend) []Provider {
 		c32(12, retrans),
 		tcpConnTable(open).Provider(),
 		constant(14, Counter32(0)),
-		c32(15, conns(func(c *metrics.Counters) uint64 { return c.SideResets[metrics.LocalSide] })),
+		c32(15, side(reassembly.Local, func(c *reassembly.SegmentCounts) uint64 { return c.RSTs })),
 		c64(17, inSegs),
 		c64(18, outSegs),
 		tcpConnectionTable(open).Provider(),

@@ -4,12 +4,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/reassembly"
 )
 
 func init() { registerCollector("connections", newConnectionsCollector) }
 
-// connectionsCollector: connections opened, closed by reason, tracked,
-// evicted, and the per-direction counters of connections that ended.
+// connectionsCollector: connections opened, closed by reason (at their
+// end), tracked, evicted, and the per-direction segment counters (as the
+// segments are seen).
 type connectionsCollector struct {
 	ports []uint16
 
@@ -19,13 +21,14 @@ type connectionsCollector struct {
 
 type dirFamily struct {
 	d   *prometheus.Desc
-	get func(c *Counters) *[2]uint64
+	get func(c *reassembly.SegmentCounts) uint64
 }
 
 func newConnectionsCollector(o Options) collector {
 	dirDesc := func(name, help string) *prometheus.Desc {
-		return desc(name, help+" Counted when the connection ends.", "direction")
+		return desc(name, help+" Counted when the segment is seen, open connections included.", "direction")
 	}
+	type sc = reassembly.SegmentCounts
 	return &connectionsCollector{
 		ports:        o.PortLabels,
 		opened:       desc("connections_opened_total", "TCP connections the workers started tracking."),
@@ -36,16 +39,16 @@ func newConnectionsCollector(o Options) collector {
 		reused:       desc("connections_port_reused_total", "TCP connections ended by a new SYN on their 4-tuple."),
 		segmentsSeen: desc("tcp_segments_processed_total", "TCP segments applied to the connection tables."),
 		dir: []dirFamily{
-			{dirDesc("segments_total", "TCP segments by direction."), func(c *Counters) *[2]uint64 { return &c.Segments }},
-			{dirDesc("payload_bytes_total", "TCP payload bytes by direction."), func(c *Counters) *[2]uint64 { return &c.PayloadBytes }},
-			{dirDesc("retransmissions_total", "TCP retransmissions by direction."), func(c *Counters) *[2]uint64 { return &c.Retransmissions }},
-			{dirDesc("fast_retransmissions_total", "TCP fast retransmissions by direction."), func(c *Counters) *[2]uint64 { return &c.FastRetransmissions }},
-			{dirDesc("zero_window_advertisements_total", "TCP zero-window advertisements by direction (sender of the zero window)."), func(c *Counters) *[2]uint64 { return &c.ZeroWindows }},
-			{dirDesc("window_probes_total", "TCP persist (zero-window) probes by direction."), func(c *Counters) *[2]uint64 { return &c.WindowProbes }},
-			{dirDesc("keepalives_total", "TCP keepalive probes by direction."), func(c *Counters) *[2]uint64 { return &c.KeepAlives }},
-			{dirDesc("duplicate_acks_total", "TCP duplicate ACKs by direction."), func(c *Counters) *[2]uint64 { return &c.DupAcks }},
-			{dirDesc("resets_total", "TCP RST segments by direction."), func(c *Counters) *[2]uint64 { return &c.Resets }},
-			{dirDesc("fins_total", "TCP FIN segments by direction."), func(c *Counters) *[2]uint64 { return &c.FINs }},
+			{dirDesc("segments_total", "TCP segments by direction."), func(c *sc) uint64 { return c.Segments }},
+			{dirDesc("payload_bytes_total", "TCP payload bytes by direction."), func(c *sc) uint64 { return c.PayloadBytes }},
+			{dirDesc("retransmissions_total", "TCP retransmissions by direction."), func(c *sc) uint64 { return c.Retransmissions }},
+			{dirDesc("fast_retransmissions_total", "TCP fast retransmissions by direction."), func(c *sc) uint64 { return c.FastRetransmissions }},
+			{dirDesc("zero_window_advertisements_total", "TCP zero-window advertisements by direction (sender of the zero window)."), func(c *sc) uint64 { return c.ZeroWindows }},
+			{dirDesc("window_probes_total", "TCP persist (zero-window) probes by direction."), func(c *sc) uint64 { return c.WindowProbes }},
+			{dirDesc("keepalives_total", "TCP keepalive probes by direction."), func(c *sc) uint64 { return c.KeepAlives }},
+			{dirDesc("duplicate_acks_total", "TCP duplicate ACKs by direction."), func(c *sc) uint64 { return c.DupAcks }},
+			{dirDesc("resets_total", "TCP RST segments by direction."), func(c *sc) uint64 { return c.RSTs }},
+			{dirDesc("fins_total", "TCP FIN segments by direction."), func(c *sc) uint64 { return c.FINs }},
 		},
 	}
 }
@@ -67,11 +70,13 @@ func (c *connectionsCollector) describe(ch chan<- *prometheus.Desc) {
 
 func (c *connectionsCollector) update(s *Snapshot, ch chan<- prometheus.Metric) {
 	var sum Counters
+	var segments reassembly.SegmentStats
 	var opened, evicted, reused, segs uint64
 	var active int
 	for i := range s.Workers {
 		w := &s.Workers[i]
 		sum.Merge(&w.Conns)
+		segments.Add(&w.Table.Segments)
 		opened += w.Table.Opened
 		evicted += w.Table.Evicted
 		reused += w.Table.ReusedPorts
@@ -92,10 +97,10 @@ func (c *connectionsCollector) update(s *Snapshot, ch chan<- prometheus.Metric) 
 			counter(ch, c.service, sum.Services[si][i], portLabel(p), string(code))
 		}
 	}
+	byDir := [2]reassembly.SegmentCounts{segments.Direction(reassembly.Client), segments.Direction(reassembly.Server)}
 	for _, f := range c.dir {
-		v := f.get(&sum)
 		for d, name := range directionNames {
-			counter(ch, f.d, v[d], name)
+			counter(ch, f.d, f.get(&byDir[d]), name)
 		}
 	}
 }

@@ -14,21 +14,9 @@ const NumReasons = 13
 // own series per reason, so cardinality stays bounded.
 const MaxServices = 32
 
-// Directions, the index of per-direction counters.
-const (
-	ClientToServer = 0
-	ServerToClient = 1
-)
-
+// directionNames are the direction label's values by the sender's role
+// (reassembly.Client: client to server).
 var directionNames = [2]string{"client_to_server", "server_to_client"}
-
-// Sides, the index of per-side counters: the local side of a connection
-// (its endpoint inside trace.local_nets when exactly one is, else its
-// client; exporter.Record.Local) and the remote side.
-const (
-	LocalSide  = 0
-	RemoteSide = 1
-)
 
 // ReasonIndex returns the index of code in classifier.Codes, or -1.
 func ReasonIndex(code classifier.Code) int {
@@ -40,31 +28,16 @@ func ReasonIndex(code classifier.Code) int {
 	return -1
 }
 
-// Counters are one worker's plain connection counters. The worker owns them
-// and adds each connection once, when it ends (the record is built then
-// anyway), so nothing is added on the per-packet path. Fixed arrays only:
-// Add does not allocate, and a copy is a snapshot.
+// Counters are one worker's plain counters of ended connections. The
+// worker owns them and adds each connection once, when it ends (the record
+// is built then anyway), so nothing is added on the per-packet path. What
+// counts segments as they are seen (by direction, and by side for TCP-MIB)
+// is the connection table's reassembly.TableStats.Segments instead. Fixed
+// arrays only: Add does not allocate, and a copy is a snapshot.
 type Counters struct {
 	Closed   [NumReasons]uint64
 	Services [MaxServices][NumReasons]uint64 // by exporter.port_labels slot
 
-	// Of connections that ended, by direction.
-	Segments            [2]uint64
-	PayloadBytes        [2]uint64
-	Retransmissions     [2]uint64
-	FastRetransmissions [2]uint64
-	ZeroWindows         [2]uint64
-	WindowProbes        [2]uint64
-	KeepAlives          [2]uint64
-	DupAcks             [2]uint64
-	Resets              [2]uint64
-	FINs                [2]uint64
-
-	// Of connections that ended, by the side that sent them (LocalSide,
-	// RemoteSide): TCP-MIB's segment and reset counters.
-	SideSegments        [2]uint64
-	SideRetransmissions [2]uint64
-	SideResets          [2]uint64
 	// AttemptFails: connections whose handshake never completed (RF, ST)
 	// after the local side opened them: it sent the SYN, or it answered
 	// one with a SYN-ACK (TCP-MIB's tcpAttemptFails).
@@ -96,19 +69,7 @@ func (c *Counters) Add(r *exporter.Record, ports []uint16) {
 			break
 		}
 	}
-	pair := func(dst *[2]uint64, cl, sv uint64) { dst[0] += cl; dst[1] += sv }
-	pair(&c.Segments, r.Packets.Client, r.Packets.Server)
-	pair(&c.PayloadBytes, r.Bytes.Client, r.Bytes.Server)
-	p32 := func(dst *[2]uint64, p exporter.Pair[uint32]) { pair(dst, uint64(p.Client), uint64(p.Server)) }
-	p32(&c.Retransmissions, r.Retransmissions)
-	p32(&c.FastRetransmissions, r.FastRetransmissions)
-	p32(&c.ZeroWindows, r.ZeroWindows)
-	p32(&c.WindowProbes, r.WindowProbes)
-	p32(&c.KeepAlives, r.KeepAlives)
-	p32(&c.DupAcks, r.DupAcks)
-	p32(&c.Resets, r.Resets)
-	p32(&c.FINs, r.FINs)
-	c.addSides(r)
+	c.addOutcome(r)
 	if r.RTTms.Handshake > 0 {
 		c.HandshakeRTT.Observe(r.RTTms.Handshake / 1e3)
 	}
@@ -120,21 +81,9 @@ func (c *Counters) Add(r *exporter.Record, ports []uint16) {
 	}
 }
 
-// addSides counts r by side and as a failed attempt or an aborted
-// connection.
-func (c *Counters) addSides(r *exporter.Record) {
+// addOutcome counts r as a failed attempt or an aborted connection.
+func (c *Counters) addOutcome(r *exporter.Record) {
 	localIsServer := r.Local == "server"
-	// side adds a record pair (client, server) by side.
-	side := func(dst *[2]uint64, cl, sv uint64) {
-		if localIsServer {
-			cl, sv = sv, cl
-		}
-		dst[LocalSide] += cl
-		dst[RemoteSide] += sv
-	}
-	side(&c.SideSegments, r.Packets.Client, r.Packets.Server)
-	side(&c.SideRetransmissions, uint64(r.Retransmissions.Client), uint64(r.Retransmissions.Server))
-	side(&c.SideResets, uint64(r.Resets.Client), uint64(r.Resets.Server))
 	switch r.Reason {
 	case classifier.Refused, classifier.SYNTimeout:
 		// SYNs counts a client's SYNs and a server's SYN-ACKs: the local
@@ -173,21 +122,6 @@ func (c *Counters) Merge(o *Counters) {
 		for i := range c.Services[s] {
 			c.Services[s][i] += o.Services[s][i]
 		}
-	}
-	for d := 0; d < 2; d++ {
-		c.Segments[d] += o.Segments[d]
-		c.PayloadBytes[d] += o.PayloadBytes[d]
-		c.Retransmissions[d] += o.Retransmissions[d]
-		c.FastRetransmissions[d] += o.FastRetransmissions[d]
-		c.ZeroWindows[d] += o.ZeroWindows[d]
-		c.WindowProbes[d] += o.WindowProbes[d]
-		c.KeepAlives[d] += o.KeepAlives[d]
-		c.DupAcks[d] += o.DupAcks[d]
-		c.Resets[d] += o.Resets[d]
-		c.FINs[d] += o.FINs[d]
-		c.SideSegments[d] += o.SideSegments[d]
-		c.SideRetransmissions[d] += o.SideRetransmissions[d]
-		c.SideResets[d] += o.SideResets[d]
 	}
 	c.AttemptFails += o.AttemptFails
 	c.EstabResets += o.EstabResets

@@ -41,6 +41,17 @@ func record(reason classifier.Code, port uint16) *exporter.Record {
 	return r
 }
 
+// liveSegments are a table's live segment counts of n connections like
+// record's (client local).
+func liveSegments(n uint64) reassembly.SegmentStats {
+	var s reassembly.SegmentStats
+	s[reassembly.Client][reassembly.Local] = reassembly.SegmentCounts{Segments: 10 * n, PayloadBytes: 1000 * n,
+		Retransmissions: 5 * n, FastRetransmissions: n, WindowProbes: 3 * n, KeepAlives: 4 * n, FINs: n}
+	s[reassembly.Server][reassembly.Remote] = reassembly.SegmentCounts{Segments: 8 * n, PayloadBytes: 200 * n,
+		ZeroWindows: 2 * n, DupAcks: 6 * n, RSTs: n, FINs: n}
+	return s
+}
+
 // fixture is a snapshot of two workers on two interfaces.
 func fixture() *Snapshot {
 	var a, b Counters
@@ -53,11 +64,12 @@ func fixture() *Snapshot {
 			{Interface: "eth1", Frames: 100, Active: 3, HasKernel: true, QueueDepth: 0,
 				Kernel: capture.LiveStats{Packets: 110, Drops: 10, QueueFreezes: 1},
 				Decode: capture.DecodeStats{TCP: 90, NonTCP: 5, TruncatedIP: 2, Fragments: 4, FragmentsDone: 1, FragmentsDropped: 1, IPv6Fragments: 2},
-				Table:  reassembly.TableStats{Packets: 90, Opened: 7, Evicted: 1, ReusedPorts: 2, Trace: reassembly.TraceStats{Traced: 5, NotTracedQuota: 1, NotTracedACL: 2, Records: 50, Overwritten: 3}},
-				Conns:  a},
+				Table: reassembly.TableStats{Packets: 90, Opened: 7, Evicted: 1, ReusedPorts: 2, Trace: reassembly.TraceStats{Traced: 5, NotTracedQuota: 1, NotTracedACL: 2, Records: 50, Overwritten: 3},
+					Segments: liveSegments(2)},
+				Conns: a},
 			{Interface: "eth2", Frames: 50, Active: 1, HasKernel: true,
 				Kernel: capture.LiveStats{Packets: 50, LinkDowns: 1},
-				Table:  reassembly.TableStats{Packets: 50, Opened: 2},
+				Table:  reassembly.TableStats{Packets: 50, Opened: 2, Segments: liveSegments(1)},
 				Conns:  b},
 		},
 		TraceEnabled: true,
@@ -315,22 +327,11 @@ func TestWriteTextfile(t *testing.T) {
 	}
 }
 
-// TestCountersSides: TCP-MIB's counters split by the local side, failed
-// attempts only when the local side opened, aborted connections by reason.
-func TestCountersSides(t *testing.T) {
+// TestCountersOutcomes: TCP-MIB's failed attempts only when the local side
+// opened, aborted connections by reason.
+func TestCountersOutcomes(t *testing.T) {
 	var c Counters
-	local := record(classifier.AppNormalClose, 80) // client local: 10 out, 8 in
-	remote := record(classifier.AppNormalClose, 80)
-	remote.Local = "server" // server local: 8 out, 10 in
-	c.Add(local, nil)
-	c.Add(remote, nil)
-	if c.SideSegments != [2]uint64{18, 18} || c.SideRetransmissions != [2]uint64{5, 5} || c.SideResets != [2]uint64{1, 1} {
-		t.Errorf("by side: segments %v retransmissions %v resets %v", c.SideSegments, c.SideRetransmissions, c.SideResets)
-	}
-	c.Add(remote, nil)
-	if c.SideSegments != [2]uint64{26, 28} || c.SideResets != [2]uint64{2, 1} {
-		t.Errorf("server local: segments %v resets %v", c.SideSegments, c.SideResets)
-	}
+	c.Add(record(classifier.SentReset, 80), nil)
 
 	attempt := func(reason classifier.Code, local string, syns exporter.Pair[uint32], midstream bool) uint64 {
 		var c Counters
@@ -368,7 +369,7 @@ func TestCountersSides(t *testing.T) {
 	var m Counters
 	m.Merge(&r)
 	m.Merge(&c)
-	if m.EstabResets != 6 || m.SideSegments != [2]uint64{26 + 13*10, 28 + 13*8} {
-		t.Errorf("merged: %d established resets, segments %v", m.EstabResets, m.SideSegments)
+	if m.EstabResets != 7 || m.Closed[ReasonIndex(classifier.SentReset)] != 2 || m.Closed[ReasonIndex(classifier.Refused)] != 1 {
+		t.Errorf("merged: %d established resets, closed %v", m.EstabResets, m.Closed)
 	}
 }
