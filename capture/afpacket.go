@@ -47,7 +47,9 @@ const (
 	DefaultLiveBlockTimeout = 10 * time.Millisecond
 	// DefaultLivePollTimeout is how long Next waits for a block before
 	// returning ErrTimeout.
-	DefaultLivePollTimeout = 100 * time.Millisecond
+	// 50 ms: a worker on a quiet link publishes its counters, ages its
+	// connections and answers queries at least that often.
+	DefaultLivePollTimeout = 50 * time.Millisecond
 )
 
 // LiveConfig configures one live capture socket. The zero value of every
@@ -223,6 +225,9 @@ type LiveSource struct {
 	ready   func(fd uintptr) bool // conn.Read's callback, made once
 	woken   int                   // times ready was called in the current wait
 	waitErr error                 // what ready found besides a block
+
+	// wake asks a waiting Next to return ErrTimeout at once (Wake).
+	wake atomic.Bool
 
 	statsMu sync.Mutex // guards below; Close holds it as well as mu
 	closed  bool       // set by Close under both locks; read under either
@@ -472,6 +477,11 @@ func (s *LiveSource) wait(deadline time.Time) error {
 	if err := s.file.SetReadDeadline(deadline); err != nil {
 		return err
 	}
+	// After the deadline is set, so that a Wake either is seen here or
+	// moves the deadline this wait sleeps on.
+	if s.wake.Swap(false) {
+		return ErrTimeout
+	}
 	for {
 		s.woken, s.waitErr = 0, nil
 		err := s.conn.Read(s.ready)
@@ -490,6 +500,14 @@ func (s *LiveSource) wait(deadline time.Time) error {
 		}
 		return nil
 	}
+}
+
+// Wake makes a Next that waits for a block (or the next one to) return
+// ErrTimeout at once, so that its reader turns to other work — a query —
+// without waiting for the poll timeout. Any goroutine may call it.
+func (s *LiveSource) Wake() {
+	s.wake.Store(true)
+	s.file.SetReadDeadline(time.Now()) // an error means the socket is closed: nothing waits
 }
 
 // LinkType returns the link type of the frames Next returns.

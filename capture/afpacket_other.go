@@ -50,3 +50,6 @@ func (s *LiveSource) ApplyVLAN(p *Packet) {}
 
 // Close does nothing.
 func (s *LiveSource) Close() error { return nil }
+
+// Wake does nothing: there is no live source here.
+func (s *LiveSource) Wake() {}

@@ -30,10 +30,12 @@ type Config struct {
 	// (BSD, Windows). One unanswered probe followed by the prober's RST is
 	// Linux's keepalive timeout.
 	KTMinProbes uint32
-	// SilenceFactor: a sender counts as silent once nothing followed its
-	// last retransmission or probe for SilenceFactor times the last gap
-	// between them (the next one was due after about twice the gap), and
-	// at least MinSilence.
+	// SilenceFactor and MinSilence say when a sender has visibly given up
+	// (see Config.Silence): its next retransmission or probe was due
+	// SilenceFactor times the last gap after the last one (Linux doubles
+	// its RTO, and its persist timer, each time, up to MaxBackoff), and it
+	// stayed silent past that by a margin of a quarter of it, and at least
+	// MinSilence.
 	SilenceFactor float64
 	MinSilence    time.Duration
 	// SYNSilence is how long a single unanswered SYN must stay unanswered
@@ -48,10 +50,33 @@ func DefaultConfig() Config {
 		RTMinRetransmissions: 3,
 		PTMinProbes:          2,
 		KTMinProbes:          3,
-		SilenceFactor:        1.5,
+		SilenceFactor:        2,
 		MinSilence:           time.Second,
 		SYNSilence:           3 * time.Second,
 	}
+}
+
+// MaxBackoff is the longest a backing-off sender waits between two
+// retransmissions or probes: Linux's TCP_RTO_MAX (120 s), which also caps
+// its persist timer. Windows and the BSDs cap lower (60 s and 64 s).
+const MaxBackoff = 120 * time.Second
+
+// Silence returns how long a sender whose last retransmission or probe came
+// lastGap after the one before must stay silent to have given up: until its
+// next one was due (SilenceFactor × lastGap, capped at MaxBackoff but never
+// under lastGap), plus a margin of a quarter of that and at least
+// MinSilence. Before then the sender may still be retrying, and a path that
+// heals lets the connection go on: no verdict is given, live or offline, on
+// a fraction of the gap. The same threshold serves `tcptap read` at the end
+// of a capture and `tcptap run` on a silent connection, so both give the
+// same reason for the same traffic.
+func (c *Config) Silence(lastGap time.Duration) time.Duration {
+	due := time.Duration(float64(lastGap) * c.SilenceFactor)
+	if due > MaxBackoff {
+		due = max(MaxBackoff, lastGap)
+	}
+	margin := max(due/4, c.MinSilence)
+	return due + margin
 }
 
 // Validate reports a configuration that cannot work.

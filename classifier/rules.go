@@ -194,11 +194,7 @@ func (in *input) silentAfter(r reassembly.Role, run *reassembly.Run) bool {
 // silenceAfter is how long a sender must stay silent after run for the run
 // to count as given up.
 func (in *input) silenceAfter(run *reassembly.Run) time.Duration {
-	need := time.Duration(float64(run.LastGap) * in.cfg.SilenceFactor)
-	if need < in.cfg.MinSilence {
-		need = in.cfg.MinSilence
-	}
-	return need
+	return in.cfg.Silence(time.Duration(run.LastGap))
 }
 
 // backsOff reports whether a run's gaps grow as a retransmission timer's

@@ -5,11 +5,13 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,7 +102,8 @@ type Daemon struct {
 }
 
 type worker struct {
-	reqs   chan openRequest // open-connection listings, served between packets
+	reqs   chan query  // queries, run in the worker's goroutine at its next sync
+	asked  atomic.Bool // a query waits: sync at the next frame
 	d      *Daemon
 	iface  string
 	index  int // across all interfaces
@@ -113,7 +116,14 @@ type worker struct {
 	opens  *handshakes      // counted in the worker's goroutine; its listener set has its own lock
 	snapMu sync.Mutex
 	snap   WorkerStats
+
+	nextSync, nextRisk int64                       // wall-clock times the next sync and risk count are due
+	risks              [classifier.NumRisks]uint64 // open connections at risk, by cause, at the last count
 }
+
+// query is work a worker does for another goroutine between its frames,
+// as of now.
+type query func(w *worker, now int64)
 
 // WorkerStats is a worker's counters, published every poll timeout.
 type WorkerStats struct {
@@ -126,6 +136,9 @@ type WorkerStats struct {
 	HasKernel bool             // the source has kernel statistics
 	Conns     metrics.Counters // ended connections, by reason, direction, RTT
 	Opens     metrics.Opens    // active and passive opens, counted live
+	// AtRisk counts open connections at risk of a timer's verdict, by
+	// classifier.Risk (index 0 unused), as of the last count.
+	AtRisk [classifier.NumRisks]uint64
 }
 
 // New opens the capture sockets and prepares the workers; Run starts them.
@@ -183,7 +196,7 @@ func New(opts Options) (*Daemon, error) {
 				d.closeSources()
 				return nil, err // the source names the interface
 			}
-			w := &worker{reqs: make(chan openRequest, 1), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(capture.DecoderConfig{}),
+			w := &worker{reqs: make(chan query, 8), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(capture.DecoderConfig{}),
 				opens: newHandshakes(d.cls.Config().LocalNets)}
 			w.table = reassembly.NewTable(tcfg, w.index, total, w.finished)
 			w.table.SetTrace(d.trace, d.quota)
@@ -233,26 +246,40 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
-// run is one worker's loop: read, decode, update the table; on every poll
-// timeout (and every 1024 frames) pick up trace changes, advance the
-// table's clock so idle connections age out, and publish the counters.
+// syncEvery is how often a worker publishes its counters, ages its
+// connections and answers queries, whatever the packet rate: quiet (the
+// poll timeout), trickling or flooded (a clock check between frames).
+const syncEvery = 50 * time.Millisecond
+
+// riskEvery is how often a worker counts its at-risk connections for the
+// gauge (a walk of its watch list).
+const riskEvery = 250 * time.Millisecond
+
+// Waker is a Source whose wait for the next frame another goroutine can cut
+// short, so a query is answered at once on a quiet link.
+type Waker interface {
+	Wake()
+}
+
+// run is one worker's loop: read, decode, update the table; every syncEvery
+// (on a poll timeout, or when a frame's time or the clock says it is due)
+// and whenever a query waits, pick up trace changes, advance the table's
+// clock so idle and silent connections end, answer queries and publish the
+// counters.
 func (w *worker) run(ctx context.Context) error {
 	var p capture.Packet
 	var frames uint64
 	vs, _ := w.src.(VLANSource)
-	for n := 0; ; n++ {
-		if n&1023 == 0 {
-			if ctx.Err() != nil {
-				w.publish(frames)
-				return nil
-			}
-			w.sync(frames)
-		}
+	w.sync(frames, time.Now().UnixNano())
+	for {
 		f, err := w.src.Next()
 		if err != nil {
 			if IsTimeout(err) {
-				n = -1 // the next iteration checks ctx and ticks
-				w.table.Tick(time.Now().UnixNano())
+				if ctx.Err() != nil {
+					w.publish(frames)
+					return nil
+				}
+				w.sync(frames, time.Now().UnixNano())
 				continue
 			}
 			if ctx.Err() != nil {
@@ -261,6 +288,18 @@ func (w *worker) run(ctx context.Context) error {
 			return err
 		}
 		frames++
+		// The frame's kernel timestamp is free to read; the clock is read
+		// when it says a sync is due, every 1024 frames (timestamps may be
+		// a replay's), or when a query waits.
+		if f.Timestamp >= w.nextSync || frames&1023 == 0 || w.asked.Load() {
+			if now := time.Now().UnixNano(); now >= w.nextSync || w.asked.Load() {
+				if ctx.Err() != nil {
+					w.publish(frames)
+					return nil
+				}
+				w.sync(frames, now)
+			}
+		}
 		if !w.dec.Decode(&f, &p) {
 			continue
 		}
@@ -280,13 +319,19 @@ func (w *worker) run(ctx context.Context) error {
 	}
 }
 
-// sync applies a changed trace configuration and publishes counters.
-func (w *worker) sync(frames uint64) {
-	w.table.Tick(time.Now().UnixNano()) // a busy link gets no poll timeouts
-	select {
-	case r := <-w.reqs:
-		r.reply <- w.openRecords(r.max)
-	default:
+// sync ages the table as of now, answers waiting queries, applies a
+// changed trace configuration and publishes counters.
+func (w *worker) sync(frames uint64, now int64) {
+	w.nextSync = now + int64(syncEvery)
+	w.table.Tick(now) // a busy link gets no poll timeouts
+	w.asked.Store(false)
+	for served := false; !served; {
+		select {
+		case q := <-w.reqs:
+			q(w, now)
+		default:
+			served = true
+		}
 	}
 	if g := w.d.gen.Load(); g != w.gen {
 		w.d.mu.Lock()
@@ -294,7 +339,23 @@ func (w *worker) sync(frames uint64) {
 		w.gen = g
 		w.d.mu.Unlock()
 	}
+	if now >= w.nextRisk {
+		w.nextRisk = now + int64(riskEvery)
+		w.countRisks(now)
+	}
 	w.publish(frames)
+}
+
+// countRisks counts the connections at risk, by cause, from the watch list.
+func (w *worker) countRisks(now int64) {
+	var n [classifier.NumRisks]uint64
+	w.table.EachWatched(func(c *reassembly.Conn) bool {
+		r, _ := classifier.RiskOf(c, now)
+		n[r]++
+		return true
+	})
+	n[classifier.NoRisk] = 0
+	w.risks = n
 }
 
 func (w *worker) publish(frames uint64) {
@@ -312,6 +373,7 @@ func (w *worker) publish(frames uint64) {
 	w.snap.HasKernel = hasKernel
 	w.snap.Conns = w.conns
 	w.snap.Opens = metrics.Opens{Active: w.opens.active, Passive: w.opens.passive}
+	w.snap.AtRisk = w.risks
 	w.snapMu.Unlock()
 }
 
@@ -490,6 +552,7 @@ func (d *Daemon) MetricsSnapshot() *metrics.Snapshot {
 		QuotaUsed:  d.quota.Used(),
 		QuotaPeak:  d.quota.Peak(),
 		HasCache:   true,
+		Live:       true,
 		Cache:      d.cache.Stats(),
 		CacheLen:   d.cache.Len(),
 	}
@@ -498,62 +561,148 @@ func (d *Daemon) MetricsSnapshot() *metrics.Snapshot {
 		w := &st[i]
 		s.Workers[i] = metrics.Worker{
 			Interface: w.Interface, Frames: w.Frames, Decode: w.Decode, Table: w.Table,
-			Active: w.Active, Kernel: w.Kernel, HasKernel: w.HasKernel, Conns: w.Conns, Opens: w.Opens,
+			Active: w.Active, Kernel: w.Kernel, HasKernel: w.HasKernel, Conns: w.Conns, Opens: w.Opens, AtRisk: w.AtRisk,
 		}
 	}
 	return s
 }
 
-// openRequest asks a worker for records of its open connections.
-type openRequest struct {
-	max   int
-	reply chan []exporter.Record
+// MaxOpenPage bounds a page of open connections: the records one query
+// has each worker build, so that a listing of a large table holds a worker
+// for a few milliseconds at a time (ask again from the last ID for more).
+const MaxOpenPage = 1000
+
+// OpenQuery selects open connections.
+type OpenQuery struct {
+	After uint64 // only connections with higher IDs (the last ID of the previous page)
+	Limit int    // at most this many; 0 or more than MaxOpenPage: MaxOpenPage
+	// AtRisk keeps only connections at risk (classifier.RiskOf): of the
+	// cause Risk, or of any cause when Risk is classifier.NoRisk.
+	AtRisk bool
+	Risk   classifier.Risk
 }
 
-// openRecords builds records of the worker's open connections, judged as
-// of now (mostly OP: still open), at most max.
-func (w *worker) openRecords(max int) []exporter.Record {
-	now := time.Now().UnixNano()
-	var out []exporter.Record
-	w.table.EachOpen(func(c *reassembly.Conn) bool {
-		if len(out) >= max {
-			return false
+// OpenPage is one page of open connections, in increasing ID order.
+type OpenPage struct {
+	Records []exporter.Record
+	// More reports that connections with higher IDs remain: ask again
+	// with After set to the last record's ID.
+	More bool
+}
+
+// workerPage builds the worker's part of page q, as of now.
+func (w *worker) workerPage(q OpenQuery, now int64) OpenPage {
+	var pg OpenPage
+	add := func(c *reassembly.Conn) {
+		c.EvalTime = max(now, c.LastSeen)
+		rec := exporter.NewRecord(c, w.d.cls.Classify(c), w.iface)
+		rec.SetRisk(classifier.RiskOf(c, now))
+		pg.Records = append(pg.Records, rec)
+	}
+	if !q.AtRisk {
+		pg.More = w.table.EachOpenAfter(q.After, q.Limit, add)
+		return pg
+	}
+	// At-risk connections are on the watch list, which is short; sort
+	// what matches by ID and keep the first Limit.
+	w.table.EachWatched(func(c *reassembly.Conn) bool {
+		if c.ID <= q.After {
+			return true
 		}
-		c.EvalTime = max64(now, c.LastSeen)
-		out = append(out, exporter.NewRecord(c, w.d.cls.Classify(c), w.iface))
+		if r, _ := classifier.RiskOf(c, now); r != classifier.NoRisk && (q.Risk == classifier.NoRisk || r == q.Risk) {
+			add(c)
+		}
 		return true
 	})
-	return out
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
+	slices.SortFunc(pg.Records, func(a, b exporter.Record) int { return cmp.Compare(a.ID, b.ID) })
+	if len(pg.Records) > q.Limit {
+		pg.Records, pg.More = pg.Records[:q.Limit], true
 	}
-	return b
+	return pg
 }
 
-// OpenConnections returns records of connections still open, at most max
-// in all, asking each worker between its packets (a worker answers within
-// one poll timeout or 1024 frames).
-func (d *Daemon) OpenConnections(ctx context.Context, max int) ([]exporter.Record, error) {
-	var out []exporter.Record
-	for _, w := range d.workers {
-		if len(out) >= max {
-			break
+// ask runs q in every worker's goroutine, at once, and waits for all of
+// them or ctx. A worker runs a query at its next sync: within syncEvery,
+// at once when its source can be woken from a wait for frames.
+func (d *Daemon) ask(ctx context.Context, q func(w *worker, now int64) any) ([]any, error) {
+	replies := make(chan struct {
+		i int
+		v any
+	}, len(d.workers))
+	for i, w := range d.workers {
+		run := func(w *worker, now int64) {
+			replies <- struct {
+				i int
+				v any
+			}{i, q(w, now)}
 		}
-		r := openRequest{max: max - len(out), reply: make(chan []exporter.Record, 1)}
 		select {
-		case w.reqs <- r:
+		case w.reqs <- run:
 		case <-ctx.Done():
-			return out, ctx.Err()
+			return nil, ctx.Err()
 		}
+		w.asked.Store(true)
+		if wk, ok := w.src.(Waker); ok {
+			wk.Wake()
+		}
+	}
+	out := make([]any, len(d.workers))
+	for range d.workers {
 		select {
-		case recs := <-r.reply:
-			out = append(out, recs...)
+		case r := <-replies:
+			out[r.i] = r.v
 		case <-ctx.Done():
-			return out, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	return out, nil
+}
+
+// Open returns one page of open connections, judged as of now (mostly
+// OP: still open), each with its risk.
+func (d *Daemon) Open(ctx context.Context, q OpenQuery) (OpenPage, error) {
+	if q.Limit <= 0 || q.Limit > MaxOpenPage {
+		q.Limit = MaxOpenPage
+	}
+	parts, err := d.ask(ctx, func(w *worker, now int64) any { return w.workerPage(q, now) })
+	if err != nil {
+		return OpenPage{}, err
+	}
+	var pg OpenPage
+	for _, p := range parts {
+		wp := p.(OpenPage)
+		pg.Records = append(pg.Records, wp.Records...)
+		pg.More = pg.More || wp.More
+	}
+	slices.SortFunc(pg.Records, func(a, b exporter.Record) int { return cmp.Compare(a.ID, b.ID) })
+	if len(pg.Records) > q.Limit {
+		pg.Records, pg.More = pg.Records[:q.Limit], true
+	}
+	return pg, nil
+}
+
+// OpenConnections returns records of connections still open, at most max
+// in all, in increasing ID order, asking the workers one page at a time.
+func (d *Daemon) OpenConnections(ctx context.Context, max int) ([]exporter.Record, error) {
+	var out []exporter.Record
+	q := OpenQuery{}
+	for len(out) < max {
+		q.Limit = min(MaxOpenPage, max-len(out))
+		pg, err := d.Open(ctx, q)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, pg.Records...)
+		if !pg.More || len(pg.Records) == 0 {
+			break
+		}
+		q.After = pg.Records[len(pg.Records)-1].ID
+	}
+	return out, nil
+}
+
+// OpenPage is Open for the HTTP API (exporter/web.OpenLister).
+func (d *Daemon) OpenPage(ctx context.Context, after uint64, limit int, atRisk bool, risk classifier.Risk) ([]exporter.Record, bool, error) {
+	pg, err := d.Open(ctx, OpenQuery{After: after, Limit: limit, AtRisk: atRisk, Risk: risk})
+	return pg.Records, pg.More, err
 }

@@ -81,6 +81,21 @@ type Record struct {
 	MSS    Pair[uint16] `json:"mss"`
 	WScale Pair[int8]   `json:"wscale"`
 	End    string       `json:"end"` // why tracking stopped: closed, idle, capture_end, port_reused
+
+	// Risk and RiskSince, in records of open connections only: the
+	// pattern the connection is in that ends in a timer's verdict if it
+	// goes on (classifier.Risk), and when it began.
+	Risk      string    `json:"risk,omitempty"`
+	RiskSince time.Time `json:"risk_since,omitzero"`
+}
+
+// SetRisk marks an open connection's record with its risk (classifier.RiskOf).
+func (r *Record) SetRisk(risk classifier.Risk, since int64) {
+	if risk == classifier.NoRisk {
+		r.Risk, r.RiskSince = "", time.Time{}
+		return
+	}
+	r.Risk, r.RiskSince = risk.String(), time.Unix(0, since).UTC()
 }
 
 var endNames = map[reassembly.EndCause]string{

@@ -107,6 +107,14 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	b = strconv.AppendInt(b, int64(r.WScale.Server), 10)
 	b = append(b, `},"end":`...)
 	b = appendJSONString(b, r.End)
+	if r.Risk != "" {
+		b = append(b, `,"risk":`...)
+		b = appendJSONString(b, r.Risk)
+	}
+	if !r.RiskSince.IsZero() {
+		b = append(b, `,"risk_since":`...)
+		b = appendTime(b, r.RiskSince)
+	}
 	b = append(b, '}')
 	return b
 }

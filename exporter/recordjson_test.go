@@ -134,6 +134,8 @@ func edgeRecords() []exporter.Record {
 		r.Client = netip.AddrPortFrom(netip.MustParseAddr("::ffff:1.2.3.4").WithZone("z"), 9)
 	})
 	add(func(r *exporter.Record) { r.Client = netip.AddrPortFrom(netip.IPv4Unspecified(), 0) })
+	add(func(r *exporter.Record) { r.SetRisk(classifier.RiskRetransmitting, 1700000000123456789) })
+	add(func(r *exporter.Record) { r.SetRisk(classifier.RiskSYNUnanswered, 0) })
 	add(func(r *exporter.Record) {
 		r.Interface = "<a href=\"x\">&amp;</a>\\ \b\f\n\r\t\x00\x1f\x7f é 日本 \u2028\u2029 \xff\xfe \xe2\x82"
 		r.History = "ShADadFf<>&"

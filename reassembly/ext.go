@@ -29,6 +29,9 @@ type closeExt struct {
 type rareExt struct {
 	ends [2]rareEnd // by Role
 	zeek zeekRare
+	// watchAt is the connection's place on the table's watch list, plus
+	// one (0: not on it).
+	watchAt uint32
 }
 
 // rareEnd is one endpoint's rarely used state.

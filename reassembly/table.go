@@ -110,6 +110,9 @@ type Table struct {
 	quota       *Quota
 	rings       ringPool
 
+	watch []uint32    // connections with a run in progress (watch.go)
+	page  []pageEntry // EachOpenAfter's heap, kept for the next page
+
 	deadCheck    func(c *Conn) bool
 	deadEvery    int64
 	deadMinQuiet int64
@@ -166,6 +169,81 @@ func (t *Table) EachOpen(fn func(c *Conn) bool) {
 		if !more {
 			return
 		}
+	}
+}
+
+// EachOpenAfter calls fn, in increasing ID order, for at most max open
+// connections whose IDs are above after, and reports whether more open
+// connections with higher IDs remain. It reads only the compact state of
+// every open connection and fills a full view for the ones it hands out,
+// so a page of a large table holds its worker for little longer than the
+// page takes to build. The *Conn is only valid during the call.
+func (t *Table) EachOpenAfter(after uint64, max int, fn func(c *Conn)) (more bool) {
+	if max <= 0 {
+		return t.active.n > 0
+	}
+	// A max-heap by ID of the max lowest IDs above after seen so far.
+	heap := t.page[:0]
+	for h := t.active.head; h != 0; {
+		c := t.conns.at(h)
+		if c.id > after {
+			switch {
+			case len(heap) < max:
+				heap = append(heap, pageEntry{c.id, h})
+				for i := len(heap) - 1; i > 0; {
+					up := (i - 1) / 2
+					if heap[up].id >= heap[i].id {
+						break
+					}
+					heap[up], heap[i] = heap[i], heap[up]
+					i = up
+				}
+			case c.id < heap[0].id:
+				heap[0] = pageEntry{c.id, h}
+				siftDown(heap, 0, len(heap))
+				more = true
+			default:
+				more = true
+			}
+		}
+		h = c.next
+	}
+	// Heap sort: ascending IDs.
+	for end := len(heap) - 1; end > 0; end-- {
+		heap[0], heap[end] = heap[end], heap[0]
+		siftDown(heap, 0, end)
+	}
+	t.page = heap
+	for _, e := range heap {
+		t.fill(&t.view, t.conns.at(e.h), 0, 0)
+		fn(&t.view)
+		t.view.Trace = nil
+	}
+	return more
+}
+
+// pageEntry is a connection's ID and handle, for EachOpenAfter.
+type pageEntry struct {
+	id uint64
+	h  uint32
+}
+
+// siftDown restores the max-heap property of heap[:n] below i.
+func siftDown(heap []pageEntry, i, n int) {
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		big := l
+		if r := l + 1; r < n && heap[r].id > heap[l].id {
+			big = r
+		}
+		if heap[i].id >= heap[big].id {
+			return
+		}
+		heap[i], heap[big] = heap[big], heap[i]
+		i = big
 	}
 }
 
@@ -271,6 +349,9 @@ func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
 	}
 	from, a := t.update(c, p, srcLo)
 	t.countSegment(c, from, p, a)
+	if c.flags&cfRunGrew != 0 {
+		t.watchGrown(h, c)
+	}
 	if c.traceX != 0 && t.trace.Enabled {
 		t.record(c, p, from, a, hdr)
 	}
@@ -412,6 +493,7 @@ func (t *Table) scanDead(now int64) {
 // extensions and flight recorder are released.
 func (t *Table) finalize(h uint32, end EndCause, eval int64) {
 	c := t.conns.at(h)
+	t.unwatch(c)
 	if c.has(cfEnded) {
 		t.remove(&t.ended, h, c)
 		if n := t.ended.head; n != 0 {

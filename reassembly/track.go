@@ -64,6 +64,8 @@ const (
 	cfFirstRTTKnown   // wsTime is ts_first_rtt
 	cfSYNACKSeen      // a SYN-ACK with a non-zero timestamp was seen
 	cfRuns            // a retransmission, persist or keepalive run started (in the rare extension)
+	cfRunGrew         // a run (or the SYN run) grew on this packet: the table puts the connection on its watch list
+	cfWatched         // on the table's watch list (rareExt.watchAt)
 	cfLocalIsServer   // the server is the local side (Config.LocalNets), decided at creation
 )
 
@@ -434,11 +436,13 @@ func (t *Table) addSYN(c *tracked, r Role, first bool, ts int64, seq uint32) {
 	case first && ts != 0 && ts == e.firstTime:
 		e.flags |= efSynRunInline // the usual case: nothing to store
 	case e.has(efSynRunInline):
+		c.flags |= cfRunGrew
 		x := &t.rareExt(c).ends[r]
 		x.synRun = Run{Count: 1, Unanswered: 1, Seq: e.isn, First: e.firstTime, Last: e.firstTime}
 		e.flags &^= efSynRunInline
 		x.synRun.add(ts, seq)
 	default:
+		c.flags |= cfRunGrew
 		t.rareExt(c).ends[r].synRun.add(ts, seq)
 	}
 }
@@ -610,7 +614,7 @@ func (t *Table) trackRuns(c *tracked, r *trackedEnd, from Role, p *capture.Packe
 		// repair of a later hole does not.
 		head := !r.has(efAckedAny) || seqLE(p.Seq, r.highAck)
 		if head {
-			c.flags |= cfRuns
+			c.flags |= cfRuns | cfRunGrew
 			t.rareExt(c).ends[from].retransmits.add(p.Timestamp, p.Seq)
 		}
 	}
@@ -619,11 +623,11 @@ func (t *Table) trackRuns(c *tracked, r *trackedEnd, from Role, p *capture.Packe
 		t.rares.at(c.rareX).ends[from].keepalive.reset()
 	}
 	if a&PersistProbe != 0 {
-		c.flags |= cfRuns
+		c.flags |= cfRuns | cfRunGrew
 		t.rareExt(c).ends[from].persist.add(p.Timestamp, p.Seq)
 	}
 	if a&KeepaliveProbe != 0 {
-		c.flags |= cfRuns
+		c.flags |= cfRuns | cfRunGrew
 		t.rareExt(c).ends[from].keepalive.add(p.Timestamp, p.Seq)
 	}
 }

@@ -10,6 +10,7 @@ package metrics
 import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/reassembly"
 )
 
@@ -31,11 +32,15 @@ type Worker struct {
 	// Opens are counted live, as the handshake segments are seen (the
 	// daemon's workers; zero in offline runs).
 	Opens Opens
+	// AtRisk counts the open connections at risk, by classifier.Risk (live
+	// workers only).
+	AtRisk [classifier.NumRisks]uint64
 }
 
 // Snapshot is everything one scrape reads.
 type Snapshot struct {
 	Workers      []Worker
+	Live         bool // the workers capture live (their open connections can be at risk)
 	TraceEnabled bool
 	QuotaLimit   int64 // trace memory quota, bytes
 	QuotaUsed    int64

@@ -22,9 +22,13 @@ import (
 	"github.com/tcptap/tcptap/reassembly"
 )
 
-// OpenLister is a Backend that can list the connections still open.
+// OpenLister is a Backend that can list the connections still open, a
+// page at a time: at most limit (bounded by the backend) with IDs above
+// after, in increasing ID order, only those at risk when atRisk (of the
+// cause risk, or any when it is classifier.NoRisk); more reports that
+// connections with higher IDs remain.
 type OpenLister interface {
-	OpenConnections(ctx context.Context, max int) ([]exporter.Record, error)
+	OpenPage(ctx context.Context, after uint64, limit int, atRisk bool, risk classifier.Risk) (recs []exporter.Record, more bool, err error)
 }
 
 // Backend is what the API reads (the daemon).
@@ -105,6 +109,13 @@ func writeJSON(w http.ResponseWriter, v any) {
 // ?state=closed (default: the trace cache) or open (asked of the workers),
 // &reason=RT[,ST...],
 // &family=ipv4|ipv6, &limit=N (the newest N).
+//
+// Open connections come a page at a time in increasing ID order: &limit=N
+// (at most the backend's page, 1000 for the daemon), &after=ID (the last
+// ID of the previous page; a Link header with rel="next" gives the next
+// page's URL while more remain), &risk=any or a cause (retransmitting,
+// zero_window, keepalive_unanswered, syn_unanswered) for the connections
+// at risk only.
 func (a *api) connections(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	open := false
@@ -151,23 +162,7 @@ func (a *api) connections(w http.ResponseWriter, r *http.Request) {
 		return (len(reasons) == 0 || reasons[r.Reason]) && (family == "" || r.Family == family)
 	}
 	if open {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		recs, err := a.b.(OpenLister).OpenConnections(ctx, MaxLimit)
-		if err != nil {
-			httpError(w, http.StatusServiceUnavailable, "listing open connections: "+err.Error())
-			return
-		}
-		out := []*exporter.Record{}
-		for i := range recs {
-			if keep(&recs[i]) {
-				out = append(out, &recs[i])
-			}
-		}
-		if len(out) > limit {
-			out = out[len(out)-limit:]
-		}
-		writeJSON(w, out)
+		a.openConnections(w, r, keep, limit, q.Get("limit") != "")
 		return
 	}
 	entries := a.b.Cache().Entries(func(e *cache.Entry) bool {
@@ -184,6 +179,66 @@ func (a *api) connections(w http.ResponseWriter, r *http.Request) {
 		out[i] = &e.Record
 	}
 	writeJSON(w, out)
+}
+
+// openConnections serves state=open: one page of the open connections.
+func (a *api) openConnections(w http.ResponseWriter, r *http.Request, keep func(*exporter.Record) bool, limit int, limitSet bool) {
+	q := r.URL.Query()
+	var after uint64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "after: want the id of the last connection of the previous page")
+			return
+		}
+		after = n
+	}
+	atRisk, risk := false, classifier.NoRisk
+	switch v := q.Get("risk"); v {
+	case "":
+	case "any":
+		atRisk = true
+	default:
+		rk, ok := classifier.ParseRisk(v)
+		if !ok {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("risk %q: want any, %s", v, riskNames()))
+			return
+		}
+		atRisk, risk = true, rk
+	}
+	if !limitSet {
+		limit = 0 // the backend's page
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	recs, more, err := a.b.(OpenLister).OpenPage(ctx, after, limit, atRisk, risk)
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, "listing open connections: "+err.Error())
+		return
+	}
+	out := []*exporter.Record{}
+	for i := range recs {
+		if keep(&recs[i]) {
+			out = append(out, &recs[i])
+		}
+	}
+	if more && len(recs) > 0 {
+		next := *r.URL
+		nq := next.Query()
+		nq.Set("after", strconv.FormatUint(recs[len(recs)-1].ID, 10))
+		next.RawQuery = nq.Encode()
+		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", next.RequestURI()))
+	}
+	writeJSON(w, out)
+}
+
+// riskNames lists the risk causes the API accepts.
+func riskNames() string {
+	names := make([]string, len(classifier.Risks))
+	for i, r := range classifier.Risks {
+		names[i] = r.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 func (a *api) entry(w http.ResponseWriter, r *http.Request) *cache.Entry {
