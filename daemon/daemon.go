@@ -592,6 +592,9 @@ type OpenPage struct {
 // workerPage builds the worker's part of page q, as of now.
 func (w *worker) workerPage(q OpenQuery, now int64) OpenPage {
 	var pg OpenPage
+	if !q.AtRisk {
+		pg.Records = make([]exporter.Record, 0, min(q.Limit, w.table.Len()))
+	}
 	add := func(c *reassembly.Conn) {
 		c.EvalTime = max(now, c.LastSeen)
 		rec := exporter.NewRecord(c, w.d.cls.Classify(c), w.iface)
