@@ -30,7 +30,7 @@ type Request struct {
 	Cmd  string   `json:"cmd"`
 	Args []string `json:"args,omitempty"`
 
-	// display cache-connection
+	// display cache-connection, display at-risk
 	Family string `json:"family,omitempty"`
 	// display cache-packet
 	Source      string `json:"source,omitempty"`      // addr:port
@@ -183,8 +183,39 @@ func (d *Daemon) Handle(req *Request) ([]byte, error) {
 		return out.Bytes(), err
 	case "display cache-packet":
 		return d.cachePacket(req)
+	case "display at-risk":
+		return d.atRisk(req)
 	}
 	return nil, fmt.Errorf("unknown command %q", req.Cmd)
+}
+
+// atRisk lists the open connections at risk (display at-risk).
+func (d *Daemon) atRisk(req *Request) ([]byte, error) {
+	if req.Family != "" && req.Family != "ipv4" && req.Family != "ipv6" {
+		return nil, fmt.Errorf("display at-risk %q: want ipv4 or ipv6", req.Family)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var recs []exporter.Record
+	q := OpenQuery{AtRisk: true}
+	for {
+		pg, err := d.Open(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("display at-risk: %w", err)
+		}
+		for _, r := range pg.Records {
+			if req.Family == "" || r.Family == req.Family {
+				recs = append(recs, r)
+			}
+		}
+		if !pg.More || len(pg.Records) == 0 {
+			break
+		}
+		q.From = pg.Records[len(pg.Records)-1].ID + 1
+	}
+	var out bytes.Buffer
+	err := exporter.WriteAtRisk(&out, recs, time.Now())
+	return out.Bytes(), err
 }
 
 func (d *Daemon) cachePacket(req *Request) ([]byte, error) {

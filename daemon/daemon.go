@@ -574,7 +574,7 @@ const MaxOpenPage = 1000
 
 // OpenQuery selects open connections.
 type OpenQuery struct {
-	After uint64 // only connections with higher IDs (the last ID of the previous page)
+	From  uint64 // only connections with this ID or higher (one above the last ID of the previous page)
 	Limit int    // at most this many; 0 or more than MaxOpenPage: MaxOpenPage
 	// AtRisk keeps only connections at risk (classifier.RiskOf): of the
 	// cause Risk, or of any cause when Risk is classifier.NoRisk.
@@ -586,13 +586,16 @@ type OpenQuery struct {
 type OpenPage struct {
 	Records []exporter.Record
 	// More reports that connections with higher IDs remain: ask again
-	// with After set to the last record's ID.
+	// with From one above the last record's ID.
 	More bool
 }
 
 // workerPage builds the worker's part of page q, as of now.
 func (w *worker) workerPage(q OpenQuery, now int64) OpenPage {
 	var pg OpenPage
+	if !q.AtRisk {
+		pg.Records = make([]exporter.Record, 0, min(q.Limit, w.table.Len()))
+	}
 	add := func(c *reassembly.Conn) {
 		c.EvalTime = max(now, c.LastSeen)
 		rec := exporter.NewRecord(c, w.d.cls.Classify(c), w.iface)
@@ -600,13 +603,13 @@ func (w *worker) workerPage(q OpenQuery, now int64) OpenPage {
 		pg.Records = append(pg.Records, rec)
 	}
 	if !q.AtRisk {
-		pg.More = w.table.EachOpenAfter(q.After, q.Limit, add)
+		pg.More = w.table.EachOpenFrom(q.From, q.Limit, add)
 		return pg
 	}
 	// At-risk connections are on the watch list, which is short; sort
 	// what matches by ID and keep the first Limit.
 	w.table.EachWatched(func(c *reassembly.Conn) bool {
-		if c.ID <= q.After {
+		if c.ID < q.From {
 			return true
 		}
 		if r, _ := classifier.RiskOf(c, now); r != classifier.NoRisk && (q.Risk == classifier.NoRisk || r == q.Risk) {
@@ -696,13 +699,13 @@ func (d *Daemon) OpenConnections(ctx context.Context, max int) ([]exporter.Recor
 		if !pg.More || len(pg.Records) == 0 {
 			break
 		}
-		q.After = pg.Records[len(pg.Records)-1].ID
+		q.From = pg.Records[len(pg.Records)-1].ID + 1
 	}
 	return out, nil
 }
 
 // OpenPage is Open for the HTTP API (exporter/web.OpenLister).
-func (d *Daemon) OpenPage(ctx context.Context, after uint64, limit int, atRisk bool, risk classifier.Risk) ([]exporter.Record, bool, error) {
-	pg, err := d.Open(ctx, OpenQuery{After: after, Limit: limit, AtRisk: atRisk, Risk: risk})
+func (d *Daemon) OpenPage(ctx context.Context, from uint64, limit int, atRisk bool, risk classifier.Risk) ([]exporter.Record, bool, error) {
+	pg, err := d.Open(ctx, OpenQuery{From: from, Limit: limit, AtRisk: atRisk, Risk: risk})
 	return pg.Records, pg.More, err
 }

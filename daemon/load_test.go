@@ -63,6 +63,25 @@ const (
 	loadRx = "ld1"
 )
 
+// newLoadLab returns a lab whose tap namespace has the load veth pair up.
+func newLoadLab(t *testing.T) *netlab.Lab {
+	lab := netlab.New(t, netlab.Options{})
+	for _, args := range [][]string{
+		{"ip", "link", "add", loadTx, "type", "veth", "peer", "name", loadRx},
+		// No IPv6 on the pair: its neighbour discovery would add frames
+		// to the interface counters the test compares.
+		{"sysctl", "-qw", "net.ipv6.conf." + loadTx + ".disable_ipv6=1", "net.ipv6.conf." + loadRx + ".disable_ipv6=1"},
+		{"ip", "link", "set", loadTx, "up"},
+		{"ip", "link", "set", loadRx, "up"},
+	} {
+		if out, err := lab.Tap.Exec(args[0], args[1:]...); err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	waitLinkUp(t, lab.Tap, loadRx)
+	return lab
+}
+
 func TestLoadReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test: skipped with -short")
@@ -81,20 +100,7 @@ func TestLoadReplay(t *testing.T) {
 		packets = n
 	}
 
-	lab := netlab.New(t, netlab.Options{})
-	for _, args := range [][]string{
-		{"ip", "link", "add", loadTx, "type", "veth", "peer", "name", loadRx},
-		// No IPv6 on the pair: its neighbour discovery would add frames
-		// to the interface counters the test compares.
-		{"sysctl", "-qw", "net.ipv6.conf." + loadTx + ".disable_ipv6=1", "net.ipv6.conf." + loadRx + ".disable_ipv6=1"},
-		{"ip", "link", "set", loadTx, "up"},
-		{"ip", "link", "set", loadRx, "up"},
-	} {
-		if out, err := lab.Tap.Exec(args[0], args[1:]...); err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	waitLinkUp(t, lab.Tap, loadRx)
+	lab := newLoadLab(t)
 
 	start := time.Now()
 	pcap := filepath.Join(t.TempDir(), "load.pcap")

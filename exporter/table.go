@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tcptap/tcptap/classifier"
 )
@@ -83,6 +85,38 @@ func WriteTable(w io.Writer, recs []Record) error {
 	}
 	if len(legend) > 0 {
 		fmt.Fprintf(bw, "\nReason: %s\n", strings.Join(legend, ", "))
+	}
+	return bw.Flush()
+}
+
+// WriteAtRisk writes the at-risk view: open connections in a pattern that
+// ends in a timer's verdict if it goes on, the oldest risk first, with how
+// long each has been at risk as of now and the retransmissions and probes
+// that show it.
+func WriteAtRisk(w io.Writer, recs []Record, now time.Time) error {
+	recs = slices.Clone(recs)
+	slices.SortStableFunc(recs, func(a, b Record) int { return a.RiskSince.Compare(b.RiskSince) })
+	bw := bufio.NewWriter(w)
+	lw, fw, vw := len("Local Address"), len("Foreign Address"), len("VPN Name")
+	for i := range recs {
+		l, f := LocalForeign(&recs[i])
+		lw, fw, vw = max(lw, len(l)), max(fw, len(f)), max(vw, len(VPNName(&recs[i])))
+	}
+	const head = "%-*s  %-*s  %-*s  %-20s  %-23s  %8s  %7s  %6s  %10s\n"
+	fmt.Fprintf(bw, head, lw, "Local Address", fw, "Foreign Address", vw, "VPN Name", "Risk", "Since (UTC)", "For", "Retrans", "Probes", "Keepalives")
+	for i := range recs {
+		r := &recs[i]
+		l, f := LocalForeign(r)
+		d := now.Sub(r.RiskSince).Round(100 * time.Millisecond)
+		fmt.Fprintf(bw, head, lw, l, fw, f, vw, VPNName(r), r.Risk, r.RiskSince.Format(timeLayout), d,
+			strconv.FormatUint(uint64(r.Retransmissions.Client+r.Retransmissions.Server), 10),
+			strconv.FormatUint(uint64(r.WindowProbes.Client+r.WindowProbes.Server), 10),
+			strconv.FormatUint(uint64(r.KeepAlives.Client+r.KeepAlives.Server), 10))
+	}
+	if len(recs) == 0 {
+		fmt.Fprintln(bw, "(no connection at risk)")
+	} else {
+		fmt.Fprintln(bw, "\nRisk: retransmitting (unacknowledged data retransmitted: the road to RT), zero_window (probing a zero window: PT), keepalive_unanswered (KT), syn_unanswered (ST)")
 	}
 	return bw.Flush()
 }

@@ -111,7 +111,7 @@ type Table struct {
 	rings       ringPool
 
 	watch []uint32    // connections with a run in progress (watch.go)
-	page  []pageEntry // EachOpenAfter's heap, kept for the next page
+	page  []pageEntry // EachOpenFrom's heap, kept for the next page
 
 	deadCheck    func(c *Conn) bool
 	deadEvery    int64
@@ -172,21 +172,21 @@ func (t *Table) EachOpen(fn func(c *Conn) bool) {
 	}
 }
 
-// EachOpenAfter calls fn, in increasing ID order, for at most max open
-// connections whose IDs are above after, and reports whether more open
+// EachOpenFrom calls fn, in increasing ID order, for at most max open
+// connections whose IDs are from or above, and reports whether more open
 // connections with higher IDs remain. It reads only the compact state of
 // every open connection and fills a full view for the ones it hands out,
 // so a page of a large table holds its worker for little longer than the
 // page takes to build. The *Conn is only valid during the call.
-func (t *Table) EachOpenAfter(after uint64, max int, fn func(c *Conn)) (more bool) {
+func (t *Table) EachOpenFrom(from uint64, max int, fn func(c *Conn)) (more bool) {
 	if max <= 0 {
 		return t.active.n > 0
 	}
-	// A max-heap by ID of the max lowest IDs above after seen so far.
+	// A max-heap by ID of the max lowest IDs from from seen so far.
 	heap := t.page[:0]
 	for h := t.active.head; h != 0; {
 		c := t.conns.at(h)
-		if c.id > after {
+		if c.id >= from {
 			switch {
 			case len(heap) < max:
 				heap = append(heap, pageEntry{c.id, h})
@@ -222,7 +222,7 @@ func (t *Table) EachOpenAfter(after uint64, max int, fn func(c *Conn)) (more boo
 	return more
 }
 
-// pageEntry is a connection's ID and handle, for EachOpenAfter.
+// pageEntry is a connection's ID and handle, for EachOpenFrom.
 type pageEntry struct {
 	id uint64
 	h  uint32

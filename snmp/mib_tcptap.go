@@ -29,6 +29,7 @@ import (
 //	  tcptapCacheTable             .4   the trace cache
 //	  tcptapNotifyObjects          .5   objects of notifications (notify.go)
 //	  tcptapCaptureTable           .6   capture statistics per interface
+//	  tcptapRiskTable              .7   open connections at risk, by cause
 //
 // Sets follow the control commands' rules: max-packet-number and
 // memory-quota change only while tracing is disabled (inconsistentValue
@@ -181,6 +182,7 @@ func tcptapMIB(b Backend) []Provider {
 		closedTable(b, info).Provider(),
 		cacheTable(b).Provider(),
 		captureTable(b).Provider(),
+		riskTable(b).Provider(),
 	)
 	return provs
 }
@@ -213,6 +215,34 @@ func closedTable(b Backend, info func(*Request) *exporter.TraceInformation) *Tab
 					}
 				}
 				rows = append(rows, Row{Index: OID{uint32(i + 1)}, Data: x})
+			}
+			return rows
+		},
+	}
+}
+
+// riskTable is tcptapRiskTable: one row per at-risk cause, indexed by the
+// cause's classifier.Risk value, which never changes.
+func riskTable(b Backend) *Table {
+	type row struct {
+		risk classifier.Risk
+		n    uint64
+	}
+	return &Table{
+		Entry: tcptapObjects.Append(7, 1),
+		Columns: []Column{
+			{ID: 2, Get: func(r Row) Value { return String(r.Data.(row).risk.String()) }},
+			{ID: 3, Get: func(r Row) Value { return Gauge32(r.Data.(row).n) }},
+		},
+		Rows: func(r *Request) []Row {
+			s := snapshot(b, r)
+			rows := make([]Row, 0, len(classifier.Risks))
+			for _, rk := range classifier.Risks {
+				x := row{risk: rk}
+				for i := range s.Workers {
+					x.n += s.Workers[i].AtRisk[rk]
+				}
+				rows = append(rows, Row{Index: OID{uint32(rk)}, Data: x})
 			}
 			return rows
 		},

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,12 +24,12 @@ import (
 )
 
 // OpenLister is a Backend that can list the connections still open, a
-// page at a time: at most limit (bounded by the backend) with IDs above
-// after, in increasing ID order, only those at risk when atRisk (of the
+// page at a time: at most limit (bounded by the backend) with IDs from
+// from, in increasing ID order, only those at risk when atRisk (of the
 // cause risk, or any when it is classifier.NoRisk); more reports that
 // connections with higher IDs remain.
 type OpenLister interface {
-	OpenPage(ctx context.Context, after uint64, limit int, atRisk bool, risk classifier.Risk) (recs []exporter.Record, more bool, err error)
+	OpenPage(ctx context.Context, from uint64, limit int, atRisk bool, risk classifier.Risk) (recs []exporter.Record, more bool, err error)
 }
 
 // Backend is what the API reads (the daemon).
@@ -184,14 +185,14 @@ func (a *api) connections(w http.ResponseWriter, r *http.Request) {
 // openConnections serves state=open: one page of the open connections.
 func (a *api) openConnections(w http.ResponseWriter, r *http.Request, keep func(*exporter.Record) bool, limit int, limitSet bool) {
 	q := r.URL.Query()
-	var after uint64
+	var from uint64
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
+		if err != nil || n == math.MaxUint64 {
 			httpError(w, http.StatusBadRequest, "after: want the id of the last connection of the previous page")
 			return
 		}
-		after = n
+		from = n + 1
 	}
 	atRisk, risk := false, classifier.NoRisk
 	switch v := q.Get("risk"); v {
@@ -211,7 +212,7 @@ func (a *api) openConnections(w http.ResponseWriter, r *http.Request, keep func(
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	recs, more, err := a.b.(OpenLister).OpenPage(ctx, after, limit, atRisk, risk)
+	recs, more, err := a.b.(OpenLister).OpenPage(ctx, from, limit, atRisk, risk)
 	if err != nil {
 		httpError(w, http.StatusServiceUnavailable, "listing open connections: "+err.Error())
 		return
