@@ -80,3 +80,49 @@ func TestLiveCountsKeepFirstRoles(t *testing.T) {
 }
 
 func netipOf(a [16]byte) netip.Addr { return netip.AddrFrom4([4]byte(a[:4])) }
+
+// TestLiveCountsDoNotAllocate: counting a segment allocates nothing, with
+// the local side named by address, on every counted path: data, pure
+// ACKs, duplicate ACKs, retransmissions.
+func TestLiveCountsDoNotAllocate(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.LocalNets = []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}
+	tab := NewTable(cfg, 0, 1, nil)
+	for _, s := range []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(1), false, S | A, 500, 101, 0, 0},
+		{ms(2), true, A, 101, 501, 0, 0},
+	} {
+		p := packetOf(s)
+		tab.Packet(&p)
+	}
+	data := packetOf(seg{ms(3), true, P | A, 101, 501, 100, 0})
+	ack := packetOf(seg{ms(4), false, A, 501, 201, 0, 0})
+	seq := uint32(101)
+	before := tab.Stats.Segments
+	const rounds = 1000
+	allocs := testing.AllocsPerRun(rounds, func() {
+		data.Seq = seq
+		ack.Ack = seq + 100
+		data.Timestamp += 1000
+		tab.Packet(&data) // new data
+		ack.Timestamp = data.Timestamp + 500
+		tab.Packet(&ack)
+		ack.Timestamp += 100
+		tab.Packet(&ack) // a duplicate ACK
+		data.Timestamp = ack.Timestamp + 100
+		tab.Packet(&data) // a retransmission (acknowledged already: spurious)
+		seq += 100
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per round of 4 segments, want 0", allocs)
+	}
+	after := tab.Stats.Segments
+	c, s := after[Client][Remote], after[Server][Local]
+	c.Segments -= before[Client][Remote].Segments
+	s.Segments -= before[Server][Local].Segments
+	// AllocsPerRun runs the function once more than rounds.
+	if c.Segments != 2*(rounds+1) || s.Segments != 2*(rounds+1) || c.Retransmissions == 0 || s.DupAcks == 0 {
+		t.Errorf("client (remote) %+v, server (local) %+v", c, s)
+	}
+}
