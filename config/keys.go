@@ -195,10 +195,15 @@ var keyDocs = map[string]keyDoc{
 		help: "evenly spaced unanswered keepalives that make a keepalive timeout (KT) when no RST follows",
 	},
 	"trace.silence_factor": {
-		help: "a sender is silent after this many times its last retransmission or probe gap (at least 1)",
+		help: "a sender's next retransmission or probe is due this many times its last gap after the last one (at least 1; Linux doubles: 2)",
+		doc: []string{
+			"A timer verdict (RT, PT, KT, ST by silence) needs the sender quiet past",
+			"that due time (capped at Linux's 120 s maximum RTO) plus a quarter of",
+			"it, and at least min_silence: the same rule live and offline.",
+		},
 	},
 	"trace.min_silence": {
-		help: "the least silence after retransmissions or probes that ends a connection",
+		help: "the least margin of silence, past a sender's next due retransmission or probe, that ends a connection",
 	},
 	"trace.syn_silence": {
 		help: "how long a single SYN must stay unanswered to be a SYN timeout (ST)",

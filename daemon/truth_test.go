@@ -4,7 +4,11 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,11 +18,27 @@ import (
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/daemon"
 	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/exporter/web"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/scenarios"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
 )
+
+// getJSON decodes the JSON body of a GET of url into v.
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
 
 // TestLiveTruth runs the daemon on the tap's bridge port, with the Linux
 // stack's default retransmission settings (tcp_retries2 = 15), while
@@ -42,6 +62,15 @@ func TestLiveTruth(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
+	reg := metrics.NewRegistry(ld.MetricsSnapshot, metrics.Options{Version: "test"})
+	srv, err := web.Listen("127.0.0.1:0", web.Handler(reg, ld.Daemon), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvDone := make(chan struct{})
+	go func() { defer close(srvDone); srv.Serve(ctx) }()
+	defer func() { cancel(); <-srvDone }()
+	api := "http://" + srv.Addr().String() + "/api/v1/connections?state=open&risk="
 
 	// during looks at the live daemon while a fault holds.
 	during := func(e scenarios.Expect, want classifier.Risk) error {
@@ -81,6 +110,32 @@ func TestLiveTruth(t *testing.T) {
 		}
 		if listed != (want != classifier.NoRisk) {
 			t.Errorf("%s: listed at risk %v, want %v", e.Scenario, listed, want != classifier.NoRisk)
+		}
+		// The HTTP API's filter and the operator's at-risk view.
+		for _, risk := range []string{"any", "retransmitting", "zero_window", "keepalive_unanswered", "syn_unanswered"} {
+			var recs []exporter.Record
+			if err := getJSON(api+risk, &recs); err != nil {
+				return err
+			}
+			found := false
+			for _, r := range recs {
+				if r.Client == e.Client && r.Server == e.Server {
+					found = true
+					if r.Risk == "" || r.RiskSince.IsZero() {
+						t.Errorf("%s: ?risk=%s lists it without risk and risk_since: %+v", e.Scenario, risk, r)
+					}
+				}
+			}
+			if wantFound := want != classifier.NoRisk && (risk == "any" || risk == want.String()); found != wantFound {
+				t.Errorf("%s: ?state=open&risk=%s lists it: %v, want %v", e.Scenario, risk, found, wantFound)
+			}
+		}
+		view, err := ld.call(daemon.Request{Cmd: "display at-risk"})
+		if err != nil {
+			return fmt.Errorf("display at-risk: %w", err)
+		}
+		if shown := strings.Contains(view, e.Client.String()+" "); shown != (want != classifier.NoRisk) {
+			t.Errorf("%s: display at-risk shows it: %v, want %v:\n%s", e.Scenario, shown, want != classifier.NoRisk, view)
 		}
 		if want != classifier.NoRisk {
 			var n uint64

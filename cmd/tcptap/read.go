@@ -86,8 +86,8 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.Uint32Var(&f.cls.RTMinRetransmissions, "rt-min-retransmissions", f.cls.RTMinRetransmissions, "retransmissions of unacknowledged data, backing off, that make a retransmit timeout (RT)")
 	fl.Uint32Var(&f.cls.PTMinProbes, "pt-min-probes", f.cls.PTMinProbes, "window probes against a zero window that make a persist timeout (PT)")
 	fl.Uint32Var(&f.cls.KTMinProbes, "kt-min-probes", f.cls.KTMinProbes, "evenly spaced unanswered keepalives that make a keepalive timeout (KT) when no RST follows")
-	fl.Float64Var(&f.cls.SilenceFactor, "silence-factor", f.cls.SilenceFactor, "a sender is silent after this many times its last retransmission/probe gap")
-	fl.DurationVar(&f.cls.MinSilence, "min-silence", f.cls.MinSilence, "the least silence after retransmissions or probes that ends a connection")
+	fl.Float64Var(&f.cls.SilenceFactor, "silence-factor", f.cls.SilenceFactor, "a sender's next retransmission/probe is due this many times its last gap after the last; it has given up once silent past that by a quarter, at least --min-silence")
+	fl.DurationVar(&f.cls.MinSilence, "min-silence", f.cls.MinSilence, "the least margin of silence past a sender's next due retransmission or probe")
 	fl.DurationVar(&f.cls.SYNSilence, "syn-silence", f.cls.SYNSilence, "how long a single unanswered SYN must stay unanswered to be a SYN timeout (ST)")
 
 	fl.BoolVar(&f.trace, "trace", false, "record packets of traced connections (implied by --connection, --pcap-dir and --information)")
