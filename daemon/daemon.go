@@ -70,6 +70,10 @@ type Options struct {
 	// PortLabels are the server ports whose closes are counted on their
 	// own (exporter.port_labels; at most metrics.MaxServices).
 	PortLabels []uint16
+
+	// Fleet, when set, stamps every record with the sensor name and the
+	// Community ID, and those of finished connections with a uid.
+	Fleet *exporter.Fleet
 }
 
 // TraceSettings is the runtime trace configuration the operator changes.
@@ -319,6 +323,9 @@ func (w *worker) publish(frames uint64) {
 func (w *worker) finished(c *reassembly.Conn) {
 	res := w.d.cls.Classify(c)
 	rec := exporter.NewRecord(c, res, w.iface)
+	if w.d.opts.Fleet != nil {
+		w.d.opts.Fleet.Stamp(&rec)
+	}
 	w.conns.Add(&rec, w.d.opts.PortLabels)
 	w.opens.ended(c)
 	w.d.cache.Add(c, &rec)
@@ -520,6 +527,9 @@ func (w *worker) openRecords(max int) []exporter.Record {
 		}
 		c.EvalTime = max64(now, c.LastSeen)
 		out = append(out, exporter.NewRecord(c, w.d.cls.Classify(c), w.iface))
+		if w.d.opts.Fleet != nil {
+			w.d.opts.Fleet.StampOpen(&out[len(out)-1])
+		}
 		return true
 	})
 	return out

@@ -25,13 +25,21 @@ func DefaultSensor() string {
 	return h
 }
 
-// Stamp sets r's sensor, a new uid and the community ID.
+// Stamp sets the record of a finished connection's sensor, a new uid and
+// the community ID.
 func (f *Fleet) Stamp(r *Record) {
+	f.StampOpen(r)
+	r.UID = NewUID()
+}
+
+// StampOpen sets the sensor and community ID of a still open connection's
+// record, listed while it runs: its uid stays empty, since the record
+// made when it finishes gets the connection's one uid.
+func (f *Fleet) StampOpen(r *Record) {
 	r.Sensor = f.Sensor
 	if r.Sensor == "" {
 		r.Sensor = DefaultSensor()
 	}
-	r.UID = NewUID()
 	r.CommunityID = CommunityID(f.CommunityIDSeed, r.Client, r.Server)
 }
 
