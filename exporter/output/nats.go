@@ -111,6 +111,13 @@ func (n *natsOut) close() error {
 	return nil
 }
 
+func (n *natsOut) check() error {
+	if !n.nc.IsConnected() {
+		return errors.New("connection lost")
+	}
+	return nil
+}
+
 var uidKey = []byte(`"uid":"`)
 
 // recordUID returns the uid field of a JSON record ("" if none).

@@ -44,6 +44,10 @@ type reopener interface{ reopen() error }
 // ticker is a sender with time-based work (file age rotation).
 type ticker interface{ tick(now time.Time) error }
 
+// checker is a sender that can tell a lost connection without sending
+// (so that tcptap_output_up falls within a second of it).
+type checker interface{ check() error }
+
 // Batch limits: records and bytes delivered at once.
 const (
 	maxBatchRecords = 512
@@ -280,6 +284,12 @@ func (o *output) run() {
 				}
 				o.up.Store(true)
 				backoff = minBackoff
+			}
+		}
+		if c, ok := o.s.(checker); ok && o.up.Load() {
+			if err := c.check(); err != nil {
+				o.fail(err)
+				retryAt = now.Add(backoff)
 			}
 		}
 		if o.up.Load() {
