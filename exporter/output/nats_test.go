@@ -16,14 +16,14 @@ import (
 // natsServer is a Debian nats-server with JetStream the test started on
 // 127.0.0.1, its store in a temporary directory kept across restarts.
 type natsServer struct {
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	port int
 	dir  string
 	cmd  *exec.Cmd
 }
 
-func startNATS(t *testing.T) *natsServer {
+func startNATS(t testing.TB) *natsServer {
 	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
@@ -72,7 +72,7 @@ func (n *natsServer) kill() {
 }
 
 // streamMessages returns the data of every message of a stream, in order.
-func streamMessages(t *testing.T, url, stream string) []string {
+func streamMessages(t testing.TB, url, stream string) []string {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {

@@ -39,7 +39,7 @@ type rsyslog struct {
 	udp, tcp       int
 }
 
-func startRsyslog(t *testing.T) *rsyslog {
+func startRsyslog(t testing.TB) *rsyslog {
 	t.Helper()
 	bin, err := exec.LookPath("rsyslogd")
 	if err != nil {
