@@ -134,10 +134,15 @@ func TestNATSJetStream(t *testing.T) {
 	defer s.Close()
 	recs := makeRecords(t, 2000)
 	next := 0
+	// In steps the file output keeps up with (the queue bound is the same
+	// for both outputs; only NATS is to fall behind).
 	write := func(n int) {
-		for range n {
+		for i := range n {
 			s.Write(&recs[next])
 			next++
+			if i%50 == 49 {
+				time.Sleep(5 * time.Millisecond)
+			}
 		}
 	}
 	sentTo := func(n uint64) func() bool {
