@@ -144,7 +144,9 @@ func TestConfigEachSource(t *testing.T) {
 		{"nested duration", "output:\n  file:\n    max_age: 1h\n", map[string]string{"TCPTAP_OUTPUT_FILE_MAX_AGE": "1h"}, []string{"--output.file.max-age", "1h"},
 			func(c config.Config) bool { return c.Output.File.MaxAge == time.Hour }},
 		{"nats and sensor", "sensor:\n  name: s7\noutput:\n  nats:\n    url: nats://10.0.0.1:4222\n", map[string]string{"TCPTAP_SENSOR_NAME": "s7", "TCPTAP_OUTPUT_NATS_URL": "nats://10.0.0.1:4222"}, []string{"--sensor.name", "s7", "--output.nats.url", "nats://10.0.0.1:4222"},
-			func(c config.Config) bool { return c.Sensor.Name == "s7" && c.Output.NATS.URL == "nats://10.0.0.1:4222" }},
+			func(c config.Config) bool {
+				return c.Sensor.Name == "s7" && c.Output.NATS.URL == "nats://10.0.0.1:4222"
+			}},
 		{"dashes in flag", "control:\n  socket: /tmp/t.sock\n", map[string]string{"TCPTAP_CONTROL_SOCKET": "/tmp/t.sock"}, []string{"--control.socket", "/tmp/t.sock"},
 			func(c config.Config) bool { return c.Control.Socket == "/tmp/t.sock" }},
 	}
