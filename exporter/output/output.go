@@ -96,7 +96,8 @@ type Set struct {
 	outs         []*output
 	abnormalOnly bool
 	flushTimeout time.Duration
-	bufs         sync.Pool // *[]byte line buffers for Write
+	bufs         sync.Pool  // *[]byte line buffers for Write
+	pushMu       sync.Mutex // Write's copies into the queues
 	closeOnce    sync.Once
 }
 
@@ -189,11 +190,15 @@ func (s *Set) Write(rec *exporter.Record) {
 	}
 	bp := s.bufs.Get().(*[]byte)
 	b := append(rec.AppendJSON((*bp)[:0]), '\n')
+	// One lock over the copies (a few microseconds) so that records the
+	// workers finish at the same time reach every output in one order.
+	s.pushMu.Lock()
 	for _, o := range s.outs {
 		if !o.q.push(b, flags) {
 			o.dropped.Add(1)
 		}
 	}
+	s.pushMu.Unlock()
 	*bp = b
 	s.bufs.Put(bp)
 }
