@@ -177,7 +177,7 @@ const (
 )
 
 // replayLab builds a lab with the veth pair and generates the capture.
-func replayLab(t *testing.T) (*netlab.Lab, string, synth.Stats) {
+func replayLab(t testing.TB) (*netlab.Lab, string, synth.Stats) {
 	t.Helper()
 	const (
 		conns   = liveConns
@@ -234,7 +234,7 @@ func liveOpen(lab *netlab.Lab) daemon.OpenFunc {
 
 // replay sends the capture at rate packets/s and checks tcpreplay sent it
 // all.
-func replay(t *testing.T, lab *netlab.Lab, pcap string, packets, rate int) {
+func replay(t testing.TB, lab *netlab.Lab, pcap string, packets, rate int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
