@@ -78,8 +78,13 @@ func (w *file) reopen() error {
 	return w.open()
 }
 
-// tick rotates a file older than MaxAge (only when it holds something).
+// tick notices a file truncated in place (logrotate's copytruncate), so
+// that rotation by size counts from its new size, and rotates a file older
+// than MaxAge (only when it holds something).
 func (w *file) tick(now time.Time) error {
+	if st, err := w.f.Stat(); err == nil && st.Size() < w.size {
+		w.size = st.Size()
+	}
 	if w.cfg.MaxAge > 0 && w.size > 0 && now.Sub(w.opened) >= w.cfg.MaxAge {
 		return w.rotate()
 	}
