@@ -102,6 +102,8 @@ func (c *Config) Validate() error {
 	c.Exporter.validate(&v)
 	c.SNMP.validate(&v)
 	c.Control.validate(&v)
+	c.Sensor.validate(&v)
+	c.Output.validate(&v)
 	return v.err()
 }
 

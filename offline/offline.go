@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
@@ -36,6 +38,17 @@ type Options struct {
 	// 64k frames with the bytes consumed and the total (-1 when unknown) of
 	// the current input.
 	Progress func(name string, done, total int64)
+	// Fleet, when set, stamps every record with the sensor name, a uid
+	// and the Community ID.
+	Fleet *exporter.Fleet
+	// FlushIdle, when positive, makes a pipe on standard input ("-")
+	// deliver records as connections finish: whenever no input arrived
+	// for this long, the packets read so far reach the workers, their
+	// clocks advance by the time waited (so closed connections linger
+	// and idle ones time out as they would live), their records reach
+	// the sink, and then Flush runs in the sink's goroutine.
+	FlushIdle time.Duration
+	Flush     func()
 }
 
 // Sink receives each finished connection's record. The sink runs in a
@@ -91,6 +104,10 @@ type batch struct {
 	// flight recorder is on.
 	hdr    [batchSize][reassembly.MaxHeaderBytes]byte
 	hdrLen [batchSize]uint8
+	// Set when input paused (Options.FlushIdle): the worker advances its
+	// clock to tick (when not 0) and hands its records to the sink.
+	tick  int64
+	flush bool
 }
 
 // freeGroup is batches a worker hands back to the reader at once.
@@ -141,8 +158,9 @@ func (w *worker) done(b *batch) {
 // sink goroutine, so that encoding and writing them (JSON, ~2 µs a record)
 // runs beside the worker rather than in it.
 type recordBatch struct {
-	recs [recordBatchSize]exporter.Record
-	n    int
+	recs  [recordBatchSize]exporter.Record
+	n     int
+	flush bool // run Options.Flush after delivering it
 }
 
 // sinkLoop is the sink goroutine: it delivers batches of records to sink
@@ -161,13 +179,16 @@ func newSinkLoop(workers int) *sinkLoop {
 	return s
 }
 
-func (s *sinkLoop) run(sink Sink) {
+func (s *sinkLoop) run(sink Sink, flush func()) {
 	for b := range s.in {
 		for i := range b.recs[:b.n] {
 			sink(&b.recs[i])
 			b.recs[i] = exporter.Record{} // drop references to strings and slices
 		}
-		b.n = 0
+		if b.flush && flush != nil {
+			flush()
+		}
+		b.n, b.flush = 0, false
 		s.free <- b
 	}
 }
@@ -181,12 +202,22 @@ func Run(ctx context.Context, names []string, opts Options, sink Sink) (Stats, e
 	sources := make([]Input, 0, len(names))
 	var errs []error
 	for _, n := range names {
-		src, err := capture.Open(n)
+		var idle *idleReader
+		var src capture.Source
+		var err error
+		if n == "-" && opts.FlushIdle > 0 && !isRegular(os.Stdin) {
+			idle = newIdleReader(os.Stdin, opts.FlushIdle, func() {})
+			if src, err = capture.NewReader(idle); err != nil {
+				err = fmt.Errorf("standard input: %w", err)
+			}
+		} else {
+			src, err = capture.Open(n)
+		}
 		if err != nil {
 			errs = append(errs, &InputError{Name: n, Err: unwrapPath(err, n)})
 			continue
 		}
-		sources = append(sources, Input{name: n, src: src})
+		sources = append(sources, Input{name: n, src: src, idle: idle})
 	}
 	st, err := RunSources(ctx, sources, opts, sink)
 	for _, s := range sources {
@@ -213,10 +244,11 @@ func unwrapPath(err error, name string) error {
 type Input struct {
 	name string
 	src  capture.Source
+	idle *idleReader // a pipe read with Options.FlushIdle
 }
 
 // NewInput pairs a name with an already open source, for RunSources.
-func NewInput(name string, src capture.Source) Input { return Input{name, src} }
+func NewInput(name string, src capture.Source) Input { return Input{name: name, src: src} }
 
 // RunSources is Run over sources the caller opened.
 func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (Stats, error) {
@@ -242,7 +274,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 	sinkDone := make(chan struct{})
 	go func() {
 		defer close(sinkDone)
-		sinks.run(sink)
+		sinks.run(sink, opts.Flush)
 	}()
 	var supply *reassembly.ChunkSupply
 	if tracing {
@@ -278,6 +310,9 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 			ifacesMu.Unlock()
 			rec := &w.out.recs[w.out.n]
 			*rec = exporter.NewRecord(c, res, name)
+			if opts.Fleet != nil {
+				opts.Fleet.Stamp(rec)
+			}
 			if opts.Cache != nil {
 				opts.Cache.Add(c, rec)
 			}
@@ -299,7 +334,17 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 				for k := 0; k < b.n; k++ {
 					w.table.PacketWithHeaders(&b.pkts[k], b.hdr[k][:b.hdrLen[k]])
 				}
+				tick, flush := b.tick, b.flush
+				b.tick, b.flush = 0, false
 				w.done(b)
+				if tick != 0 {
+					w.table.Tick(tick)
+				}
+				if flush {
+					w.out.flush = true
+					sinks.in <- w.out
+					w.out = <-sinks.free
+				}
 			}
 		}()
 	}
@@ -321,6 +366,21 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		ifacesMu.Unlock()
 		total := capture.Size(s.src)
 		off, _ := s.src.(capture.OffsetSource)
+		if s.idle != nil {
+			// Called in this goroutine, from within s.src.Next, between
+			// packets: the batches are the reader's to hand over.
+			s.idle.onIdle = func() {
+				var tick int64
+				if last > 0 {
+					tick = last + int64(time.Since(s.idle.lastData))
+				}
+				for _, w := range workers {
+					w.cur.tick, w.cur.flush = tick, true
+					w.in <- w.cur
+					w.cur = w.next()
+				}
+			}
+		}
 		for frames := 0; ; frames++ {
 			if frames&0xffff == 0 {
 				if ctx.Err() != nil {
@@ -411,4 +471,10 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 	}
 	st.Decode = dec.Stats
 	return st, errors.Join(errs...)
+}
+
+// isRegular reports whether f is a regular file (not a pipe or terminal).
+func isRegular(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode().IsRegular()
 }

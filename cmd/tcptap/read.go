@@ -21,6 +21,10 @@ import (
 	"github.com/tcptap/tcptap/reassembly"
 )
 
+// readFlushIdle is how long a pipe on standard input may stay silent
+// before the JSON records of the connections finished so far are written.
+const readFlushIdle = 200 * time.Millisecond
+
 type readFlags struct {
 	format    string
 	cacheMode string
@@ -28,6 +32,8 @@ type readFlags struct {
 	workers   int
 	localNets []string
 	progress  string
+	sensor    string
+	cidSeed   int
 
 	idleTimeout    time.Duration
 	closeLinger    time.Duration
@@ -79,6 +85,8 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.StringVar(&f.family, "family", "", "report only ipv4 or ipv6 connections")
 	fl.IntVar(&f.workers, "workers", 0, "worker goroutines (0: one per CPU)")
 	fl.StringArrayVar(&f.localNets, "local-net", nil, "CIDR of the local side (repeatable); default: the client is local")
+	fl.StringVar(&f.sensor, "sensor", "", "the records' sensor field (default: the host name)")
+	fl.IntVar(&f.cidSeed, "community-id-seed", 0, "seed of the records' Community ID flow hash, 0 to 65535")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on standard error: auto (when it is a terminal), always or never")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", reassembly.DefaultIdleTimeout, "end a connection after this long without a segment (reason IT)")
 	fl.IntVar(&f.maxConnections, "max-connections", reassembly.DefaultMaxConnections, "connections tracked at once; when full the least recently seen is let go (end \"evicted\")")
@@ -128,6 +136,9 @@ func (f *readFlags) validate() error {
 	}
 	if f.workers < 0 {
 		return fmt.Errorf("--workers %d: want 0 (one per CPU) or more", f.workers)
+	}
+	if f.cidSeed < 0 || f.cidSeed > 0xffff {
+		return fmt.Errorf("--community-id-seed %d: want 0 to 65535", f.cidSeed)
 	}
 	if f.idleTimeout <= 0 {
 		return fmt.Errorf("--idle-timeout %v: want a positive duration", f.idleTimeout)
@@ -228,6 +239,24 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		Workers:    f.workers,
 		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: lingerOrNone(f.closeLinger), MaxConnections: f.maxConnections},
 		Classifier: f.cls,
+		Fleet:      &exporter.Fleet{Sensor: f.sensor, CommunityIDSeed: uint16(f.cidSeed)},
+	}
+	if opts.Fleet.Sensor == "" {
+		opts.Fleet.Sensor = exporter.DefaultSensor()
+	}
+	if jw != nil {
+		// From a pipe, each record as its connection finishes: after
+		// 200 ms without input the pending packets are processed and
+		// the records written out.
+		opts.FlushIdle = readFlushIdle
+		opts.Flush = func() {
+			if jw == nil {
+				return // --connection: nothing written per record
+			}
+			if err := jw.Flush(); err != nil && writeErr == nil {
+				writeErr = err
+			}
+		}
 	}
 	var tc *cache.Cache
 	quota := reassembly.NewQuota(f.quotaBytes)
