@@ -129,7 +129,7 @@ func TestRsyslogReceives(t *testing.T) {
 			}
 			for i := range recs {
 				s.Write(&recs[i])
-				if c.input == "imudp" && i%20 == 19 {
+				if c.input == "imudp" && i%5 == 4 {
 					time.Sleep(5 * time.Millisecond) // no burst beyond the socket buffer
 				}
 			}
