@@ -59,6 +59,10 @@ type ConnView struct {
 	PcapName string
 	Traced   bool
 	Anchor   string
+	// Retransmissions is the record's count, both directions: the
+	// diagram marks as many when no record was overwritten (Dropped 0).
+	Retransmissions uint32
+	Dropped         uint64
 }
 
 // NewConnView prepares c for a page; with diagram it draws its diagram and
@@ -70,6 +74,7 @@ func NewConnView(c *Conn, diagram bool, opts Options) ConnView {
 		ID: rec.ID, Record: rec, Local: local, Foreign: foreign, VPN: exporter.VPNName(rec),
 		Ended: rec.LastSeen.UTC().Format("2006-01-02 15:04:05.000"), Abnormal: rec.Reason.Abnormal(),
 		Traced: c.Traced, PcapName: exporter.PcapFileName(rec), Anchor: fmt.Sprintf("conn-%d", rec.ID),
+		Retransmissions: rec.Retransmissions.Client + rec.Retransmissions.Server, Dropped: c.Dropped,
 	}
 	if diagram {
 		opts.Dropped = c.Dropped
@@ -159,9 +164,9 @@ func WriteHTML(w io.Writer, r *Report) error {
 // evidence, diagram, pcap link and packet list (shared by the report and
 // the sensor's page).
 const ConnTemplate = `{{define "conn"}}
-<section class="conn" id="{{.Anchor}}" data-reason="{{.Record.Reason}}">
+<section class="conn" id="{{.Anchor}}" data-id="{{.ID}}" data-reason="{{.Record.Reason}}" data-retransmissions="{{.Retransmissions}}" data-dropped="{{.Dropped}}">
 <h3><span class="reason">{{.Record.Reason}}</span> {{.Record.ReasonText}} — {{.Record.Client}} → {{.Record.Server}}</h3>
-<p>id {{.ID}} · {{.Record.Family}} · VPN {{.VPN}} · actor {{.Record.Actor}} · state {{.Record.State}} · ended {{.Ended}} UTC · {{printf "%.3f" .Record.DurationS}} s ·
+<p>id {{.ID}} · {{.Record.Family}} · interface {{.Record.Interface}} · VPN {{.VPN}} · actor {{.Record.Actor}} · state {{.Record.State}} · ended {{.Ended}} UTC · {{printf "%.3f" .Record.DurationS}} s ·
 packets {{.Record.Packets.Client}}/{{.Record.Packets.Server}} (client/server) · retransmissions {{.Record.Retransmissions.Client}}/{{.Record.Retransmissions.Server}}</p>
 {{if .Evidence}}<p class="evidence">Evidence: {{.Evidence}}</p>{{end}}
 {{if .Rows}}<p>{{if .PcapURI}}<a class="pcap" href="{{.PcapURI}}" download="{{.PcapName}}">Download the packets as pcap ({{.PcapName}})</a>{{end}}</p>

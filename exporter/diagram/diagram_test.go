@@ -1,0 +1,147 @@
+package diagram
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcptap/tcptap/cache"
+	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/offline"
+	"github.com/tcptap/tcptap/reassembly"
+)
+
+// readCapture reads captures with tracing on and every connection cached,
+// as tcptap read --cache-mode all --html does.
+func readCapture(t *testing.T, files ...string) ([]Conn, map[classifier.Code]uint64) {
+	t.Helper()
+	quota := reassembly.NewQuota(reassembly.DefaultMemoryQuota)
+	tc := cache.New(cache.All, quota)
+	counts := map[classifier.Code]uint64{}
+	opts := offline.Options{Workers: 1, Classifier: classifier.DefaultConfig(), Quota: quota, Cache: tc,
+		Trace: reassembly.TraceConfig{Enabled: true, MaxPacketNumber: reassembly.DefaultMaxPacketNumber}}
+	if _, err := offline.Run(context.Background(), files, opts, func(r *exporter.Record) { counts[r.Reason]++ }); err != nil {
+		t.Fatal(err)
+	}
+	var conns []Conn
+	for _, e := range tc.Entries(nil) {
+		conns = append(conns, Conn{Record: &e.Record, Packets: e.Packets(), Traced: e.Traced, Dropped: e.Overwritten})
+	}
+	return conns, counts
+}
+
+var (
+	markRE = regexp.MustCompile(`<line class="([a-z]+)" data-packet="`)
+	sample = filepath.Join("..", "..", "testdata", "sample.pcap")
+)
+
+// marks counts the diagram's segment marks by class.
+func marks(svg string) map[string]int {
+	n := map[string]int{}
+	for _, m := range markRE.FindAllStringSubmatch(svg, -1) {
+		n[m[1]]++
+	}
+	return n
+}
+
+// TestDiagramMarks: every connection of the reason suite's capture and of
+// the timer scenarios gets one mark per recorded segment, one
+// retransmission mark per retransmission in its record, one probe or
+// keepalive mark per probe, and its verdict's evidence.
+func TestDiagramMarks(t *testing.T) {
+	files := []string{sample}
+	for _, s := range []string{"RT-blackhole_tcp4", "RT-orphan_tcp6", "PT-blackhole_tcp4", "KT-blackhole_tcp6", "ST-syn-dropped_tcp4"} {
+		files = append(files, filepath.Join("..", "..", "testdata", "scenarios", s+".pcap"))
+	}
+	seen := map[classifier.Code]int{}
+	for _, f := range files {
+		conns, _ := readCapture(t, f)
+		for _, c := range conns {
+			rec := c.Record
+			if c.Dropped != 0 {
+				t.Fatalf("%s %d: records overwritten; the counts below need them all", f, rec.ID)
+			}
+			svg := SVG(rec, c.Packets, Options{})
+			m := marks(svg)
+			total := 0
+			for _, k := range m {
+				total += k
+			}
+			if total != len(c.Packets) {
+				t.Errorf("%s %s %d: %d segment marks for %d recorded packets", f, rec.Reason, rec.ID, total, len(c.Packets))
+			}
+			// RST-carrying retransmissions are drawn as RSTs: count those apart.
+			rstRetrans := 0
+			for i := range c.Packets {
+				if IsRetransmission(&c.Packets[i]) && c.Packets[i].Flags.Has(capture.FlagRST) {
+					rstRetrans++
+				}
+			}
+			if want := int(rec.Retransmissions.Client+rec.Retransmissions.Server) - rstRetrans; m[ClassRetrans] != want {
+				t.Errorf("%s %s %d: %d retransmission marks, the record counts %d", f, rec.Reason, rec.ID, m[ClassRetrans], want)
+			}
+			if want := int(rec.WindowProbes.Client + rec.WindowProbes.Server); m[ClassProbe] > want {
+				t.Errorf("%s %s %d: %d window-probe marks, the record counts %d", f, rec.Reason, rec.ID, m[ClassProbe], want)
+			}
+			ev := FindEvidence(rec, c.Packets, classifier.DefaultConfig())
+			switch rec.Reason {
+			case classifier.RetransmitTimeout, classifier.PersistTimeout, classifier.KeepaliveTimeout, classifier.SYNTimeout:
+				if len(ev.Times) < 1 || !strings.Contains(svg, "evidence: ") || !strings.Contains(svg, `class="gap"`) && len(ev.Times) > 1 {
+					t.Errorf("%s %s %d: no evidence drawn (%+v)", f, rec.Reason, rec.ID, ev)
+				}
+				if !ev.RSTAfter && !strings.Contains(svg, `class="silence"`) {
+					t.Errorf("%s %s %d: the silence after the run is not drawn", f, rec.Reason, rec.ID)
+				}
+			}
+			if rec.Reason == classifier.PersistTimeout && !strings.Contains(svg, `class="zerowin"`) {
+				t.Errorf("%s PT %d: no zero-window period shaded", f, rec.ID)
+			}
+			if rec.Reason == classifier.RetransmitTimeout {
+				t.Logf("%s RT %d: %s", filepath.Base(f), rec.ID, ev.Summary())
+			}
+			seen[rec.Reason]++
+		}
+	}
+	for _, code := range []classifier.Code{classifier.RetransmitTimeout, classifier.PersistTimeout, classifier.KeepaliveTimeout, classifier.SYNTimeout} {
+		if seen[code] == 0 {
+			t.Errorf("no %s connection in the captures", code)
+		}
+	}
+}
+
+// TestDiagramEscapes: text from packets and records (the interface name
+// comes from a pcapng block) is escaped in the SVG and the report.
+func TestDiagramEscapes(t *testing.T) {
+	conns, counts := readCapture(t, sample)
+	evil := `<script>alert(1)</script>"'&`
+	for i := range conns {
+		conns[i].Record.Interface = evil
+		conns[i].Record.ReasonText = evil
+	}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, &Report{Title: evil, Generated: time.Now(), Sources: []string{evil}, Counts: counts, Conns: conns}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "<script") {
+		t.Error("the report holds an unescaped <script> from a record")
+	}
+	if s := SVG(conns[0].Record, conns[0].Packets, Options{}); strings.Contains(s, "<script") {
+		t.Error("the diagram holds an unescaped <script> from a record")
+	}
+}
+
+func TestEvidenceSummary(t *testing.T) {
+	ms := int64(time.Millisecond)
+	e := Evidence{Kind: "retransmission", Actor: reassembly.Client, Times: []int64{0, 200 * ms, 600 * ms, 1400 * ms}}
+	e.NextDue = 3000 * ms
+	want := "client sent 4 retransmissions, gaps 0.2 0.4 0.8 s, then silence: the next was due 1.6 s after the last"
+	if got := e.Summary(); got != want {
+		t.Errorf("Summary:\n got %s\nwant %s", got, want)
+	}
+}
