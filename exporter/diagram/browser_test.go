@@ -2,7 +2,6 @@ package diagram
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -78,7 +77,7 @@ func TestReportInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := browser.Eval[int](b, `document.querySelectorAll('section.conn[data-reason="RT"]')[0].querySelectorAll("table.packets tr").length - 1`)
-	checkPcap(t, dl, rows)
+	browser.CheckPcap(t, dl, rows)
 	if errs := b.Errors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
@@ -92,26 +91,4 @@ func countAbnormal(conns []Conn) int {
 		}
 	}
 	return n
-}
-
-// checkPcap has tshark read a downloaded pcap and checks it holds the
-// want packets of the page's packet list.
-func checkPcap(t *testing.T, path string, want int) {
-	t.Helper()
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Logf("tshark not installed: not reading %s", path)
-		return
-	}
-	cmd := exec.Command("tshark", "-n", "-r", path, "-T", "fields", "-e", "tcp.stream")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark -r %s: %v\n%s", path, err, stderr.String())
-	}
-	n := len(strings.Fields(string(out)))
-	if n != want {
-		t.Fatalf("tshark read %d TCP packets from %s, the page lists %d", n, path, want)
-	}
-	t.Logf("tshark read %d TCP packets from the downloaded %s", n, filepath.Base(path))
 }

@@ -93,7 +93,8 @@ func classifierConfig(o Options) classifier.Config {
 	return o.Classifier
 }
 
-type reasonCount struct {
+// ReasonCount is one reason's count, as the charts take it.
+type ReasonCount struct {
 	Code classifier.Code
 	Text string
 	N    uint64
@@ -103,7 +104,7 @@ type reportPage struct {
 	*Report
 	CSS          template.CSS
 	Total        uint64
-	Reasons      []reasonCount
+	Reasons      []ReasonCount
 	ReasonChart  template.HTML
 	PortChart    template.HTML
 	TimeChart    template.HTML
@@ -129,7 +130,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 	p := &reportPage{Report: r, CSS: template.CSS(CSS)}
 	for _, code := range classifier.Codes {
 		if n := r.Counts[code]; n > 0 {
-			p.Reasons = append(p.Reasons, reasonCount{code, code.Text(), n})
+			p.Reasons = append(p.Reasons, ReasonCount{code, code.Text(), n})
 			p.Total += n
 		}
 	}
@@ -181,6 +182,7 @@ packets {{.Record.Packets.Client}}/{{.Record.Packets.Server}} (client/server) ·
 var reportTemplate = template.Must(template.New("report").Parse(ConnTemplate + `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <meta name="viewport" content="width=device-width">
+<link rel="icon" href="data:,">
 <style>{{.CSS}}</style></head><body>
 <h1>{{.Title}}</h1>
 <p class="muted">Generated {{.Generated.UTC.Format "2006-01-02 15:04:05"}} UTC by tcptap{{if .Sources}} from {{range $i, $s := .Sources}}{{if $i}}, {{end}}{{$s}}{{end}}{{end}}. {{.Total}} connections ended; {{.AbnormalSeen}} abnormal ones kept with their packets.</p>
@@ -236,7 +238,7 @@ func barChart(title string, bars []bar) template.HTML {
 }
 
 // ReasonChart draws the counts by reason.
-func ReasonChart(reasons []reasonCount) template.HTML {
+func ReasonChart(reasons []ReasonCount) template.HTML {
 	bars := make([]bar, len(reasons))
 	for i, r := range reasons {
 		bars[i] = bar{string(r.Code) + " " + r.Text, r.N, r.Code.Abnormal()}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,4 +192,26 @@ func (b *Browser) Download(sel string) (string, error) {
 		}
 	}
 	return "", errors.New("the download did not complete within 30 s")
+}
+
+// CheckPcap has tshark read a downloaded pcap and checks it holds the
+// want packets of the page's packet list.
+func CheckPcap(t *testing.T, path string, want int) {
+	t.Helper()
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Logf("tshark not installed: not reading %s", path)
+		return
+	}
+	cmd := exec.Command("tshark", "-n", "-r", path, "-T", "fields", "-e", "tcp.stream")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark -r %s: %v\n%s", path, err, stderr.String())
+	}
+	n := len(strings.Fields(string(out)))
+	if n != want {
+		t.Fatalf("tshark read %d TCP packets from %s, the page lists %d", n, path, want)
+	}
+	t.Logf("tshark read %d TCP packets from the downloaded %s", n, filepath.Base(path))
 }

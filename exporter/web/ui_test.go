@@ -1,0 +1,157 @@
+package web_test
+
+import (
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tcptap/tcptap/internal/browser"
+)
+
+var uiRowRE = regexp.MustCompile(`<tr data-id="(\d+)">.*?<td class="reason"[^>]*>([A-Z]{2})</td>`)
+
+// uiRows returns the id → reason of the closed connections a /ui/ page lists.
+func uiRows(body string) map[string]string {
+	rows := map[string]string{}
+	for _, m := range uiRowRE.FindAllStringSubmatch(body, -1) {
+		rows[m[1]] = m[2]
+	}
+	return rows
+}
+
+// TestUI: the sensor's pages over a daemon replaying the reason suite's
+// capture: the list and its filters, a connection's page, the SVG
+// endpoint (well-formed XML), and the read-only rule.
+func TestUI(t *testing.T) {
+	d, base := serve(t)
+	code, body := get(t, base+"/ui/")
+	if code != 200 {
+		t.Fatalf("/ui/: %d %s", code, body)
+	}
+	all := uiRows(body)
+	if len(all) != d.Cache().Len() || len(all) < 14 {
+		t.Errorf("/ui/ lists %d connections, the cache holds %d", len(all), d.Cache().Len())
+	}
+	for _, tc := range []struct {
+		query string
+		keep  func(id, reason string) bool
+	}{
+		{"reason=RT", func(_, r string) bool { return r == "RT" }},
+		{"reason=RT&reason=pt", func(_, r string) bool { return r == "RT" || r == "PT" }},
+		{"family=ipv6", nil},
+		{"port=20004", nil},
+		{"since=2000-01-01T00:00:00&until=2000-01-02T00:00:00", func(_, _ string) bool { return false }},
+	} {
+		_, body := get(t, base+"/ui/?"+tc.query)
+		got := uiRows(body)
+		if tc.keep != nil {
+			want := 0
+			for id, r := range all {
+				if tc.keep(id, r) {
+					want++
+					if got[id] != r {
+						t.Errorf("/ui/?%s lacks %s (%s)", tc.query, id, r)
+					}
+				}
+			}
+			if len(got) != want {
+				t.Errorf("/ui/?%s lists %d connections, want %d", tc.query, len(got), want)
+			}
+		} else if len(got) == 0 || len(got) >= len(all) {
+			t.Errorf("/ui/?%s lists %d of %d connections", tc.query, len(got), len(all))
+		}
+	}
+	if code, _ := get(t, base+"/ui/?reason=XX"); code != http.StatusBadRequest {
+		t.Errorf("/ui/?reason=XX: %d, want 400", code)
+	}
+	var rt string
+	for id, r := range all {
+		if r == "RT" {
+			rt = id
+		}
+	}
+	code, body = get(t, base+"/ui/connections/"+rt)
+	if code != 200 || !strings.Contains(body, `class="retrans"`) || !strings.Contains(body, "/pcap") {
+		t.Errorf("/ui/connections/%s: %d, no diagram or pcap link", rt, code)
+	}
+	resp, err := http.Get(base + "/api/v1/connections/" + rt + "/svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "image/svg+xml" {
+		t.Errorf("svg: %d %s", resp.StatusCode, ct)
+	}
+	dec := xml.NewDecoder(strings.NewReader(string(svg)))
+	for {
+		if _, err := dec.Token(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Errorf("the SVG is not well-formed XML: %v", err)
+			}
+			break
+		}
+	}
+	if code, _ := get(t, base+"/api/v1/connections/999999/svg"); code != 404 {
+		t.Errorf("svg of an unknown connection: %d, want 404", code)
+	}
+	resp, err = http.Post(base+"/ui/", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /ui/: %d, want 405", resp.StatusCode)
+	}
+}
+
+// TestUIInBrowser opens the sensor's page (a daemon replaying the reason
+// suite's capture) in headless chromium: no console errors, every
+// connection listed, the RT connection's page holds one retransmission
+// mark per retransmission of its record, and its pcap link downloads a
+// file tshark reads.
+func TestUIInBrowser(t *testing.T) {
+	b := browser.Start(t)
+	d, base := serve(t)
+	b.Open(base + "/ui/")
+	n := browser.Eval[int](b, `document.querySelectorAll("table.conns tr[data-id]").length`)
+	if n != d.Cache().Len() {
+		t.Errorf("the page lists %d connections, the cache holds %d", n, d.Cache().Len())
+	}
+	b.Screenshot("sensor-replay.png")
+	checkRTPage(t, b)
+}
+
+// checkRTPage follows the first RT connection's link on the list page
+// open in b and checks its page, screenshot and pcap download.
+func checkRTPage(t *testing.T, b *browser.Browser) {
+	t.Helper()
+	href := browser.Eval[string](b, `(() => { for (const tr of document.querySelectorAll("table.conns tr[data-id]")) {
+		if (tr.querySelector("td.reason").textContent === "RT") return tr.querySelector("a").href } return "" })()`)
+	if href == "" {
+		t.Fatal("no RT connection listed")
+	}
+	b.Open(href)
+	want := browser.Eval[string](b, `document.querySelector("section.conn").dataset.retransmissions`)
+	marks := browser.Eval[int](b, `document.querySelectorAll("section.conn svg line.retrans[data-packet]").length`)
+	if w, _ := strconv.Atoi(want); w == 0 || marks != w {
+		t.Errorf("%s: %d retransmission marks, the record counts %s", href, marks, want)
+	} else {
+		t.Logf("%s: %d retransmission marks for %s retransmissions in its record", href, marks, want)
+	}
+	b.Screenshot("sensor-rt-connection.png")
+	rows := browser.Eval[int](b, `document.querySelectorAll("table.packets tr").length - 1`)
+	path, err := b.Download("a.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser.CheckPcap(t, path, rows)
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
