@@ -7,6 +7,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -189,6 +190,7 @@ type panel struct {
 	r          reassembly.Role
 	top, h     float64
 	ymin, ymax float64
+	winAbove   bool // the peer's window reaches above the panel: its line is clipped
 }
 
 func (p *panel) y(v float64) float64 {
@@ -257,6 +259,7 @@ func (d *drawing) newPanel(r reassembly.Role, top float64) *panel {
 	}
 	pad := (hi - lo) * 0.08
 	p.ymin, p.ymax = lo-pad, hi+pad
+	p.winAbove = winHi > p.ymax
 	return p
 }
 
@@ -400,6 +403,9 @@ func (p *panel) ackLines(w *bufio.Writer) {
 	fmt.Fprintf(&win, " %.1f,%.1f", end, lastW)
 	fmt.Fprintf(w, `<polyline class="win" points="%s"/>`+"\n", strings.TrimSpace(win.String()))
 	fmt.Fprintf(w, `<polyline class="ack" points="%s"/>`+"\n", strings.TrimSpace(ack.String()))
+	if p.winAbove {
+		fmt.Fprintf(w, `<text class="winabove" x="%.1f" y="%.1f" text-anchor="end" fill="#880">ACK + window is above the panel (clipped)</text>`+"\n", end-4, p.top+12)
+	}
 }
 
 // segment draws one segment of the panel's sender: a vertical bar from seq
@@ -471,17 +477,24 @@ func (d *drawing) describe(pk *reassembly.PacketRecord, idx uint64) string {
 func (p *panel) evidence(w *bufio.Writer) {
 	d := p.d
 	ev := &d.ev
-	y := p.top + 14
+	// The gaps are bracketed in the half of the panel away from the run's
+	// segments and their labels: along the bottom (above a SYN's label)
+	// when the segments sit high, as retransmitted data does, along the
+	// top when they sit low, as SYNs do.
+	y := p.top + p.h - 36
+	if p.runLow() {
+		y = p.top + 34
+	}
 	w.WriteString(`<g class="evidence-marks">` + "\n")
 	for i := 1; i < len(ev.Times); i++ {
 		x0, x1 := d.x(ev.Times[i-1]), d.x(ev.Times[i])
 		// Narrow gaps (the first of a backoff) alternate their labels'
 		// height so the labels do not overlap.
-		ly := y - 8
+		ly := y - 4
 		if i%2 == 0 && x1-x0 < 60 {
-			ly += 22
+			ly -= 13
 		}
-		fmt.Fprintf(w, `<path class="gap" d="M%.1f,%.1f v-6 H%.1f v6"/>`, x0, y, x1)
+		fmt.Fprintf(w, `<path class="gap" d="M%.1f,%.1f v6 H%.1f v-6"/>`, x0, y, x1)
 		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle">%s s</text>`+"\n", (x0+x1)/2, ly, seconds(time.Duration(ev.Times[i]-ev.Times[i-1])))
 	}
 	if len(ev.Times) == 0 || ev.RSTAfter {
@@ -498,18 +511,34 @@ func (p *panel) evidence(w *bufio.Writer) {
 	}
 	fmt.Fprintf(w, `<rect class="silence" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>silence after the last %s</title></rect>`,
 		d.x(last), p.top, max(d.x(end)-d.x(last), 1), p.h, esc(ev.Kind))
-	fmt.Fprintf(w, `<text x="%.1f" y="%.1f">silence</text>`+"\n", d.x(last)+4, p.top+p.h-6)
+	fmt.Fprintf(w, `<text x="%.1f" y="%.1f">silence</text>`+"\n", d.x(last)+4, p.top+p.h/2)
 	if ev.NextDue > last {
 		x := d.x(ev.NextDue)
 		fmt.Fprintf(w, `<line class="due" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, x, p.top, x, p.top+p.h)
-		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="end">next %s due</text>`+"\n", x-3, p.top+28, esc(ev.Kind))
+		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="end">next %s due</text>`+"\n", x-3, p.top+30, esc(ev.Kind))
 	}
 	if ev.GivenUp > last {
 		x := d.x(ev.GivenUp)
 		fmt.Fprintf(w, `<line class="due" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, x, p.top, x, p.top+p.h)
-		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="end">given up</text>`+"\n", x-3, p.top+42)
+		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="end">given up</text>`+"\n", x-3, p.top+44)
 	}
 	w.WriteString("</g>\n")
+}
+
+// runLow reports whether the evidence run's segments sit in the lower
+// half of the panel.
+func (p *panel) runLow() bool {
+	d := p.d
+	var sum float64
+	n := 0
+	for i := range d.pkts {
+		pk := &d.pkts[i]
+		if pk.From == p.r && slices.Contains(d.ev.Times, pk.Timestamp) {
+			sum += p.y(d.rel(p.r, pk.Seq))
+			n++
+		}
+	}
+	return n > 0 && sum/float64(n) > p.top+p.h/2
 }
 
 func (d *drawing) legend(w *bufio.Writer) {
