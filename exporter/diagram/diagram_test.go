@@ -145,3 +145,43 @@ func TestEvidenceSummary(t *testing.T) {
 		t.Errorf("Summary:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestDiagramClasses: each kind of segment gets its class, and a zero
+// window advertised by the peer is shaded until it opens.
+func TestDiagramClasses(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	pk := func(at int64, from reassembly.Role, seq, ack, n uint32, win uint16, f capture.Flags, a reassembly.Analysis) reassembly.PacketRecord {
+		return reassembly.PacketRecord{Timestamp: at * ms, From: from, Seq: seq, Ack: ack, PayloadLen: n, Window: win, Flags: f, Analysis: a}
+	}
+	const ack = capture.FlagACK
+	cl, sv := reassembly.Client, reassembly.Server
+	pkts := []reassembly.PacketRecord{
+		pk(0, cl, 1000, 0, 0, 100, capture.FlagSYN, 0),
+		pk(1, sv, 5000, 1001, 0, 100, capture.FlagSYN|ack, 0),
+		pk(2, cl, 1001, 5001, 100, 100, ack, 0),
+		pk(3, cl, 1201, 5001, 100, 100, ack, reassembly.LostSegment),
+		pk(4, cl, 1101, 5001, 100, 100, ack, reassembly.OutOfOrder),
+		pk(5, sv, 5001, 1301, 0, 0, ack, reassembly.ZeroWindow),
+		pk(205, cl, 1300, 5001, 0, 100, ack, reassembly.PersistProbe),
+		pk(405, sv, 5001, 1301, 0, 100, ack, reassembly.WindowUpdate),
+		pk(500, cl, 1301, 5001, 50, 100, ack, 0),
+		pk(900, cl, 1301, 5001, 50, 100, ack, reassembly.Retransmission),
+		pk(1000, cl, 1351, 5001, 0, 100, ack|capture.FlagFIN, 0),
+		pk(1001, sv, 5001, 1352, 0, 100, ack|capture.FlagRST, 0),
+	}
+	rec := &exporter.Record{Reason: classifier.ReceivedReset, Actor: "server"}
+	svg := SVG(rec, pkts, Options{})
+	want := map[string]int{ClassSYN: 2, ClassSegment: 4, ClassLost: 1, ClassOutOfOrder: 1, ClassProbe: 1, ClassRetrans: 1, ClassFIN: 1, ClassRST: 1}
+	got := marks(svg)
+	for class, n := range want {
+		if got[class] != n {
+			t.Errorf("%d %q marks, want %d (all: %v)", got[class], class, n, got)
+		}
+	}
+	if n := strings.Count(svg, `<rect class="zerowin"`); n != 1 {
+		t.Errorf("%d zero-window periods shaded, want 1", n)
+	}
+	if !strings.Contains(svg, ">SYN-ACK<") || !strings.Contains(svg, ">FIN<") || !strings.Contains(svg, ">RST<") {
+		t.Error("SYN-ACK, FIN or RST not labelled")
+	}
+}

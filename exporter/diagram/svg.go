@@ -554,7 +554,7 @@ func (d *drawing) legend(w *bufio.Writer) {
 		fmt.Fprintf(w, `<text x="%.1f" y="%.1f">%s</text>`, x+16, y, esc(it.text))
 		x += 22 + 5.6*float64(len(it.text))
 	}
-	fmt.Fprintf(w, `<rect class="zerowin" x="%.1f" y="%.1f" width="12" height="12"/><text x="%.1f" y="%.1f">zero window</text>`, x, y-10, x+16, y)
+	fmt.Fprintf(w, `<rect class="zerowin legend" x="%.1f" y="%.1f" width="12" height="12"/><text x="%.1f" y="%.1f">zero window</text>`, x, y-10, x+16, y)
 	w.WriteString("\n")
 }
 
