@@ -233,7 +233,7 @@ func (d *Daemon) cachePacket(req *Request) ([]byte, error) {
 		return nil, fmt.Errorf("no cached connection between %v and %v (cache mode %s)", a, b, d.cache.Mode())
 	}
 	if req.Svg {
-		return cachePacketSVG(entries[len(entries)-1])
+		return d.cachePacketSVG(entries[len(entries)-1])
 	}
 	var out bytes.Buffer
 	bw := bufio.NewWriter(&out)

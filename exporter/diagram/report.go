@@ -86,11 +86,17 @@ func NewConnView(c *Conn, diagram bool, opts Options) ConnView {
 	return v
 }
 
+// classifierConfig is o's classifier configuration with the defaults in
+// its zero fields (as classifier.New fills them).
 func classifierConfig(o Options) classifier.Config {
-	if o.Classifier.SilenceFactor == 0 {
-		return classifier.DefaultConfig()
+	c, d := o.Classifier, classifier.DefaultConfig()
+	if c.SilenceFactor == 0 {
+		c.SilenceFactor = d.SilenceFactor
 	}
-	return o.Classifier
+	if c.MinSilence == 0 {
+		c.MinSilence = d.MinSilence
+	}
+	return c
 }
 
 // ReasonCount is one reason's count, as the charts take it.

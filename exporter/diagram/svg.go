@@ -93,9 +93,7 @@ func WriteSVG(w io.Writer, rec *exporter.Record, pkts []reassembly.PacketRecord,
 	if opts.PanelHeight <= 0 {
 		opts.PanelHeight = 240
 	}
-	if opts.Classifier.SilenceFactor == 0 {
-		opts.Classifier = classifier.DefaultConfig()
-	}
+	opts.Classifier = classifierConfig(opts)
 	d := newDrawing(rec, pkts, opts)
 	bw := bufio.NewWriter(w)
 	d.write(bw)

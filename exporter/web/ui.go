@@ -40,10 +40,21 @@ func registerUI(mux *http.ServeMux, b Backend) {
 
 type ui struct{ b Backend }
 
+// ClassifierConfigurer is a Backend that says the classifier configuration
+// its verdicts were given with (the daemon): the diagrams draw when a
+// silent sender counted as given up by it.
+type ClassifierConfigurer interface {
+	ClassifierConfig() classifier.Config
+}
+
 // diagramOptions are the sensor's: the verdicts were given by its clock,
 // so the silence after a given-up sender is drawn up to now.
-func diagramOptions(e *cache.Entry) diagram.Options {
-	return diagram.Options{Until: time.Now().UnixNano(), Dropped: e.Overwritten}
+func (u *ui) diagramOptions(e *cache.Entry) diagram.Options {
+	o := diagram.Options{Until: time.Now().UnixNano(), Dropped: e.Overwritten}
+	if c, ok := u.b.(ClassifierConfigurer); ok {
+		o.Classifier = c.ClassifierConfig()
+	}
+	return o
 }
 
 // svg serves one cached connection's time–sequence diagram.
@@ -54,7 +65,7 @@ func (u *ui) svg(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", strings.TrimSuffix(exporter.PcapFileName(&e.Record), ".pcap")+".svg"))
-	diagram.WriteSVG(w, &e.Record, e.Packets(), diagramOptions(e))
+	diagram.WriteSVG(w, &e.Record, e.Packets(), u.diagramOptions(e))
 }
 
 // uiFilter is the list page's form: reasons, family, a port (either end),
@@ -252,7 +263,7 @@ func (u *ui) connection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := diagram.Conn{Record: &e.Record, Packets: e.Packets(), Traced: e.Traced, Dropped: e.Overwritten}
-	v := diagram.NewConnView(&c, true, diagramOptions(e))
+	v := diagram.NewConnView(&c, true, u.diagramOptions(e))
 	if len(c.Packets) > 0 {
 		v.PcapURI = template.URL(fmt.Sprintf("../../api/v1/connections/%d/pcap", e.Record.ID))
 	}
