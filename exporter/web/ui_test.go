@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/tcptap/tcptap/internal/browser"
 )
 
@@ -124,6 +126,15 @@ func TestUIInBrowser(t *testing.T) {
 		t.Errorf("the page lists %d connections, the cache holds %d", n, d.Cache().Len())
 	}
 	b.Screenshot("sensor-replay.png")
+
+	// The filter form, as a user fills it: RT, IPv6.
+	b.Do(chromedp.Click(`input[name="reason"][value="RT"]`), chromedp.SetValue(`select[name="family"]`, "ipv6"), chromedp.Click(`form.filters button`))
+	b.WaitURL("reason=RT")
+	got := browser.Eval[[]string](b, `Array.from(document.querySelectorAll("table.conns tr[data-id]")).map(tr => tr.cells[1].textContent + " " + tr.querySelector("td.reason").textContent)`)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "[fd00:") || !strings.HasSuffix(got[0], " RT") {
+		t.Errorf("filtered by RT and IPv6, the page lists %v", got)
+	}
+	b.Screenshot("sensor-replay-filtered.png")
 	checkRTPage(t, b)
 }
 

@@ -140,6 +140,29 @@ func Eval[T any](b *Browser, expr string) T {
 	return v
 }
 
+// Do runs chromedp actions on the page (clicks, key presses).
+func (b *Browser) Do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.Ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %v", err)
+	}
+}
+
+// WaitURL waits until the page's URL contains s (after a form's submit
+// or a click on a link).
+func (b *Browser) WaitURL(s string) {
+	b.t.Helper()
+	for range 100 {
+		if u := Eval[string](b, `document.readyState === "complete" ? location.href : ""`); strings.Contains(u, s) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.t.Fatalf("the page never reached a URL with %q", s)
+}
+
 // Screenshot saves the whole page as name (a .png) under the test's
 // artifact directory (kept with go test -artifacts) and logs its path.
 func (b *Browser) Screenshot(name string) string {
