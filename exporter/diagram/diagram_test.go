@@ -184,4 +184,8 @@ func TestDiagramClasses(t *testing.T) {
 	if !strings.Contains(svg, ">SYN-ACK<") || !strings.Contains(svg, ">FIN<") || !strings.Contains(svg, ">RST<") {
 		t.Error("SYN-ACK, FIN or RST not labelled")
 	}
+	// RR rests on the server's RST: ringed, and said.
+	if strings.Count(svg, `class="decisive"`) != 1 || !strings.Contains(svg, "evidence: the server sent the first RST, 1.001 s after the first recorded packet") {
+		t.Errorf("the RST the verdict rests on is not marked or said:\n%s", svg)
+	}
 }

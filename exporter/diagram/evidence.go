@@ -41,6 +41,12 @@ type Evidence struct {
 	// segments.
 	NextDue, GivenUp int64
 	RSTAfter         bool // the actor sent a RST after the run (BSD, or Linux after keepalive_probes)
+
+	// Decisive is the index in the packets of the segment a reset or
+	// close verdict rests on (the first RST; the first FIN for AN and
+	// PN), -1 when none was recorded; Note says it in words.
+	Decisive int
+	Note     string
 }
 
 // Gaps returns the run's gaps between successive segments.
@@ -56,7 +62,7 @@ func (e *Evidence) Gaps() []time.Duration {
 // gaps 0.2 0.4 0.8 1.6 3.2 s backing off, then silence (next due +6.4 s)".
 func (e *Evidence) Summary() string {
 	if e.Kind == "" || len(e.Times) == 0 {
-		return ""
+		return e.Note
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s sent %d %s", e.Actor, len(e.Times), plural(e.Kind, len(e.Times)))
@@ -95,9 +101,21 @@ func seconds(d time.Duration) string {
 
 // FindEvidence finds the evidence of rec's verdict in its recorded packets.
 func FindEvidence(rec *exporter.Record, pkts []reassembly.PacketRecord, cfg classifier.Config) Evidence {
-	var e Evidence
+	e := Evidence{Decisive: -1}
 	var match func(p *reassembly.PacketRecord) bool
 	switch rec.Reason {
+	case classifier.Refused:
+		e.decisive(pkts, capture.FlagRST, "RST")
+		if e.Decisive >= 0 {
+			e.Note = fmt.Sprintf("the %s answered the SYN with a RST", pkts[e.Decisive].From)
+		}
+		return e
+	case classifier.AppAbnormalClose, classifier.SentReset, classifier.ReceivedReset:
+		e.decisive(pkts, capture.FlagRST, "RST")
+		return e
+	case classifier.AppNormalClose, classifier.PeerNormalClose:
+		e.decisive(pkts, capture.FlagFIN, "FIN")
+		return e
 	case classifier.RetransmitTimeout:
 		e.Kind, match = "retransmission", IsRetransmission
 	case classifier.PersistTimeout:
@@ -160,4 +178,18 @@ func roleOf(s string) (reassembly.Role, bool) {
 		return reassembly.Server, true
 	}
 	return reassembly.Client, false
+}
+
+// decisive finds the first segment with flag, the one a reset or close
+// verdict rests on.
+func (e *Evidence) decisive(pkts []reassembly.PacketRecord, flag capture.Flags, name string) {
+	for i := range pkts {
+		p := &pkts[i]
+		if !p.Flags.Has(flag) {
+			continue
+		}
+		e.Decisive = i
+		e.Note = fmt.Sprintf("the %s sent the first %s, %s s after the first recorded packet", p.From, name, seconds(time.Duration(p.Timestamp-pkts[0].Timestamp)))
+		return
+	}
 }

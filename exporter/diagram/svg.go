@@ -73,6 +73,7 @@ const style = `<style>
 .dg .gap{stroke:#d00;fill:none}
 .dg .due{stroke:#d00;stroke-dasharray:4 3}
 .dg .verdict{font-size:13px;font-weight:bold}
+.dg .decisive{fill:none;stroke:#d00;stroke-width:1.5}
 </style>`
 
 // WriteSVG writes the time–sequence diagram of one connection from its
@@ -448,6 +449,9 @@ func (p *panel) segment(w *bufio.Writer, i int) {
 		label += " FIN"
 	}
 	idx := d.opts.Dropped + uint64(i) + 1
+	if i == d.ev.Decisive {
+		fmt.Fprintf(w, `<circle class="decisive" cx="%.1f" cy="%.1f" r="9"><title>the verdict rests on this segment</title></circle>`, x, (y0+y1)/2)
+	}
 	fmt.Fprintf(w, `<line class="%s" data-packet="%d" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"><title>%s</title></line>`,
 		class, idx, x, y0, x, y1, esc(d.describe(pk, idx)))
 	if label != "" {
