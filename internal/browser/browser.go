@@ -67,7 +67,7 @@ func Start(t *testing.T) *Browser {
 		chromedp.WindowSize(1280, 1000),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	ctx, cancelCtx := chromedp.NewContext(actx)
 	b := &Browser{Ctx: ctx, t: t, downloads: map[string]string{}}
 	t.Cleanup(func() {
 		cancelCtx()
