@@ -189,3 +189,14 @@ func TestDiagramClasses(t *testing.T) {
 		t.Errorf("the RST the verdict rests on is not marked or said:\n%s", svg)
 	}
 }
+
+func TestTimeTick(t *testing.T) {
+	for _, c := range []struct {
+		v, step float64
+		want    string
+	}{{0, 1, "0"}, {2, 1, "2 s"}, {0.4, 0.2, "0.4 s"}, {0.05, 0.05, "0.05 s"}, {0.0002, 0.0001, "0.2 ms"}, {0.0004, 0.0002, "0.4 ms"}, {10, 5, "10 s"}} {
+		if got := timeTick(c.v, c.step); got != c.want {
+			t.Errorf("timeTick(%v, %v) = %q, want %q", c.v, c.step, got, c.want)
+		}
+	}
+}

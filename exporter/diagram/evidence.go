@@ -99,6 +99,15 @@ func seconds(d time.Duration) string {
 	return strings.TrimSuffix(s, ".")
 }
 
+// after prints a delay: in seconds from a second up, as Go prints a
+// duration (to the microsecond) below.
+func after(d time.Duration) string {
+	if d >= time.Second {
+		return seconds(d) + " s"
+	}
+	return d.Round(time.Microsecond).String()
+}
+
 // FindEvidence finds the evidence of rec's verdict in its recorded packets.
 func FindEvidence(rec *exporter.Record, pkts []reassembly.PacketRecord, cfg classifier.Config) Evidence {
 	e := Evidence{Decisive: -1}
@@ -189,7 +198,7 @@ func (e *Evidence) decisive(pkts []reassembly.PacketRecord, flag capture.Flags, 
 			continue
 		}
 		e.Decisive = i
-		e.Note = fmt.Sprintf("the %s sent the first %s, %s s after the first recorded packet", p.From, name, seconds(time.Duration(p.Timestamp-pkts[0].Timestamp)))
+		e.Note = fmt.Sprintf("the %s sent the first %s, %s after the first recorded packet", p.From, name, after(time.Duration(p.Timestamp-pkts[0].Timestamp)))
 		return
 	}
 }

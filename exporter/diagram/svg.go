@@ -140,7 +140,11 @@ func newDrawing(rec *exporter.Record, pkts []reassembly.PacketRecord, opts Optio
 	} else {
 		d.t0, d.t1 = rec.FirstSeen.UnixNano(), rec.LastSeen.UnixNano()
 	}
-	for _, t := range []int64{d.ev.NextDue, d.ev.GivenUp, opts.Until} {
+	until := opts.Until
+	if d.ev.Kind == "" || d.ev.RSTAfter {
+		until = 0 // no silence to show: the axis ends with the packets
+	}
+	for _, t := range []int64{d.ev.NextDue, d.ev.GivenUp, until} {
 		if t > d.t1 && t-d.t0 < int64(24*time.Hour) {
 			d.t1 = t
 		}
@@ -302,7 +306,7 @@ func (p *panel) axes(w *bufio.Writer) {
 	for v := 0.0; v <= span+1e-12; v += step {
 		x := d.x(d.t0 + int64(v*1e9))
 		fmt.Fprintf(w, `<line class="grid" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, x, p.top, x, p.top+p.h)
-		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle">%s s</text>`+"\n", x, p.top+p.h+13, trimFloat(v))
+		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", x, p.top+p.h+13, timeTick(v, step))
 	}
 	ystep := niceStep((p.ymax - p.ymin) / 5)
 	for v := math.Ceil(p.ymin/ystep) * ystep; v <= p.ymax; v += ystep {
@@ -310,6 +314,21 @@ func (p *panel) axes(w *bufio.Writer) {
 		fmt.Fprintf(w, `<line class="grid" x1="%d" y1="%.1f" x2="%.1f" y2="%.1f"/>`, marginLeft, y, marginLeft+d.plotW, y)
 		fmt.Fprintf(w, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", marginLeft-4, y+4, trimFloat(v))
 	}
+}
+
+// timeTick labels a time tick v (seconds) with as many decimals as the
+// step needs: in milliseconds when the step is under a millisecond, in
+// seconds otherwise.
+func timeTick(v, step float64) string {
+	if v == 0 {
+		return "0"
+	}
+	unit := "s"
+	if step < 1e-3 {
+		v, step, unit = v*1e3, step*1e3, "ms"
+	}
+	dec := max(0, int(math.Ceil(-math.Log10(step)-1e-9)))
+	return fmt.Sprintf("%.*f %s", dec, v, unit)
 }
 
 // niceStep rounds a raw tick step up to 1, 2 or 5 times a power of ten.
@@ -403,7 +422,7 @@ func (p *panel) ackLines(w *bufio.Writer) {
 	fmt.Fprintf(w, `<polyline class="win" points="%s"/>`+"\n", strings.TrimSpace(win.String()))
 	fmt.Fprintf(w, `<polyline class="ack" points="%s"/>`+"\n", strings.TrimSpace(ack.String()))
 	if p.winAbove {
-		fmt.Fprintf(w, `<text class="winabove" x="%.1f" y="%.1f" text-anchor="end" fill="#880">ACK + window is above the panel (clipped)</text>`+"\n", end-4, p.top+12)
+		fmt.Fprintf(w, `<text class="winabove" x="%.1f" y="%.1f" text-anchor="end" fill="#880">window line clipped at the top</text>`+"\n", end, p.top-4)
 	}
 }
 
