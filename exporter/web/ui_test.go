@@ -1,10 +1,14 @@
 package web_test
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,6 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/exporter/web"
 	"github.com/tcptap/tcptap/internal/browser"
 )
 
@@ -164,5 +170,45 @@ func checkRTPage(t *testing.T, b *browser.Browser) {
 	browser.CheckPcap(t, path, rows)
 	if errs := b.Errors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestUIAuthentication: the pages and the diagram endpoint sit behind the
+// API's basic authentication (the web config file), as the API does.
+func TestUIAuthentication(t *testing.T) {
+	d, _ := serve(t)
+	cfg := filepath.Join(t.TempDir(), "web.yml")
+	// bcrypt (cost 4) of "s3cret".
+	if err := os.WriteFile(cfg, []byte("basic_auth_users:\n  op: $2a$04$hFQfE3LEHMHay9craE6yRet5N1lXEaYkm.1VDZDeQ9K92/wfjkzUu\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := web.Listen("127.0.0.1:0", web.Handler(metrics.NewRegistry(d.MetricsSnapshot, metrics.Options{Version: "test"}), d), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	base := "http://" + srv.Addr().String()
+	id := d.Cache().Entries(nil)[0].Record.ID
+	for _, path := range []string{"/ui/", fmt.Sprintf("/ui/connections/%d", id), fmt.Sprintf("/api/v1/connections/%d/svg", id)} {
+		for _, auth := range []struct {
+			user, pass string
+			want       int
+		}{{"", "", 401}, {"op", "wrong", 401}, {"op", "s3cret", 200}} {
+			req, _ := http.NewRequest("GET", base+path, nil)
+			if auth.user != "" {
+				req.SetBasicAuth(auth.user, auth.pass)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != auth.want {
+				t.Errorf("%s as %q/%q: %d, want %d", path, auth.user, auth.pass, resp.StatusCode, auth.want)
+			}
+		}
 	}
 }
