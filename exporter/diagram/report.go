@@ -39,6 +39,7 @@ th{background:#f3f3f3}td.n{text-align:right}tr.retrans td{color:#b00}
 .charts{display:flex;flex-wrap:wrap;gap:2em}.chart text{font:11px sans-serif;fill:#222}.chart .bar{fill:#4a7ab5}.chart .bar.abn{fill:#c44}
 details{margin:.5em 0}summary{cursor:pointer}
 .conn{margin-top:2em;padding-top:.5em;border-top:2px solid #ddd}
+.diagram svg{max-width:100%;height:auto}
 form.filters{display:flex;flex-wrap:wrap;gap:1em;align-items:end}form.filters label{display:flex;flex-direction:column;font-size:12px}
 `
 
