@@ -164,6 +164,7 @@ func TestDiagramClasses(t *testing.T) {
 		pk(5, sv, 5001, 1301, 0, 0, ack, reassembly.ZeroWindow),
 		pk(205, cl, 1300, 5001, 0, 100, ack, reassembly.PersistProbe),
 		pk(405, sv, 5001, 1301, 0, 100, ack, reassembly.WindowUpdate),
+		pk(450, sv, 5001, 1301, 0, 100, ack, reassembly.DupAck),
 		pk(500, cl, 1301, 5001, 50, 100, ack, 0),
 		pk(900, cl, 1301, 5001, 50, 100, ack, reassembly.Retransmission),
 		pk(1000, cl, 1351, 5001, 0, 100, ack|capture.FlagFIN, 0),
@@ -171,12 +172,15 @@ func TestDiagramClasses(t *testing.T) {
 	}
 	rec := &exporter.Record{Reason: classifier.ReceivedReset, Actor: "server"}
 	svg := SVG(rec, pkts, Options{})
-	want := map[string]int{ClassSYN: 2, ClassSegment: 4, ClassLost: 1, ClassOutOfOrder: 1, ClassProbe: 1, ClassRetrans: 1, ClassFIN: 1, ClassRST: 1}
+	want := map[string]int{ClassSYN: 2, ClassSegment: 5, ClassLost: 1, ClassOutOfOrder: 1, ClassProbe: 1, ClassRetrans: 1, ClassFIN: 1, ClassRST: 1}
 	got := marks(svg)
 	for class, n := range want {
 		if got[class] != n {
 			t.Errorf("%d %q marks, want %d (all: %v)", got[class], class, n, got)
 		}
+	}
+	if n := strings.Count(svg, `class="mark dupack"`); n != 1 {
+		t.Errorf("%d duplicate ACKs marked, want 1", n)
 	}
 	if n := strings.Count(svg, `<rect class="zerowin"`); n != 1 {
 		t.Errorf("%d zero-window periods shaded, want 1", n)

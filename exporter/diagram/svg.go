@@ -65,6 +65,7 @@ const style = `<style>
 .dg .syn,.dg .fin{stroke:#000;stroke-width:3}
 .dg .rst{stroke:#d00;stroke-width:3}
 .dg .mark{font-weight:bold}
+.dg .mark.dupack{fill:#090;font-size:10px}
 .dg .mark.r{fill:#d00}.dg .mark.o{fill:#a0a}.dg .mark.l{fill:#e80}.dg .mark.p{fill:#06c}.dg .mark.k{fill:#0a8}
 .dg .ack{fill:none;stroke:#090;stroke-width:1.5}
 .dg .win{fill:none;stroke:#aa0;stroke-width:1.5}
@@ -421,6 +422,15 @@ func (p *panel) ackLines(w *bufio.Writer) {
 	fmt.Fprintf(&win, " %.1f,%.1f", end, lastW)
 	fmt.Fprintf(w, `<polyline class="win" points="%s"/>`+"\n", strings.TrimSpace(win.String()))
 	fmt.Fprintf(w, `<polyline class="ack" points="%s"/>`+"\n", strings.TrimSpace(ack.String()))
+	// Duplicate ACKs, as tcptrace marks them on the ACK line: the
+	// receiver saw a segment beyond a hole.
+	for i := range d.pkts {
+		pk := &d.pkts[i]
+		if pk.From == peer && pk.Analysis&reassembly.DupAck != 0 {
+			fmt.Fprintf(w, `<text class="mark dupack" data-packet="%d" x="%.1f" y="%.1f" text-anchor="middle">D</text>`,
+				d.opts.Dropped+uint64(i)+1, d.x(pk.Timestamp), p.y(d.rel(p.r, pk.Ack))+12)
+		}
+	}
 	if p.winAbove {
 		fmt.Fprintf(w, `<text class="winabove" x="%.1f" y="%.1f" text-anchor="end" fill="#880">window line clipped at the top</text>`+"\n", end, p.top-4)
 	}
@@ -568,7 +578,7 @@ func (d *drawing) legend(w *bufio.Writer) {
 	items := []struct{ class, text string }{
 		{ClassSegment, "data"}, {ClassRetrans, "R retransmission"}, {ClassOutOfOrder, "O out of order"},
 		{ClassLost, "L lost before"}, {ClassProbe, "P window probe"}, {ClassKeepalive, "K keepalive"},
-		{ClassRST, "RST"}, {"ack", "ACK"}, {"win", "ACK + window"},
+		{ClassRST, "RST"}, {"ack", "ACK (D dup)"}, {"win", "ACK + window"},
 	}
 	for _, it := range items {
 		fmt.Fprintf(w, `<line class="%s legend" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, it.class, x, y-10, x+12, y-10+10)
