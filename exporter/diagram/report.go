@@ -119,6 +119,7 @@ type reportPage struct {
 	Diagrams     []ConnView
 	NotDrawn     int
 	AbnormalSeen int
+	SourcesText  string
 }
 
 // WriteHTML writes the report as one self-contained HTML file: counts by
@@ -135,6 +136,12 @@ func WriteHTML(w io.Writer, r *Report) error {
 		}
 	}
 	p := &reportPage{Report: r, CSS: template.CSS(CSS)}
+	// A long list of inputs is cut: the header is no place for 50 paths.
+	if n := len(r.Sources); n > 4 {
+		p.SourcesText = fmt.Sprintf("%s and %d more files", strings.Join(r.Sources[:3], ", "), n-3)
+	} else {
+		p.SourcesText = strings.Join(r.Sources, ", ")
+	}
 	for _, code := range classifier.Codes {
 		if n := r.Counts[code]; n > 0 {
 			p.Reasons = append(p.Reasons, ReasonCount{code, code.Text(), n})
@@ -192,7 +199,7 @@ var reportTemplate = template.Must(template.New("report").Parse(ConnTemplate + `
 <link rel="icon" href="data:,">
 <style>{{.CSS}}</style></head><body>
 <h1>{{.Title}}</h1>
-<p class="muted">Generated {{.Generated.UTC.Format "2006-01-02 15:04:05"}} UTC by tcptap{{if .Sources}} from {{range $i, $s := .Sources}}{{if $i}}, {{end}}{{$s}}{{end}}{{end}}. {{.Total}} connections ended; {{.AbnormalSeen}} abnormal ones kept with their packets.</p>
+<p class="muted">Generated {{.Generated.UTC.Format "2006-01-02 15:04:05"}} UTC by tcptap{{if .SourcesText}} from {{.SourcesText}}{{end}}. {{.Total}} connections ended; {{len .Table}} kept with their packets, {{.AbnormalSeen}} of them abnormal.</p>
 <h2 id="reasons">Connections by reason</h2>
 <table class="counts"><tr><th>reason</th><th>meaning</th><th>connections</th></tr>
 {{range .Reasons}}<tr><td class="reason">{{.Code}}</td><td>{{.Text}}</td><td class="n">{{.N}}</td></tr>
