@@ -54,6 +54,7 @@ type readFlags struct {
 	information       bool
 
 	metricsOut string
+	report     reportFlags // --svg, --html (report.go)
 
 	quotaBytes int64
 	acl        reassembly.ACL
@@ -110,6 +111,7 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.StringVar(&f.pcapDir, "pcap-dir", "", "write one pcap per cached connection into this directory")
 	fl.BoolVar(&f.information, "information", false, "print the trace configuration and statistics after the table")
 	fl.StringVar(&f.metricsOut, "metrics-out", "", "write the run's final metrics to `FILE` in the Prometheus text format (for node_exporter's textfile collector)")
+	addReportFlags(fl, &f.report)
 	return cmd
 }
 
@@ -198,6 +200,9 @@ func parseSize(s string) (int64, error) { return config.ParseSize(s) }
 
 func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 	if err := f.validate(); err != nil {
+		return err
+	}
+	if err := f.report.validate(f); err != nil {
 		return err
 	}
 	out := cmd.OutOrStdout()
@@ -331,6 +336,9 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		}
 		fmt.Fprintln(infoOut)
 		writeErr = exporter.WriteInformation(infoOut, information(f, st, quota, tc))
+	}
+	if writeErr == nil {
+		writeErr = writeReports(errOut, f, args, tc, summary)
 	}
 	if writeErr != nil {
 		return fmt.Errorf("writing output: %w", writeErr)
