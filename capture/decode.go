@@ -15,21 +15,24 @@ import "time"
 // balance: Fragments = fragments of completed datagrams + FragmentsDropped +
 // fragments still waiting in the table.
 type DecodeStats struct {
-	Frames           uint64 // frames offered to Decode
-	TCP              uint64 // TCP segments produced
-	NonIP            uint64 // link payload is not IPv4/IPv6 (ARP, LLDP, ...)
-	NonTCP           uint64 // IP but not TCP (UDP, ICMP, ...)
-	UnsupportedLink  uint64 // link type tcptap does not decode
-	TruncatedLink    uint64 // frame shorter than its link-layer header
-	TruncatedIP      uint64 // IP header cut short by the capture
-	BadIPHeader      uint64 // bad version, header length or total length
-	TruncatedTCP     uint64 // TCP header cut short by the capture
-	BadTCPHeader     uint64 // bad data offset
-	BadTCPOption     uint64 // malformed options (segment still produced)
-	Fragments        uint64 // IPv4 fragments of TCP datagrams received
-	FragmentsDone    uint64 // datagrams completed from fragments
-	FragmentsDropped uint64 // fragments dropped: table full, timeout, overlap, bad
-	IPv6Fragments    uint64 // IPv6 fragments (not reassembled; first fragment still decoded when it carries the TCP header)
+	Frames          uint64 // frames offered to Decode
+	TCP             uint64 // TCP segments produced
+	NonIP           uint64 // link payload is not IPv4/IPv6 (ARP, LLDP, ...)
+	NonTCP          uint64 // IP but not TCP (UDP, ICMP, ...)
+	UnsupportedLink uint64 // link type tcptap does not decode
+	TruncatedLink   uint64 // frame shorter than its link-layer header
+	TruncatedIP     uint64 // IP header cut short by the capture
+	BadIPHeader     uint64 // bad version, header length or total length
+	TruncatedTCP    uint64 // TCP header cut short by the capture
+	BadTCPHeader    uint64 // bad data offset
+	BadTCPOption    uint64 // malformed options (segment still produced)
+	// TruncatedTCPOptions: the capture cut the TCP options (segment still
+	// produced from the fixed header, Packet.OptionsTruncated set).
+	TruncatedTCPOptions uint64
+	Fragments           uint64 // IPv4 fragments of TCP datagrams received
+	FragmentsDone       uint64 // datagrams completed from fragments
+	FragmentsDropped    uint64 // fragments dropped: table full, timeout, overlap, bad
+	IPv6Fragments       uint64 // IPv6 fragments (not reassembled; first fragment still decoded when it carries the TCP header)
 }
 
 // Add adds o's counts to s, to total the decoders of several workers.
@@ -45,6 +48,7 @@ func (s *DecodeStats) Add(o *DecodeStats) {
 	s.TruncatedTCP += o.TruncatedTCP
 	s.BadTCPHeader += o.BadTCPHeader
 	s.BadTCPOption += o.BadTCPOption
+	s.TruncatedTCPOptions += o.TruncatedTCPOptions
 	s.Fragments += o.Fragments
 	s.FragmentsDone += o.FragmentsDone
 	s.FragmentsDropped += o.FragmentsDropped

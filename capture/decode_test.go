@@ -645,8 +645,11 @@ func TestDecodeTruncatedEverywhere(t *testing.T) {
 				want.TruncatedLink = 1
 			case cut < c.ipEnd:
 				want.TruncatedIP = 1
-			case cut < c.tcpEnd:
+			case cut < c.ipEnd+tcpMinHeaderLen:
 				want.TruncatedTCP = 1
+			case cut < c.tcpEnd:
+				// Options cut: the fixed header still makes a segment.
+				want = DecodeStats{TCP: 1, TruncatedTCPOptions: 1}
 			default:
 				want = c.want
 			}
@@ -660,6 +663,12 @@ func TestDecodeTruncatedEverywhere(t *testing.T) {
 			}
 			if got {
 				p.CapLen = full.CapLen
+				if p.OptionsTruncated {
+					if cut >= c.tcpEnd {
+						t.Errorf("%s cut at %d: options flagged truncated", c.name, cut)
+					}
+					p.OptionsTruncated, p.Options = false, full.Options
+				}
 				if p != full {
 					t.Errorf("%s cut at %d: packet\n got %+v\nwant %+v", c.name, cut, p, full)
 				}

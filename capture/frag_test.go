@@ -186,7 +186,7 @@ func TestFragmentRules(t *testing.T) {
 			wantDropped: 1},
 		{name: "snaplen-cut-header", frames: []Frame{
 			{Data: ipv4Fragment(seg[:64], 0, true)[:14+20+30], LinkType: LinkTypeEthernet, Timestamp: 1e18}, frag(64, last, false)},
-			wantCompleted: 2, wantStats: func(s DecodeStats) bool { return s.TruncatedTCP == 1 && s.FragmentsDone == 1 }},
+			wantProduced: []int{1}, wantCompleted: 2, wantStats: func(s DecodeStats) bool { return s.TruncatedTCPOptions == 1 && s.FragmentsDone == 1 }},
 		{name: "snaplen-cut-payload", frames: []Frame{
 			{Data: ipv4Fragment(seg[:64], 0, true)[:14+20+40], LinkType: LinkTypeEthernet, Timestamp: 1e18}, frag(64, last, false)},
 			wantProduced: []int{1}, wantCompleted: 2},

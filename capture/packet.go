@@ -161,7 +161,10 @@ type Packet struct {
 	PayloadLen uint32
 	WireLen    uint32 // frame length on the wire
 	CapLen     uint32 // captured bytes of the frame
-	Fragmented bool   // rebuilt from IPv4 fragments
+	Fragmented bool   // rebuilt from IPv4 or IPv6 fragments
+	// OptionsTruncated: the capture cut the TCP header inside its options;
+	// Options holds those captured whole, the rest are unknown.
+	OptionsTruncated bool
 	// IPOffset is where the IP header starts in the frame, so the flight
 	// recorder can copy the IP and TCP headers (not meaningful when
 	// Fragmented: the headers were rebuilt from several frames).

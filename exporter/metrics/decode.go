@@ -42,6 +42,7 @@ func (c *decodeCollector) update(s *Snapshot, ch chan<- prometheus.Metric) {
 	counter(ch, c.errors, d.TruncatedTCP, "truncated_tcp")
 	counter(ch, c.errors, d.BadTCPHeader, "bad_tcp_header")
 	counter(ch, c.errors, d.BadTCPOption, "bad_tcp_option")
+	counter(ch, c.errors, d.TruncatedTCPOptions, "truncated_tcp_options")
 	counter(ch, c.ignored, d.NonIP, "non_ip")
 	counter(ch, c.ignored, d.NonTCP, "non_tcp")
 	counter(ch, c.fragments, d.Fragments, "ipv4")
