@@ -803,6 +803,19 @@ func gopacketDecode(f *Frame) (gopacketView, bool) {
 			p.Src, p.Dst = Addr{}, Addr{}
 			copy(p.Src[:], l.SrcIP.To4())
 			copy(p.Dst[:], l.DstIP.To4())
+			// An unfinished source route's last address is the final
+			// destination, which tcptap keys on (gopacket keeps the
+			// header's next hop).
+			for _, o := range l.Options {
+				if o.OptionType != ipv4OptionLSRR && o.OptionType != ipv4OptionSSRR {
+					continue
+				}
+				n := int(o.OptionLength)
+				if n >= ipv4RouteMinLen && (n-3)%4 == 0 && len(o.OptionData) == n-2 && o.OptionData[0] >= ipv4RouteFirst && int(o.OptionData[0]) <= n {
+					copy(p.Dst[:4], o.OptionData[n-6:])
+				}
+				break
+			}
 			p.IPID, p.TTL, p.IPHdrLen = l.Id, l.TTL, uint16(l.IHL)*4
 			p.IPOffset = uint16(cap(data) - cap(l.Contents)) // Contents aliases data (NoCopy)
 			ipLen, extLen = int(l.Length), 0

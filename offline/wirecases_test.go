@@ -68,3 +68,19 @@ func TestWireCaseTruncatedTCPHeader(t *testing.T) {
 		t.Errorf("syns %+v midstream %v mss %+v reason %s", r.SYNs, r.Midstream, r.MSS, r.Reason)
 	}
 }
+
+// TestWireCaseIPv4SourceRoute: suricata-verify's detect-ipopts capture
+// sends SYNs with a loose and a strict source route whose final
+// destinations (5.6.7.8, 8.8.8.8) are not the header's next hop
+// (13.14.15.16); the TCP checksum covers the final destination, so each is
+// a connection of its own to it, not a retransmission of the other SYNs.
+func TestWireCaseIPv4SourceRoute(t *testing.T) {
+	recs := wireCase(t, "suricata__tests__detect-ipopts__input.pcap")
+	servers := map[string]uint64{}
+	for _, r := range recs {
+		servers[r.Server.String()] += r.Packets.Client
+	}
+	if len(recs) != 3 || servers["5.6.7.8:80"] != 1 || servers["8.8.8.8:80"] != 1 || servers["13.14.15.16:80"] != 6 {
+		t.Errorf("%d records, client packets by server %v", len(recs), servers)
+	}
+}
