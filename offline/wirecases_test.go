@@ -84,3 +84,11 @@ func TestWireCaseIPv4SourceRoute(t *testing.T) {
 		t.Errorf("%d records, client packets by server %v", len(recs), servers)
 	}
 }
+
+// TestWireCaseRSTFromSYNSent: in suricata-verify's tls-subjectaltname
+// capture clients answer a stale ACK to their SYN with a RST (RFC 9293's
+// half-open recovery) and send their SYN again; the RST's sequence number
+// is not data sent.
+func TestWireCaseRSTFromSYNSent(t *testing.T) {
+	wireCase(t, "suricata__tests__tls__tls-subjectaltname__input.pcap")
+}

@@ -281,3 +281,48 @@ func TestDeadCheckEndsSilentConnections(t *testing.T) {
 		t.Errorf("dead check called %d times, want once (only the connection with retransmissions)", checked)
 	}
 }
+
+// TestStaleACKResetFromSYNSent: the client's SYN is answered by a stale ACK
+// (the server still holds an old connection on the 4-tuple); the client
+// resets it with the ACK's number as its sequence number (RFC 9293
+// section 3.10.7.3), stays in SYN_SENT and sends its SYN again 3 s later.
+// One connection, the RST counted but not ending it nor moving the
+// client's sequence numbers, the second SYN the only retransmission.
+func TestStaleACKResetFromSYNSent(t *testing.T) {
+	conns := feed(t, []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(20), false, A, 7000, 9999, 0, 0}, // stale: acknowledges nothing the client sent
+		{ms(21), true, R, 9999, 0, 0, 0},
+		{3 * time.Second, true, S, 100, 0, 0, 0},
+		{3*time.Second + ms(20), false, S | A, 500, 101, 0, 0},
+		{3*time.Second + ms(21), true, A, 101, 501, 0, 0},
+		{3*time.Second + ms(22), true, P | A, 101, 501, 10, 0},
+		{3*time.Second + ms(40), false, P | A, 501, 111, 20, 0},
+		{3*time.Second + ms(41), true, F | A, 111, 521, 0, 0},
+		{3*time.Second + ms(60), false, F | A, 521, 112, 0, 0},
+		{3*time.Second + ms(61), true, A, 112, 522, 0, 0},
+	})
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(conns))
+	}
+	c := conns[0]
+	cl := c.Ends[Client]
+	if c.AnyRST || cl.RSTs != 1 || cl.Retransmissions != 1 || cl.SYNs != 2 || cl.HighSeq != 112 || cl.Packets != 7 {
+		t.Errorf("any RST %v; client RSTs %d, retransmissions %d, SYNs %d, high seq %d, packets %d",
+			c.AnyRST, cl.RSTs, cl.Retransmissions, cl.SYNs, cl.HighSeq, cl.Packets)
+	}
+	if cl.State != StateTimeWait || c.Ends[Server].State != StateClosed {
+		t.Errorf("states %v %v", cl.State, c.Ends[Server].State)
+	}
+
+	// A RST that does not carry the stale ACK's number still resets.
+	conns = feed(t, []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(20), false, A, 7000, 9999, 0, 0},
+		{ms(21), true, R, 101, 0, 0, 0},
+		{3 * time.Second, true, S, 100, 0, 0, 0},
+	})
+	if len(conns) != 1 || !conns[0].AnyRST {
+		t.Errorf("RST at the client's own sequence number: %d connections, any RST %v", len(conns), len(conns) > 0 && conns[0].AnyRST)
+	}
+}

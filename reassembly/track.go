@@ -337,6 +337,17 @@ func (t *Table) update(c *tracked, p *capture.Packet, srcLo bool) (Role, Analysi
 	}
 	s.lastTime = ts
 
+	if f.Has(capture.FlagRST) && staleACKReset(s, r, p) {
+		// Counted as sent (packets, resets), but it is no part of the
+		// connection: its sequence number is the stale ACK's, not data
+		// the sender sent, and the sender stays in SYN_SENT and will
+		// send its SYN again.
+		t.bumpSmall(c, from, scRSTs)
+		o := zeekOp{z: &c.zeek, t: t, c: c}
+		o.update(p, c.zeekFromFirst(from))
+		return from, 0
+	}
+
 	a := analyze(s, r, p, c.firstRTT())
 	a |= interpretProbe(s, r, p, a)
 	t.count(c, from, a)
@@ -423,6 +434,18 @@ func (t *Table) update(c *tracked, p *capture.Packet, srcLo bool) (Role, Analysi
 	o := zeekOp{z: &c.zeek, t: t, c: c} // it looks up the extensions only when it needs them
 	o.update(p, c.zeekFromFirst(from))
 	return from, a
+}
+
+// staleACKReset reports whether p, a RST from s, is RFC 9293's answer from
+// SYN_SENT to an unacceptable ACK (section 3.10.7.3: <SEQ=SEG.ACK><CTL=RST>):
+// s sent its SYN, the peer r answered with a plain ACK that does not
+// acknowledge it — typically the peer still holds a half-open connection on
+// the 4-tuple from before — and the RST carries that ACK's number as its
+// sequence number, without ACK. The RST resets the peer's stale connection,
+// not s's attempt, which goes on with a retransmitted SYN.
+func staleACKReset(s, r *trackedEnd, p *capture.Packet) bool {
+	return !p.Flags.Has(capture.FlagACK) && s.state == StateSynSent && s.has(efSawSYN) &&
+		!r.has(efSawSYN) && r.has(efAckedAny) && p.Seq == r.highAck && r.highAck != s.isn+1
 }
 
 // addSYN records a SYN (or SYN-ACK) from role r in its SYN run; first
