@@ -427,11 +427,10 @@ func decodeCases() []decodeCase {
 				gopacketDiffers: "gopacket.NewPacket treats the payload of any fragment header as a fragment, atomic or not (its DecodingLayerParser path does not)"}
 		}(),
 		func() decodeCase {
+			// Held until the rest arrives (frag_test.go reassembles).
 			ext := ipv6FragmentHeader(ipProtocolTCP, 0, true)
 			return decodeCase{name: "ipv6/first-fragment", link: LinkTypeEthernet,
-				data: ethernet(etherTypeIPv6, ipv6Packet(ipv6Fragment, ext, seg)), want: DecodeStats{TCP: 1, IPv6Fragments: 1},
-				check:           wantIPv6Segment(48, 10),
-				gopacketDiffers: "gopacket treats every non-atomic fragment as opaque"}
+				data: ethernet(etherTypeIPv6, ipv6Packet(ipv6Fragment, ext, seg[:48])), want: DecodeStats{IPv6Fragments: 1}}
 		}(),
 		{name: "ipv6/later-fragment", link: LinkTypeEthernet,
 			data: ethernet(etherTypeIPv6, ipv6Packet(ipv6Fragment, ipv6FragmentHeader(ipProtocolTCP, 1280, false), seg)),

@@ -92,3 +92,13 @@ func TestWireCaseIPv4SourceRoute(t *testing.T) {
 func TestWireCaseRSTFromSYNSent(t *testing.T) {
 	wireCase(t, "suricata__tests__tls__tls-subjectaltname__input.pcap")
 }
+
+// TestWireCaseIPv6Fragments: suricata-verify's bug-6887 capture carries one
+// TCP segment of 1000 payload bytes in IPv6 fragments; reassembled, the
+// segment has its whole length (444 bytes, the first fragment's, before).
+func TestWireCaseIPv6Fragments(t *testing.T) {
+	recs := wireCase(t, "suricata__tests__defrag__bug-6887-defrag-ipv6-tcp__frag-ip-tcp.pcap")
+	if len(recs) != 1 || recs[0].Bytes.Client != 1000 {
+		t.Errorf("records %d, bytes %+v", len(recs), recs[0].Bytes)
+	}
+}
