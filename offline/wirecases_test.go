@@ -102,3 +102,23 @@ func TestWireCaseIPv6Fragments(t *testing.T) {
 		t.Errorf("records %d, bytes %+v", len(recs), recs[0].Bytes)
 	}
 }
+
+// TestWireCaseCloseLingerKeepsDyingConnection: in Arkime's CVE-2018-6794
+// capture the server sends data and its FIN right after its SYN-ACK and then
+// nothing; the client sends its request and FIN, retransmits them with
+// backing-off gaps (0.3 to 9.3 s) and resets 9.6 s after the last one. One
+// connection each (tshark's streams), ending in the client's retransmission
+// timeout by the RST, not a close plus a mid-stream record after the 5-s
+// close linger.
+func TestWireCaseCloseLingerKeepsDyingConnection(t *testing.T) {
+	recs := wireCase(t, "arkime__tests__pcap__CVE-2018-6794.pcap")
+	reasons := map[string]string{}
+	for _, r := range recs {
+		reasons[r.Client.String()] = string(r.Reason) + "/" + r.Actor
+	}
+	for client, want := range map[string]string{"192.168.235.1:53649": "RT/client", "192.168.235.1:53656": "RT/client", "192.168.235.1:53648": "PN/server"} {
+		if reasons[client] != want {
+			t.Errorf("%s: %s, want %s", client, reasons[client], want)
+		}
+	}
+}

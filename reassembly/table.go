@@ -302,6 +302,10 @@ func (t *Table) isNewConnection(c *tracked, p *capture.Packet, srcLo bool) bool 
 func (t *Table) expire(now int64) {
 	linger := int64(t.cfg.CloseLinger)
 	for h := t.ended.head; h != 0 && t.endedHeadAt+linger <= now; h = t.ended.head {
+		if linger > 0 && t.stillRetransmitting(t.conns.at(h), now) {
+			t.lingerAgain(h, now)
+			continue
+		}
 		t.finalize(h, EndClosed, t.conns.at(h).lastSeen())
 	}
 	idle := int64(t.cfg.IdleTimeout)
@@ -312,6 +316,16 @@ func (t *Table) expire(now int64) {
 		}
 		t.finalize(h, EndIdle, last+idle)
 	}
+}
+
+// lingerAgain starts connection h's close linger again as of now: it
+// goes to the back of the ended list.
+func (t *Table) lingerAgain(h uint32, now int64) {
+	c := t.conns.at(h)
+	t.remove(&t.ended, h, c)
+	t.closeExt(c).endedAt = now
+	t.pushBack(&t.ended, h, c)
+	t.endedHeadAt = t.closes.at(t.conns.at(t.ended.head).closeX).endedAt
 }
 
 // evictOne makes room for one connection: the oldest ended connection, else

@@ -326,3 +326,51 @@ func TestStaleACKResetFromSYNSent(t *testing.T) {
 		t.Errorf("RST at the client's own sequence number: %d connections, any RST %v", len(conns), len(conns) > 0 && conns[0].AnyRST)
 	}
 }
+
+// TestCloseLingerFollowsRetransmissions: after both FINs the client's
+// request and FIN go unacknowledged; it retransmits them with doubling gaps
+// (1 to 8 s, past the 5-s close linger) and resets 15 s after the last one.
+// The linger starts again while a retransmission is still due, so all of it
+// is one connection; with no linger configured nothing waits.
+func TestCloseLingerFollowsRetransmissions(t *testing.T) {
+	segs := []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(1), false, S | A, 500, 101, 0, 0},
+		{ms(2), false, P | A, 501, 101, 10, 0},
+		{ms(3), false, F | A, 511, 101, 0, 0},
+		{ms(4), true, A, 101, 512, 0, 0},
+		{ms(5), true, P | A, 101, 512, 50, 0},
+		{ms(6), true, F | A, 151, 512, 0, 0},
+	}
+	at := ms(6)
+	for gap := time.Second; gap <= 8*time.Second; gap *= 2 {
+		at += gap
+		segs = append(segs, seg{at, true, P | F | A, 101, 512, 50, 0})
+	}
+	segs = append(segs, seg{at + 15*time.Second, true, R, 152, 0, 0, 0})
+	conns := feed(t, segs)
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(conns))
+	}
+	cl := conns[0].Ends[Client]
+	if cl.Retransmits.Count != 4 || !cl.RSTSent || cl.Packets != 9 {
+		t.Errorf("client run %+v, RST sent %v, packets %d", cl.Retransmits, cl.RSTSent, cl.Packets)
+	}
+
+	// A RST long after the retransmissions stopped is a connection of its own.
+	late := append(segs[:len(segs)-1:len(segs)-1], seg{at + 60*time.Second, true, R, 152, 0, 0, 0})
+	if conns := feed(t, late); len(conns) != 2 {
+		t.Errorf("RST 60 s after the last retransmission: %d connections, want 2", len(conns))
+	}
+
+	var n int
+	tab := NewTable(Config{CloseLinger: -1}, 0, 1, func(*Conn) { n++ })
+	for _, s := range segs {
+		p := packetOf(s)
+		tab.Packet(&p)
+	}
+	tab.Flush(0)
+	if n < 2 {
+		t.Errorf("no linger: %d connections, want the close and later ones apart", n)
+	}
+}

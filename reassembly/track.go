@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/tcptap/tcptap/capture"
 )
@@ -396,7 +397,7 @@ func (t *Table) update(c *tracked, p *capture.Packet, srcLo bool) (Role, Analysi
 
 	// Handshake completion: the client's ACK of the server's SYN.
 	if !c.has(cfEstablished) && f.Has(capture.FlagACK) && !f.Any(capture.FlagSYN|capture.FlagRST) {
-		if from == Client && r.has(efSawSYN) && p.Ack == r.isn+1 && c.has(cfSYNACKSeen) {
+		if from == Client && acksSYN(r, p.Ack) && c.has(cfSYNACKSeen) {
 			c.flags |= cfEstablished
 			if c.synTime != 0 {
 				c.synTime = ts - c.synTime // now HandshakeRTT
@@ -434,6 +435,15 @@ func (t *Table) update(c *tracked, p *capture.Packet, srcLo bool) (Role, Analysi
 	o := zeekOp{z: &c.zeek, t: t, c: c} // it looks up the extensions only when it needs them
 	o.update(p, c.zeekFromFirst(from))
 	return from, a
+}
+
+// acksSYN reports whether ack acknowledges e's SYN: it covers the SYN and
+// at most what e sent (RFC 9293's acceptable ACK in SYN-RECEIVED, SND.UNA <
+// SEG.ACK =< SND.NXT). A server that sends data, or data and its FIN, right
+// after its SYN-ACK gets a first ACK beyond ISN+1, which still completes
+// the handshake.
+func acksSYN(e *trackedEnd, ack uint32) bool {
+	return e.has(efSawSYN) && seqGT(ack, e.isn) && seqLE(ack, e.highSeq)
 }
 
 // staleACKReset reports whether p, a RST from s, is RFC 9293's answer from
@@ -688,10 +698,10 @@ func (t *Table) trackClose(c *tracked, s, r *trackedEnd, from Role, p *capture.P
 		}
 	}
 	if f.Has(capture.FlagACK) {
-		if s.state == StateSynSent && r.has(efSawSYN) && p.Ack == r.isn+1 {
+		if s.state == StateSynSent && acksSYN(r, p.Ack) {
 			s.state = StateEstablished
 		}
-		if r.state == StateSynReceived && r.has(efSawSYN) && p.Ack == r.isn+1 {
+		if r.state == StateSynReceived && acksSYN(r, p.Ack) {
 			r.state = StateEstablished
 		}
 		if s.state == StateSynReceived && c.has(cfEstablished) {
@@ -748,6 +758,40 @@ func (t *Table) trackClose(c *tracked, s, r *trackedEnd, from Role, p *capture.P
 		// a missing final ACK (lost, or past the capture) still counts.
 		c.flags |= cfCloseDone
 	}
+}
+
+// Bounds of a retransmission timer as the table estimates it (Linux's
+// TCP_RTO_MAX, and the least slack allowed for jitter).
+const (
+	maxRetransmissionGap = 120 * time.Second
+	minRetransmitSlack   = time.Second
+)
+
+// stillRetransmitting reports whether c, which ended with both FINs and no
+// RST, has an endpoint whose unanswered retransmissions of its oldest
+// unacknowledged data (its FIN included) may still go on at now: the next
+// one is due within twice the last gap (at most maxRetransmissionGap), plus
+// a quarter of that or minRetransmitSlack for jitter. Such a connection is
+// dying, not closed: its close linger is started again, so the
+// retransmissions and the RST that ends them stay in the one connection
+// rather than forming a mid-stream one after the linger.
+func (t *Table) stillRetransmitting(c *tracked, now int64) bool {
+	if !c.has(cfRuns) || c.has(cfAnyRST) {
+		return false
+	}
+	x := t.rares.at(c.rareX)
+	for i := range x.ends {
+		run := &x.ends[i].retransmits
+		if run.Count < 2 || run.Unanswered == 0 {
+			continue
+		}
+		due := min(2*run.LastGap, int64(maxRetransmissionGap))
+		due = max(due, run.LastGap)
+		if now < run.Last+due+max(int64(minRetransmitSlack), due/4) {
+			return true
+		}
+	}
+	return false
 }
 
 // inProgress reports whether a timer of either end could still be running:
