@@ -415,6 +415,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		st.Table.Finalized += ts.Finalized
 		st.Table.ReusedPorts += ts.ReusedPorts
 		st.Table.Evicted += ts.Evicted
+		st.Table.VLANCopies += ts.VLANCopies
 		st.Table.Trace.Traced += ts.Trace.Traced
 		st.Table.Trace.NotTracedQuota += ts.Trace.NotTracedQuota
 		st.Table.Trace.NotTracedACL += ts.Trace.NotTracedACL

@@ -10,6 +10,7 @@ import (
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/oracle"
 	"github.com/tcptap/tcptap/internal/peers"
+	"github.com/tcptap/tcptap/offline"
 )
 
 // encapDir is the shared corpus of encapsulations and wire cases
@@ -120,5 +121,65 @@ func TestWireCaseCloseLingerKeepsDyingConnection(t *testing.T) {
 		if reasons[client] != want {
 			t.Errorf("%s: %s, want %s", client, reasons[client], want)
 		}
+	}
+}
+
+// TestWireCaseVLANOneDirection: in suricata-verify's bug-4376 capture the
+// client's segments carry 802.1Q tag 3136 and the server's none. One
+// connection (tshark's one stream, every count equal), not two one-sided
+// records.
+func TestWireCaseVLANOneDirection(t *testing.T) {
+	recs := wireCase(t, "suricata__tests__bug-4376__syn_retransmit_with_ts.pcap")
+	if len(recs) != 1 || recs[0].Midstream || recs[0].Reason != "AN" {
+		t.Errorf("%d records: %+v", len(recs), recs)
+	}
+}
+
+// TestWireCaseVLANCopies: in Arkime's mongo capture the client's SYN and ACK
+// (and a server's SYN-ACK) are seen twice, on VLAN 300 and on VLAN 50: a
+// mirror of two VLANs. tshark counts the copies, as retransmissions and
+// duplicate ACKs; tcptap keeps one connection per 4-tuple, on the tags each
+// direction was first seen with, and sets the 7 copies aside
+// (TableStats.VLANCopies): its counts are tshark's less the copies.
+func TestWireCaseVLANCopies(t *testing.T) {
+	dir := encapDir(t)
+	want, err := oracle.Load(filepath.Join(dir, "expected", "tshark", "arkime__tests__pcap__mongo.pcap.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []exporter.Record
+	st, err := offline.Run(context.Background(), []string{filepath.Join(dir, want.Pcap)}, offline.Options{Workers: 2}, func(r *exporter.Record) {
+		recs = append(recs, *r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Table.VLANCopies != 7 {
+		t.Errorf("%d copies set aside, want 7", st.Table.VLANCopies)
+	}
+	groups := oracle.Match(want.Streams, recs)
+	var copies uint64
+	for _, g := range groups {
+		if !g.Paired() || len(g.Records) != 1 {
+			t.Fatalf("4-tuple %s: tshark streams %d, tcptap records %d", g.Tuple, len(g.Streams), len(g.Records))
+		}
+		s, r := g.Streams[0], g.Records[0]
+		// Each copy tshark counted is a packet more and a retransmission
+		// or duplicate ACK.
+		extraC := uint64(s.C2S.Retransmission + s.C2S.DuplicateAck)
+		extraS := uint64(s.S2C.Retransmission + s.S2C.DuplicateAck)
+		copies += extraC + extraS
+		if uint64(s.C2S.Packets)-extraC != r.Packets.Client || uint64(s.S2C.Packets)-extraS != r.Packets.Server {
+			t.Errorf("%s: packets %+v, tshark %d/%d with %d/%d copies", g.Tuple, r.Packets, s.C2S.Packets, s.S2C.Packets, extraC, extraS)
+		}
+		if r.Retransmissions.Client+r.Retransmissions.Server+r.DupAcks.Client+r.DupAcks.Server != 0 {
+			t.Errorf("%s: a copy counted as a retransmission or duplicate ACK: %+v %+v", g.Tuple, r.Retransmissions, r.DupAcks)
+		}
+		if uint64(s.C2S.PayloadBytes) != r.Bytes.Client || uint64(s.S2C.PayloadBytes) != r.Bytes.Server {
+			t.Errorf("%s: bytes %+v, tshark %d/%d", g.Tuple, r.Bytes, s.C2S.PayloadBytes, s.S2C.PayloadBytes)
+		}
+	}
+	if copies != st.Table.VLANCopies {
+		t.Errorf("tshark's extra retransmissions and duplicate ACKs %d, copies set aside %d", copies, st.Table.VLANCopies)
 	}
 }

@@ -374,3 +374,22 @@ func TestCloseLingerFollowsRetransmissions(t *testing.T) {
 		t.Errorf("no linger: %d connections, want the close and later ones apart", n)
 	}
 }
+
+// TestSYNRetriesAfterRSTOneConnection: Windows answers a RST to its SYN by
+// sending the same SYN (same ISN) again, twice, 0.5 s apart; Zeek logs a
+// REJ row per attempt, tcptap one connection whose SYN and RST counts show
+// the attempts.
+func TestSYNRetriesAfterRSTOneConnection(t *testing.T) {
+	var segs []seg
+	for i := range 3 {
+		at := time.Duration(i) * 500 * time.Millisecond
+		segs = append(segs, seg{at, true, S, 100, 0, 0, 0}, seg{at + ms(1), false, R | A, 0, 101, 0, 0})
+	}
+	conns := feed(t, segs)
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(conns))
+	}
+	if c := conns[0]; c.Ends[Client].SYNs != 3 || c.Ends[Server].RSTs != 3 {
+		t.Errorf("client SYNs %d, server RSTs %d; want 3 and 3", c.Ends[Client].SYNs, c.Ends[Server].RSTs)
+	}
+}

@@ -33,7 +33,11 @@ type tracked struct {
 	prev, next     uint32 // handles of the neighbours in the table's list (0: none)
 	closeX, rareX  uint32 // extension handles (0: none yet)
 	traceX         uint32 // flight recorder handle (0: not traced)
-	id             uint64
+	// peerTags are the packed VLAN tags (as Key.VLAN) the endpoint that
+	// did not send the first segment was first seen with (VLANAuto, once
+	// cfPeerTagsSeen); the first sender's are vlan and vlanCount.
+	peerTags uint32
+	id       uint64
 
 	// synTime is the time of the first SYN until the handshake completes,
 	// then Conn.HandshakeRTT (only that is read afterwards).
@@ -65,6 +69,7 @@ const (
 	cfFirstRTTKnown   // wsTime is ts_first_rtt
 	cfSYNACKSeen      // a SYN-ACK with a non-zero timestamp was seen
 	cfRuns            // a retransmission, persist or keepalive run started (in the rare extension)
+	cfPeerTagsSeen    // peerTags holds the other endpoint's VLAN tags
 )
 
 func (c *tracked) has(f uint32) bool { return c.flags&f != 0 }

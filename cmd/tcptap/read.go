@@ -34,8 +34,10 @@ type readFlags struct {
 	maxConnections int
 	cls            classifier.Config
 	captureEnd     string
+	vlanPolicy     string
 
 	captureEndAt func(clock int64) int64 // from captureEnd; nil: the capture's clock
+	vlan         reassembly.VLANPolicy
 
 	// The trace feature (flight recorder and cache).
 	trace             bool
@@ -85,6 +87,7 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on standard error: auto (when it is a terminal), always or never")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", reassembly.DefaultIdleTimeout, "end a connection after this long without a segment (reason IT)")
 	fl.IntVar(&f.maxConnections, "max-connections", reassembly.DefaultMaxConnections, "connections tracked at once; when full the least recently seen is let go (end \"evicted\")")
+	fl.StringVar(&f.vlanPolicy, "vlan-policy", reassembly.VLANAuto.String(), "how VLAN tags separate connections: auto (by tags when both directions carry the same; directions on different tags or one untagged joined; a direction seen again on other tags is a copy, set aside) or strict (every tag set its own connection)")
 	fl.DurationVar(&f.closeLinger, "close-linger", reassembly.DefaultCloseLinger, "keep a reset or closed connection this long to absorb trailing segments")
 	fl.StringVar(&f.captureEnd, "capture-end", "last-frame", "when the capture ended, for judging the connections still open: last-frame (the last frame of any kind, or a pcapng isb_endtime), now (the wall clock when the input ends, for a live pipe) or an RFC 3339 time")
 	fl.Uint32Var(&f.cls.RTMinRetransmissions, "rt-min-retransmissions", f.cls.RTMinRetransmissions, "retransmissions of unacknowledged data, backing off, that make a retransmit timeout (RT)")
@@ -142,6 +145,11 @@ func (f *readFlags) validate() error {
 	if f.closeLinger < 0 {
 		return fmt.Errorf("--close-linger %v: want zero or a positive duration", f.closeLinger)
 	}
+	vlan, err := reassembly.ParseVLANPolicy(f.vlanPolicy)
+	if err != nil {
+		return fmt.Errorf("--vlan-policy %w", err)
+	}
+	f.vlan = vlan
 	switch f.captureEnd {
 	case "last-frame":
 	case "now":
@@ -246,6 +254,7 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		Classifier: f.cls,
 		CaptureEnd: f.captureEndAt,
 	}
+	opts.Table.VLANPolicy = f.vlan
 	var tc *cache.Cache
 	quota := reassembly.NewQuota(f.quotaBytes)
 	if f.trace {
