@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 )
 
@@ -90,6 +91,10 @@ type PcapngReader struct {
 	scratch   [8]byte                  // trailing lengths and option values
 	buf       []byte                   // frame bytes, reused; grows up to MaxRecordLen
 	err       error                    // sticky: once set, the reader is finished
+
+	// The file's first frame's timestamp, once sawFrame (see isbTime).
+	firstTS  int64
+	sawFrame bool
 }
 
 // NewPcapngReader reads the first Section Header Block of a pcapng capture
@@ -192,6 +197,9 @@ func (r *PcapngReader) frame(f Frame, err error) (Frame, error) {
 		return r.fail(err)
 	}
 	r.lastTS = f.Timestamp
+	if !r.sawFrame {
+		r.firstTS, r.sawFrame = f.Timestamp, true
+	}
 	return f, nil
 }
 
@@ -457,13 +465,29 @@ func (r *PcapngReader) readInterfaceStats(start int64, length uint32) error {
 		}
 		if want == 8 {
 			ticks := uint64(r.u32(opt[0:4]))<<32 | uint64(r.u32(opt[4:8]))
-			r.endTime = max(r.endTime, ifc.nanos(ticks))
+			r.endTime = max(r.endTime, r.isbTime(ifc, ticks))
 		}
 	}
 	if err := r.in.discard(rest); err != nil {
 		return r.in.readError(start, ngBlockName(typ), err)
 	}
 	return r.readTrailer(start, typ, length)
+}
+
+// isbTime converts an ISB time option of interface ifc to nanoseconds.
+// The format gives it in the interface's resolution, but dumpcap up to
+// Wireshark 4.0 writes microseconds whatever if_tsresol says (its
+// nanosecond captures then end in January 1970). A time that, read in the
+// interface's finer resolution, falls before the file's first frame is
+// read as microseconds when that is no earlier than the first frame.
+func (r *PcapngReader) isbTime(ifc *ngInterface, ticks uint64) int64 {
+	t := ifc.nanos(ticks)
+	if ifc.ticksPerSecond > 1e6 && r.sawFrame && t < r.firstTS && ticks <= math.MaxInt64/1000 {
+		if us := int64(ticks)*1e3 + ifc.offsetNanos; us >= r.firstTS {
+			return us
+		}
+	}
+	return t
 }
 
 // EndTime returns the latest isb_endtime of the Interface Statistics Blocks

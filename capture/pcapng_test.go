@@ -657,11 +657,29 @@ func TestPcapngISBEndTime(t *testing.T) {
 		}
 	}
 
+	// dumpcap up to Wireshark 4.0: a nanosecond interface, ISB times in
+	// microseconds.
+	q := &ngFile{}
+	q.shb(binary.LittleEndian)
+	q.idb(LinkTypeEthernet, 0, tsresol(9))
+	q.epb(0, sec*1e9+3, payload(60, 1), 60, sec*1e9+3)
+	q.block(ngBlockInterfaceStats, q.isb(0, (sec+9)*1e6, q.ticks64(2, sec*1e6), q.ticks64(3, (sec+9)*1e6+1)), false)
+	r, err := NewPcapngReader(bytes.NewReader(q.bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collectFrames(t, r, 10); err != io.EOF {
+		t.Fatal(err)
+	}
+	if want := int64(sec+9)*1e9 + 1000; r.EndTime() != want {
+		t.Errorf("dumpcap's microsecond isb_endtime: EndTime %d, want %d", r.EndTime(), want)
+	}
+
 	b := &ngFile{}
 	b.shb(binary.LittleEndian)
 	b.idb(LinkTypeEthernet, 0)
 	start := b.block(ngBlockInterfaceStats, b.isb(1, 0, b.ticks64(3, 5)), false)
-	r, err := NewPcapngReader(bytes.NewReader(b.bytes()))
+	r, err = NewPcapngReader(bytes.NewReader(b.bytes()))
 	if err != nil {
 		t.Fatal(err)
 	}
