@@ -1,6 +1,7 @@
 // Package capture turns captured frames into fixed-size TCP segment
 // summaries: file readers (pcap, pcapng), link-layer and IP decoding, IPv4
-// fragment reassembly, and the symmetric hash that shards flows to workers.
+// and IPv6 fragment reassembly, and the symmetric hash that shards flows to
+// workers.
 //
 // One frame's path: a Source yields a Frame (bytes valid until the next
 // call), a Decoder fills a Packet from it, and a Sharder copies the Packet
