@@ -393,3 +393,21 @@ func TestSYNRetriesAfterRSTOneConnection(t *testing.T) {
 		t.Errorf("client SYNs %d, server RSTs %d; want 3 and 3", c.Ends[Client].SYNs, c.Ends[Server].RSTs)
 	}
 }
+
+// TestTimedOutAttemptThenFINOneConnection: SYNs that went unanswered, then
+// a FIN on the same 4-tuple a minute later (within the idle timeout):
+// Zeek logs S0 then SH, tcptap one connection with both in its counts.
+func TestTimedOutAttemptThenFINOneConnection(t *testing.T) {
+	conns := feed(t, []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{time.Second, true, S, 100, 0, 0, 0},
+		{3 * time.Second, true, S, 100, 0, 0, 0},
+		{time.Minute, true, F | A, 101, 900, 0, 0},
+	})
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(conns))
+	}
+	if cl := conns[0].Ends[Client]; cl.SYNs != 3 || cl.FINs != 1 {
+		t.Errorf("client SYNs %d, FINs %d; want 3 and 1", cl.SYNs, cl.FINs)
+	}
+}
