@@ -77,6 +77,7 @@ type Trace struct {
 	IdleTimeout    time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
 	CloseLinger    time.Duration `mapstructure:"close_linger" yaml:"close_linger"`
 	MaxConnections int           `mapstructure:"max_connections" yaml:"max_connections"`
+	VLANPolicy     string        `mapstructure:"vlan_policy" yaml:"vlan_policy"`
 
 	RTMinRetransmissions uint32        `mapstructure:"rt_min_retransmissions" yaml:"rt_min_retransmissions"`
 	PTMinProbes          uint32        `mapstructure:"pt_min_probes" yaml:"pt_min_probes"`
@@ -300,6 +301,7 @@ func Default() Config {
 			IdleTimeout:          reassembly.DefaultIdleTimeout,
 			CloseLinger:          reassembly.DefaultCloseLinger,
 			MaxConnections:       reassembly.DefaultMaxConnections,
+			VLANPolicy:           reassembly.VLANAuto.String(),
 			RTMinRetransmissions: cls.RTMinRetransmissions,
 			PTMinProbes:          cls.PTMinProbes,
 			KTMinProbes:          cls.KTMinProbes,
@@ -462,7 +464,8 @@ func (t Trace) TableConfig() reassembly.Config {
 	if linger == 0 {
 		linger = -1
 	}
-	return reassembly.Config{IdleTimeout: t.IdleTimeout, CloseLinger: linger, MaxConnections: t.MaxConnections}
+	vlan, _ := reassembly.ParseVLANPolicy(t.VLANPolicy) // validated
+	return reassembly.Config{IdleTimeout: t.IdleTimeout, CloseLinger: linger, MaxConnections: t.MaxConnections, VLANPolicy: vlan}
 }
 
 // QuotaBytes parses trace.memory_quota.

@@ -197,6 +197,9 @@ var keyDocs = map[string]keyDoc{
 	"trace.close_linger": {
 		help: "keep a reset or closed connection this long to absorb trailing segments (0: not at all)",
 	},
+	"trace.vlan_policy": {
+		help: "how VLAN tags separate connections: auto (by tags when both directions carry the same; directions on different tags or one untagged joined; a direction seen again on other tags is a copy, set aside) or strict (every tag set its own connection)",
+	},
 	"trace.max_connections": {
 		help: "connections tracked at once (all workers); when full, the least recently seen is let go",
 		doc:  []string{"About 2 KiB each."},

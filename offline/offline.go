@@ -34,6 +34,13 @@ type Options struct {
 	Trace reassembly.TraceConfig
 	Quota *reassembly.Quota
 	Cache *cache.Cache
+	// CaptureEnd, when set, decides when the capture ended, given the
+	// capture's own clock at the end of input: the latest time of any frame
+	// (TCP or not, decodable or not, on any interface) or pcapng isb_endtime.
+	// The connections still open are judged as of the time it returns (a
+	// time before the capture's clock counts as the clock). Nil keeps the
+	// capture's clock.
+	CaptureEnd func(clock int64) int64
 	// Progress, when set, is called from the reading goroutine about every
 	// 64k frames with the bytes consumed and the total (-1 when unknown) of
 	// the current input.
@@ -351,6 +358,10 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 
 	dec := capture.NewDecoder(opts.Decoder)
 	var pkt capture.Packet
+	// last is the capture's clock: every frame moves it, not only the TCP
+	// segments, since any frame shows the capture was still running then.
+	// A sender silent for seconds before a capture that ends with a UDP
+	// frame or an ARP request was silent that long on the wire.
 	var last int64
 	var errs []error
 	nIfaces := 0 // len(ifaces), read without the lock by the reader that alone appends
@@ -399,6 +410,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 				break
 			}
 			st.Frames++
+			last = max(last, f.Timestamp)
 			gi := ifaceBase[si] + int(f.Interface)
 			if gi >= nIfaces {
 				ifacesMu.Lock()
@@ -412,9 +424,6 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 				continue
 			}
 			pkt.Interface = uint16(gi)
-			if pkt.Timestamp > last {
-				last = pkt.Timestamp
-			}
 			w := workers[capture.Shard(capture.FlowHash(&pkt), n)]
 			w.cur.pkts[w.cur.n] = pkt
 			w.cur.hdrLen[w.cur.n] = 0
@@ -431,6 +440,12 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		if opts.Progress != nil && off != nil {
 			opts.Progress(s.name, off.Offset(), total)
 		}
+		if e, ok := s.src.(capture.EndTimeSource); ok {
+			last = max(last, e.EndTime())
+		}
+	}
+	if opts.CaptureEnd != nil {
+		last = max(last, opts.CaptureEnd(last))
 	}
 	for _, w := range workers {
 		if w.cur.n > 0 {
@@ -461,6 +476,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		st.Table.Finalized += ts.Finalized
 		st.Table.ReusedPorts += ts.ReusedPorts
 		st.Table.Evicted += ts.Evicted
+		st.Table.VLANCopies += ts.VLANCopies
 		st.Table.Segments.Add(&ts.Segments)
 		st.Table.Trace.Traced += ts.Trace.Traced
 		st.Table.Trace.NotTracedQuota += ts.Trace.NotTracedQuota

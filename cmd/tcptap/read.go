@@ -39,6 +39,11 @@ type readFlags struct {
 	closeLinger    time.Duration
 	maxConnections int
 	cls            classifier.Config
+	captureEnd     string
+	vlanPolicy     string
+
+	captureEndAt func(clock int64) int64 // from captureEnd; nil: the capture's clock
+	vlan         reassembly.VLANPolicy
 
 	// The trace feature (flight recorder and cache).
 	trace             bool
@@ -91,7 +96,9 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on standard error: auto (when it is a terminal), always or never")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", reassembly.DefaultIdleTimeout, "end a connection after this long without a segment (reason IT)")
 	fl.IntVar(&f.maxConnections, "max-connections", reassembly.DefaultMaxConnections, "connections tracked at once; when full the least recently seen is let go (end \"evicted\")")
+	fl.StringVar(&f.vlanPolicy, "vlan-policy", reassembly.VLANAuto.String(), "how VLAN tags separate connections: auto (by tags when both directions carry the same; directions on different tags or one untagged joined; a direction seen again on other tags is a copy, set aside) or strict (every tag set its own connection)")
 	fl.DurationVar(&f.closeLinger, "close-linger", reassembly.DefaultCloseLinger, "keep a reset or closed connection this long to absorb trailing segments")
+	fl.StringVar(&f.captureEnd, "capture-end", "last-frame", "when the capture ended, for judging the connections still open: last-frame (the last frame of any kind, or a pcapng isb_endtime), now (the wall clock when the input ends, for a live pipe) or an RFC 3339 time")
 	fl.Uint32Var(&f.cls.RTMinRetransmissions, "rt-min-retransmissions", f.cls.RTMinRetransmissions, "retransmissions of unacknowledged data, backing off, that make a retransmit timeout (RT)")
 	fl.Uint32Var(&f.cls.PTMinProbes, "pt-min-probes", f.cls.PTMinProbes, "window probes against a zero window that make a persist timeout (PT)")
 	fl.Uint32Var(&f.cls.KTMinProbes, "kt-min-probes", f.cls.KTMinProbes, "evenly spaced unanswered keepalives that make a keepalive timeout (KT) when no RST follows")
@@ -150,6 +157,23 @@ func (f *readFlags) validate() error {
 	}
 	if f.closeLinger < 0 {
 		return fmt.Errorf("--close-linger %v: want zero or a positive duration", f.closeLinger)
+	}
+	vlan, err := reassembly.ParseVLANPolicy(f.vlanPolicy)
+	if err != nil {
+		return fmt.Errorf("--vlan-policy %w", err)
+	}
+	f.vlan = vlan
+	switch f.captureEnd {
+	case "last-frame":
+	case "now":
+		f.captureEndAt = func(int64) int64 { return time.Now().UnixNano() }
+	default:
+		at, err := time.Parse(time.RFC3339Nano, f.captureEnd)
+		if err != nil {
+			return fmt.Errorf("--capture-end %q: want last-frame, now or an RFC 3339 time such as 2026-12-06T15:04:05Z", f.captureEnd)
+		}
+		end := at.UnixNano()
+		f.captureEndAt = func(int64) int64 { return end }
 	}
 	for _, s := range f.localNets {
 		p, err := netip.ParsePrefix(s)
@@ -244,6 +268,7 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		Workers:    f.workers,
 		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: lingerOrNone(f.closeLinger), MaxConnections: f.maxConnections},
 		Classifier: f.cls,
+		CaptureEnd: f.captureEndAt,
 		Fleet:      &exporter.Fleet{Sensor: f.sensor, CommunityIDSeed: uint16(f.cidSeed)},
 	}
 	if opts.Fleet.Sensor == "" {
@@ -263,6 +288,7 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 			}
 		}
 	}
+	opts.Table.VLANPolicy = f.vlan
 	var tc *cache.Cache
 	quota := reassembly.NewQuota(f.quotaBytes)
 	if f.trace {
