@@ -6,8 +6,8 @@ import "time"
 // cause. All fields are plain counters owned by the decoder's goroutine.
 //
 // Every frame is counted in Frames and in at most one of TCP, NonIP, NonTCP,
-// UnsupportedLink, TruncatedLink, TruncatedIP, BadIPHeader, TruncatedTCP and
-// BadTCPHeader. IPv4 fragments of TCP datagrams are counted in Fragments
+// UnsupportedLink, TruncatedLink, TruncatedIP, BadIPHeader, TruncatedTCP,
+// BadTCPHeader, BadTunnel, UnsupportedTunnel and TooDeep. IPv4 fragments of TCP datagrams are counted in Fragments
 // instead (other IPv4 fragments are NonTCP); the fragment that completes a
 // datagram is also counted by the outcome of decoding the rebuilt segment,
 // usually TCP. IPv6 fragments are counted in IPv6Fragments, and a first
@@ -30,7 +30,58 @@ type DecodeStats struct {
 	FragmentsDone    uint64 // datagrams completed from fragments
 	FragmentsDropped uint64 // fragments dropped: table full, timeout, overlap, bad
 	IPv6Fragments    uint64 // IPv6 fragments (not reassembled; first fragment still decoded when it carries the TCP header)
+
+	BadTunnel         uint64 // a tunnel header cut short or inconsistent
+	UnsupportedTunnel uint64 // a tunnel variant tcptap does not decode (GRE routing, VXLAN-GPE, ERSPAN version, ...)
+	TooDeep           uint64 // encapsulations nested deeper than the decoder follows
+	Tunnelled         uint64 // TCP segments that came through a tunnel (also counted in TCP)
+
+	// EtherTypes and LinkTypes say which EtherTypes (of frames counted in
+	// NonIP) and link types (UnsupportedLink) were seen, so a report can
+	// name them; a few distinct values are kept, the rest are in Other.
+	EtherTypes ValueCounts
+	LinkTypes  ValueCounts
 }
+
+// maxValueCounts is how many distinct values ValueCounts keeps.
+const maxValueCounts = 8
+
+// ValueCounts counts frames by a 16-bit value, for a few distinct values.
+// It is fixed-size so counting does not allocate.
+type ValueCounts struct {
+	Values [maxValueCounts]uint16
+	Counts [maxValueCounts]uint64 // 0: slot unused
+	Other  uint64                 // frames with a value beyond the kept ones
+}
+
+// Note counts one frame with value v.
+func (c *ValueCounts) Note(v uint16) { c.add(v, 1) }
+
+func (c *ValueCounts) add(v uint16, n uint64) {
+	for i := range c.Counts {
+		if c.Counts[i] == 0 {
+			c.Values[i], c.Counts[i] = v, n
+			return
+		}
+		if c.Values[i] == v {
+			c.Counts[i] += n
+			return
+		}
+	}
+	c.Other += n
+}
+
+// Add adds o's counts to c.
+func (c *ValueCounts) Add(o *ValueCounts) {
+	for i, n := range o.Counts {
+		if n != 0 {
+			c.add(o.Values[i], n)
+		}
+	}
+	c.Other += o.Other
+}
+
+func (s *DecodeStats) noteEtherType(t uint16) { s.EtherTypes.Note(t) }
 
 // Add adds o's counts to s, to total the decoders of several workers.
 func (s *DecodeStats) Add(o *DecodeStats) {
@@ -49,6 +100,12 @@ func (s *DecodeStats) Add(o *DecodeStats) {
 	s.FragmentsDone += o.FragmentsDone
 	s.FragmentsDropped += o.FragmentsDropped
 	s.IPv6Fragments += o.IPv6Fragments
+	s.BadTunnel += o.BadTunnel
+	s.UnsupportedTunnel += o.UnsupportedTunnel
+	s.TooDeep += o.TooDeep
+	s.Tunnelled += o.Tunnelled
+	s.EtherTypes.Add(&o.EtherTypes)
+	s.LinkTypes.Add(&o.LinkTypes)
 }
 
 // Defaults for DecoderConfig fields left at zero.
@@ -76,6 +133,10 @@ type DecoderConfig struct {
 	// its missing fragments after its first fragment arrived. Zero or
 	// negative means DefaultFragmentTimeout.
 	FragmentTimeout time.Duration
+	// UDPTunnelPorts are the UDP destination ports whose datagrams are
+	// decapsulated, and as what. nil means DefaultUDPTunnelPorts; an empty
+	// non-nil slice follows no UDP tunnel. At most 16 entries are used.
+	UDPTunnelPorts []UDPTunnelPort
 }
 
 // withDefaults returns c with zero fields replaced by the defaults.
@@ -86,6 +147,9 @@ func (c DecoderConfig) withDefaults() DecoderConfig {
 	c.MaxFragmentDatagrams = min(c.MaxFragmentDatagrams, maxFragmentDatagramsLimit)
 	if c.FragmentTimeout <= 0 {
 		c.FragmentTimeout = DefaultFragmentTimeout
+	}
+	if len(c.UDPTunnelPorts) > maxUDPTunnelPorts {
+		c.UDPTunnelPorts = c.UDPTunnelPorts[:maxUDPTunnelPorts]
 	}
 	return c
 }
@@ -98,6 +162,7 @@ type Decoder struct {
 
 	config DecoderConfig
 	frags  fragmentTable // allocated on the first IPv4 fragment
+	depth  uint8         // encapsulation levels entered in the current frame
 }
 
 // NewDecoder returns a decoder with an empty fragment table sized by cfg.
@@ -122,6 +187,9 @@ const (
 	outcomeBadIPHeader
 	outcomeTruncatedTCP
 	outcomeBadTCPHeader
+	outcomeBadTunnel
+	outcomeUnsupportedTunnel
+	outcomeTooDeep
 	// outcomeCounted: the frame was counted where it was handled (an IPv4
 	// fragment held or dropped, a non-first IPv6 fragment).
 	outcomeCounted
@@ -141,6 +209,7 @@ func (d *Decoder) Decode(f *Frame, p *Packet) bool {
 		CapLen:    uint32(len(f.Data)),
 	}
 	d.Stats.Frames++
+	d.depth = 0
 
 	var o outcome
 	switch f.LinkType {
@@ -160,11 +229,23 @@ func (d *Decoder) Decode(f *Frame, p *Packet) bool {
 		o = d.decodeIPv4(f.Data, p)
 	case LinkTypeIPv6:
 		o = d.decodeIPv6(f.Data, p)
+	case LinkTypePPP, LinkTypePPPHDLC:
+		o = d.decodePPP(f.Data, p)
+	case LinkTypePPPEther:
+		o = d.decodePPPoE(f.Data, p)
+	case LinkTypeCHDLC:
+		o = d.decodeCHDLC(f.Data, p)
+	case LinkTypeNFLOG:
+		o = d.decodeNFLOG(f.Data, p)
 	default:
+		d.Stats.LinkTypes.Note(uint16(f.LinkType))
 		o = outcomeUnsupportedLink
 	}
 	if p.Fragmented {
 		p.IPOffset = 0 // the headers came from several frames
+	}
+	if p.Tunnel.Depth != 0 && o == outcomeTCP {
+		d.Stats.Tunnelled++
 	}
 	return d.count(o)
 }
@@ -176,6 +257,12 @@ func (d *Decoder) count(o outcome) bool {
 	case outcomeTCP:
 		s.TCP++
 		return true
+	case outcomeBadTunnel:
+		s.BadTunnel++
+	case outcomeUnsupportedTunnel:
+		s.UnsupportedTunnel++
+	case outcomeTooDeep:
+		s.TooDeep++
 	case outcomeNonIP:
 		s.NonIP++
 	case outcomeNonTCP:

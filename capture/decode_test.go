@@ -584,6 +584,13 @@ func decodeCases() []decodeCase {
 	return cases
 }
 
+// causes returns s without the EtherTypes and LinkTypes it names, which
+// TestDecodeNamesCauses checks.
+func causes(s DecodeStats) DecodeStats {
+	s.EtherTypes, s.LinkTypes = ValueCounts{}, ValueCounts{}
+	return s
+}
+
 func TestDecodeCases(t *testing.T) {
 	for _, c := range decodeCases() {
 		t.Run(c.name, func(t *testing.T) {
@@ -594,7 +601,7 @@ func TestDecodeCases(t *testing.T) {
 			got := d.Decode(&f, &p)
 			want := c.want
 			want.Frames = 1
-			if d.Stats != want {
+			if causes(d.Stats) != want {
 				t.Errorf("stats\n got %+v\nwant %+v", d.Stats, want)
 			}
 			if got != (c.want.TCP == 1) {
@@ -654,7 +661,7 @@ func TestDecodeTruncatedEverywhere(t *testing.T) {
 				want = o
 			}
 			want.Frames = 1
-			if d.Stats != want {
+			if causes(d.Stats) != want {
 				t.Errorf("%s cut at %d: stats\n got %+v\nwant %+v", c.name, cut, d.Stats, want)
 				continue
 			}

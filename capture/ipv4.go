@@ -63,13 +63,16 @@ func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
 	datagram := data[:min(totalLen, len(data))]
 	if fragment := be16(data[6:8]); fragment&(ipv4FlagMoreFragments|ipv4FragOffsetMask) != 0 {
 		if protocol != ipProtocolTCP {
+			if fragment&ipv4FragOffsetMask == 0 {
+				return d.decodeFirstTunnelFragment(protocol, datagram[headerLen:], p)
+			}
 			return outcomeNonTCP
 		}
 		return d.addIPv4Fragment(datagram[headerLen:], totalLen-headerLen,
 			int(fragment&ipv4FragOffsetMask)*8, fragment&ipv4FlagMoreFragments != 0, p)
 	}
 	if protocol != ipProtocolTCP {
-		return outcomeNonTCP
+		return d.decodeIPPayload(protocol, datagram[headerLen:], p)
 	}
 	return d.decodeTCP(datagram[headerLen:], totalLen-headerLen, p)
 }

@@ -109,9 +109,11 @@ func (d *Decoder) decodeIPv6(data []byte, p *Packet) outcome {
 				}
 			}
 		default:
-			// UDP, ICMPv6, ESP (encrypted), no next header, and
-			// the rarely seen mobility/HIP/shim6 headers.
-			return outcomeNonTCP
+			// Tunnels (IP in IPv6, GRE, UDP), else ICMPv6, ESP
+			// (encrypted), no next header, and the rarely seen
+			// mobility/HIP/shim6 headers.
+			p.IPHdrLen = uint16(offset)
+			return d.decodeIPPayload(nextHeader, packet[offset:], p)
 		}
 		if o, ok := ipv6HeaderFits(offset+headerLen, end, len(packet)); !ok {
 			return o
