@@ -7,7 +7,7 @@ import "time"
 //
 // Every frame is counted in Frames and in at most one of TCP, NonIP, NonTCP,
 // UnsupportedLink, TruncatedLink, TruncatedIP, BadIPHeader, TruncatedTCP,
-// BadTCPHeader, BadTunnel, UnsupportedTunnel and TooDeep. IPv4 fragments of TCP datagrams are counted in Fragments
+// BadTCPHeader, BadTunnel, UnsupportedTunnel, TooDeep and Copies. IPv4 fragments of TCP datagrams are counted in Fragments
 // instead (other IPv4 fragments are NonTCP); the fragment that completes a
 // datagram is also counted by the outcome of decoding the rebuilt segment,
 // usually TCP. IPv6 fragments are counted in IPv6Fragments, and a first
@@ -35,6 +35,7 @@ type DecodeStats struct {
 	UnsupportedTunnel uint64 // a tunnel variant tcptap does not decode (GRE routing, VXLAN-GPE, ERSPAN version, ...)
 	TooDeep           uint64 // encapsulations nested deeper than the decoder follows
 	Tunnelled         uint64 // TCP segments that came through a tunnel (also counted in TCP)
+	Copies            uint64 // segments dropped as copies of one seen by another path (DuplicatesDrop)
 
 	// EtherTypes and LinkTypes say which EtherTypes (of frames counted in
 	// NonIP) and link types (UnsupportedLink) were seen, so a report can
@@ -104,6 +105,7 @@ func (s *DecodeStats) Add(o *DecodeStats) {
 	s.UnsupportedTunnel += o.UnsupportedTunnel
 	s.TooDeep += o.TooDeep
 	s.Tunnelled += o.Tunnelled
+	s.Copies += o.Copies
 	s.EtherTypes.Add(&o.EtherTypes)
 	s.LinkTypes.Add(&o.LinkTypes)
 }
@@ -137,6 +139,9 @@ type DecoderConfig struct {
 	// decapsulated, and as what. nil means DefaultUDPTunnelPorts; an empty
 	// non-nil slice follows no UDP tunnel. At most 16 entries are used.
 	UDPTunnelPorts []UDPTunnelPort
+	// Duplicates says what to do with a segment seen twice, by two paths
+	// (DuplicatesDrop, the zero value, counts it once).
+	Duplicates DuplicatePolicy
 }
 
 // withDefaults returns c with zero fields replaced by the defaults.
@@ -163,6 +168,9 @@ type Decoder struct {
 	config DecoderConfig
 	frags  fragmentTable // allocated on the first IPv4 fragment
 	depth  uint8         // encapsulation levels entered in the current frame
+
+	recent     [recentSegments]recentSegment // for DuplicatesDrop
+	recentNext int
 }
 
 // NewDecoder returns a decoder with an empty fragment table sized by cfg.
@@ -244,8 +252,14 @@ func (d *Decoder) Decode(f *Frame, p *Packet) bool {
 	if p.Fragmented {
 		p.IPOffset = 0 // the headers came from several frames
 	}
-	if p.Tunnel.Depth != 0 && o == outcomeTCP {
-		d.Stats.Tunnelled++
+	if o == outcomeTCP {
+		if d.config.Duplicates == DuplicatesDrop && d.isCopy(p) {
+			d.Stats.Copies++
+			return false
+		}
+		if p.Tunnel.Depth != 0 {
+			d.Stats.Tunnelled++
+		}
 	}
 	return d.count(o)
 }

@@ -1036,6 +1036,8 @@ func benchmarkFrames() map[string]Frame {
 		"ethernet-ipv4": {Data: ethernet(etherTypeIPv4, ipv4Packet(ipProtocolTCP, seg)), LinkType: LinkTypeEthernet},
 		"vlan-ipv6": {Data: ethernet(etherTypeIPv6, ipv6Packet(ipProtocolTCP, nil, seg), [2]uint16{etherTypeDot1Q, 100}),
 			LinkType: LinkTypeEthernet},
+		"vxlan-ipv4": {Data: ethernet(etherTypeIPv4, ipv4Packet(ipProtocolUDP, udpHeader(50000, PortVXLAN,
+			cat(vxlanHeader(7), ethernet(etherTypeIPv4, ipv4Packet(ipProtocolTCP, seg)))))), LinkType: LinkTypeEthernet},
 	}
 }
 

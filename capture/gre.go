@@ -75,7 +75,7 @@ func (d *Decoder) decodeGRE(data []byte, p *Packet, typ TunnelType) outcome {
 	case etherTypeERSPAN3:
 		return d.decodeERSPAN3(payload, p)
 	case etherTypePPP:
-		return d.decodePPPProtocol(payload, p)
+		return d.decodePPP(payload, p)
 	}
 	return d.decodeTunnelPayload(protocol, payload, p)
 }

@@ -133,6 +133,8 @@ func (d *Decoder) enterTunnel(p *Packet, typ TunnelType, id uint32, hasID bool) 
 		t.Depth++
 	}
 	p.VLANCount, p.VLAN = 0, [2]uint16{}
+	// An inner IPv4 header fills only the first four bytes.
+	p.Src, p.Dst = Addr{}, Addr{}
 	return true
 }
 

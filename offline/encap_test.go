@@ -17,29 +17,34 @@ import (
 // elsewhere), and whether the file shows each segment twice (plain and
 // encapsulated), in which case tshark's counts, which include the copies,
 // are halved: tcptap counts a copy once (see the duplicates policy).
+//
+// pending names what a file needs beyond decapsulation; until then the
+// file yields no connection and is skipped with that reason.
 var encapFiles = []struct {
 	name       string
 	duplicated bool
+	pending    string
 }{
-	{"arkime__tests__pcap__gre-erspan-vxlan.pcap", false},
-	{"arkime__tests__pcap__pppoe.pcap", false},
-	{"suricata__tests__bug-4571-01__ipv4_over_ipv4.pcap", false},
-	{"suricata__tests__bug-4571-03__ipv6_over_ipv6.pcap", false},
-	{"suricata__tests__decode-chdlc-01__hdlc-http_1tx.pcap", false},
-	{"suricata__tests__decode-etag-01__input.pcap", false},
-	{"suricata__tests__defrag__bug-6887-defrag-ppp-ipv4-tcp-syn__frag-ppp-ip-tcp-syn.pcap", false},
-	{"zeek__testing__btest__Traces__cisco-fabric-path.pcap", true},
-	{"zeek__testing__btest__Traces__erspan.pcap", false},
-	{"zeek__testing__btest__Traces__nflog-http.pcap", false},
-	{"zeek__testing__btest__Traces__pbb.pcap", false},
-	{"zeek__testing__btest__Traces__snap-tcp.pcap", false},
-	{"zeek__testing__btest__Traces__tunnels__4in6.pcap", false},
-	{"zeek__testing__btest__Traces__tunnels__geneve-many-options.pcap", false},
-	{"zeek__testing__btest__Traces__tunnels__gre-sample.pcap", false},
-	{"zeek__testing__btest__Traces__tunnels__gtp__gtp_ext_header.pcap", false},
-	{"zeek__testing__btest__Traces__tunnels__tunnel-direct-bypass.pcap", false},
-	{"zeek__testing__btest__Traces__tunnels__vxlan-encapsulated-http.pcap", false},
-	{"zeek__testing__btest__Traces__vntag_vlan_sandwich_clean.pcap", false},
+	{"arkime__tests__pcap__gre-erspan-vxlan.pcap", false, ""},
+	{"arkime__tests__pcap__pppoe.pcap", false, ""},
+	{"suricata__tests__bug-4571-01__ipv4_over_ipv4.pcap", false, ""},
+	{"suricata__tests__bug-4571-03__ipv6_over_ipv6.pcap", false, ""},
+	{"suricata__tests__decode-chdlc-01__hdlc-http_1tx.pcap", false, ""},
+	{"suricata__tests__decode-etag-01__input.pcap", false, ""},
+	{"suricata__tests__defrag__bug-6887-defrag-ppp-ipv4-tcp-syn__frag-ppp-ip-tcp-syn.pcap", false, ""},
+	{"zeek__testing__btest__Traces__cisco-fabric-path.pcap", true, ""},
+	{"zeek__testing__btest__Traces__erspan.pcap", false, ""},
+	{"zeek__testing__btest__Traces__nflog-http.pcap", false, ""},
+	{"zeek__testing__btest__Traces__pbb.pcap", false, ""},
+	{"zeek__testing__btest__Traces__snap-tcp.pcap", false, ""},
+	{"zeek__testing__btest__Traces__tunnels__4in6.pcap", false, ""},
+	{"zeek__testing__btest__Traces__tunnels__geneve-many-options.pcap", false, ""},
+	{"zeek__testing__btest__Traces__tunnels__gre-sample.pcap", false, ""},
+	{"zeek__testing__btest__Traces__tunnels__gtp__gtp_ext_header.pcap", false, ""},
+	{"zeek__testing__btest__Traces__tunnels__tunnel-direct-bypass.pcap", false, ""},
+	{"zeek__testing__btest__Traces__tunnels__vxlan-encapsulated-http.pcap", false, ""},
+	{"zeek__testing__btest__Traces__vntag_vlan_sandwich_clean.pcap", false,
+		"its only segment's TCP header is cut by the snap length (22 of 40 bytes): decoding truncated TCP headers is issue 19"},
 }
 
 // encapKnown lists the differences from tshark on encapFiles, as
@@ -73,6 +78,9 @@ func TestEncapsulationOracle(t *testing.T) {
 			recs, err := oracleRunErr(ctx, filepath.Join(dir, want.Pcap))
 			if err != nil {
 				t.Fatalf("tcptap: %v", err)
+			}
+			if len(recs) == 0 && f.pending != "" {
+				t.Skip(f.pending)
 			}
 			if len(recs) == 0 {
 				t.Fatalf("no connection decoded; tshark has %d streams", len(want.Streams))

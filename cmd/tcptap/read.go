@@ -306,6 +306,20 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 	if writeErr != nil {
 		return fmt.Errorf("writing output: %w", writeErr)
 	}
+	// Nothing is dropped silently: say what was not decoded, and fail
+	// when nothing was (a capture of a link type or tunnel tcptap does
+	// not decode would otherwise print "(no connections)" and succeed).
+	if why := st.Decode.UndecodedSummary(); why != "" {
+		if st.Decode.TCP == 0 && runErr == nil {
+			fmt.Fprintf(errOut, "tcptap: no TCP segment decoded in %d frames: %s\n", st.Frames, why)
+			return exitError{code: 1}
+		}
+		var n uint64
+		for _, c := range st.Decode.Undecoded() {
+			n += c.Frames
+		}
+		fmt.Fprintf(errOut, "tcptap: %d of %d frames not decoded: %s\n", n, st.Frames, why)
+	}
 	if runErr != nil {
 		for _, line := range strings.Split(runErr.Error(), "\n") {
 			fmt.Fprintf(errOut, "tcptap: %s\n", line)
