@@ -1036,9 +1036,18 @@ func benchmarkFrames() map[string]Frame {
 		"ethernet-ipv4": {Data: ethernet(etherTypeIPv4, ipv4Packet(ipProtocolTCP, seg)), LinkType: LinkTypeEthernet},
 		"vlan-ipv6": {Data: ethernet(etherTypeIPv6, ipv6Packet(ipProtocolTCP, nil, seg), [2]uint16{etherTypeDot1Q, 100}),
 			LinkType: LinkTypeEthernet},
+		// Another connection than ethernet-ipv4's, or the two would be
+		// copies of one segment by two paths.
 		"vxlan-ipv4": {Data: ethernet(etherTypeIPv4, ipv4Packet(ipProtocolUDP, udpHeader(50000, PortVXLAN,
-			cat(vxlanHeader(7), ethernet(etherTypeIPv4, ipv4Packet(ipProtocolTCP, seg)))))), LinkType: LinkTypeEthernet},
+			cat(vxlanHeader(7), ethernet(etherTypeIPv4, ipv4Packet(ipProtocolTCP, otherPort(seg))))))), LinkType: LinkTypeEthernet},
 	}
+}
+
+// otherPort returns a copy of a TCP segment with another source port.
+func otherPort(seg []byte) []byte {
+	b := bytes.Clone(seg)
+	b[1]++
+	return b
 }
 
 func TestDecodeDoesNotAllocate(t *testing.T) {
