@@ -1,5 +1,11 @@
 package capture
 
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
 // UDP (RFC 768), followed only as far as the tunnels it carries. The
 // destination port says which tunnel: senders pick the source port for
 // entropy (RFC 7348 §5, RFC 8926 §3.3), so it means nothing.
@@ -79,4 +85,50 @@ func (d *Decoder) udpPorts() []UDPTunnelPort {
 		return DefaultUDPTunnelPorts
 	}
 	return d.config.UDPTunnelPorts
+}
+
+// String returns the tunnel as ParseUDPTunnelPort reads it: "vxlan:4789".
+func (t UDPTunnelPort) String() string {
+	return t.Type.String() + ":" + strconv.Itoa(int(t.Port))
+}
+
+// udpTunnelTypes are the tunnels that can run over UDP.
+var udpTunnelTypes = [...]TunnelType{TunnelVXLAN, TunnelGeneve, TunnelGTPU, TunnelGREUDP}
+
+// ParseUDPTunnelPort parses "TYPE:PORT", TYPE one of vxlan, geneve, gtpu
+// and gre-udp, PORT 1 to 65535.
+func ParseUDPTunnelPort(s string) (UDPTunnelPort, error) {
+	name, port, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseUint(port, 10, 16)
+	if !ok || err != nil || n == 0 {
+		return UDPTunnelPort{}, fmt.Errorf("%q: want TYPE:PORT, such as vxlan:4789, with a port 1 to 65535", s)
+	}
+	for _, t := range udpTunnelTypes {
+		if t.String() == name {
+			return UDPTunnelPort{Port: uint16(n), Type: t}, nil
+		}
+	}
+	return UDPTunnelPort{}, fmt.Errorf("%q: unknown tunnel %q; want vxlan, geneve, gtpu or gre-udp", s, name)
+}
+
+// ParseUDPTunnelPorts parses a list of ParseUDPTunnelPort values; at
+// most 16, each port once.
+func ParseUDPTunnelPorts(list []string) ([]UDPTunnelPort, error) {
+	if len(list) > maxUDPTunnelPorts {
+		return nil, fmt.Errorf("%d UDP tunnel ports: at most %d", len(list), maxUDPTunnelPorts)
+	}
+	out := make([]UDPTunnelPort, 0, len(list))
+	for _, s := range list {
+		t, err := ParseUDPTunnelPort(s)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range out {
+			if o.Port == t.Port {
+				return nil, fmt.Errorf("%q: port %d listed twice", s, t.Port)
+			}
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }

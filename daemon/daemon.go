@@ -54,6 +54,7 @@ type Options struct {
 	Workers    int // per interface; 0: one per CPU
 	Open       OpenFunc
 
+	Decoder     capture.DecoderConfig // UDP tunnel ports, duplicates policy
 	Table       reassembly.Config
 	Classifier  classifier.Config
 	Trace       reassembly.TraceConfig // Enabled starts tracing at once
@@ -97,6 +98,7 @@ type Daemon struct {
 	acl      reassembly.ACL
 	trace    reassembly.TraceConfig
 	gen      atomic.Uint64 // bumped on every trace change; workers pick it up
+	causes   sync.Map      // causes of undecoded frames already logged (string → true)
 }
 
 type worker struct {
@@ -113,6 +115,8 @@ type worker struct {
 	opens  *handshakes      // counted in the worker's goroutine; its listener set has its own lock
 	snapMu sync.Mutex
 	snap   WorkerStats
+	// undecoded is the frames not decoded when causes were last logged.
+	undecoded uint64
 }
 
 // WorkerStats is a worker's counters, published every poll timeout.
@@ -182,7 +186,7 @@ func New(opts Options) (*Daemon, error) {
 				d.closeSources()
 				return nil, err // the source names the interface
 			}
-			w := &worker{reqs: make(chan openRequest, 1), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(capture.DecoderConfig{}),
+			w := &worker{reqs: make(chan openRequest, 1), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(opts.Decoder),
 				opens: newHandshakes(d.cls.Config().LocalNets)}
 			w.table = reassembly.NewTable(tcfg, w.index, total, w.finished)
 			w.table.SetTrace(d.trace, d.quota)
@@ -296,7 +300,25 @@ func (w *worker) sync(frames uint64) {
 	w.publish(frames)
 }
 
+// logCauses logs, once per daemon, each new cause of frames the decoder
+// could not use, so nothing is dropped silently (the counts are in
+// tcptap_decode_errors_total and tcptap_decode_ignored_frames_total).
+func (w *worker) logCauses(frames uint64) {
+	s := &w.dec.Stats
+	if n := frames - s.TCP; n == w.undecoded {
+		return // nothing new: the common case costs a subtraction
+	} else {
+		w.undecoded = n
+	}
+	for _, c := range s.Undecoded() {
+		if _, seen := w.d.causes.LoadOrStore(c.Name, true); !seen {
+			w.d.log.Info("frames not decoded", "cause", c.Name, "interface", w.iface, "frames", c.Frames)
+		}
+	}
+}
+
 func (w *worker) publish(frames uint64) {
+	w.logCauses(frames)
 	var k capture.LiveStats
 	ss, hasKernel := w.src.(StatsSource)
 	if hasKernel {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tcptap/tcptap/cache"
+	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/exporter"
@@ -22,12 +23,15 @@ import (
 )
 
 type readFlags struct {
-	format    string
-	cacheMode string
-	family    string
-	workers   int
-	localNets []string
-	progress  string
+	udpTunnels []string
+	duplicates string
+	decoder    capture.DecoderConfig
+	format     string
+	cacheMode  string
+	family     string
+	workers    int
+	localNets  []string
+	progress   string
 
 	idleTimeout    time.Duration
 	closeLinger    time.Duration
@@ -80,6 +84,8 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.IntVar(&f.workers, "workers", 0, "worker goroutines (0: one per CPU)")
 	fl.StringArrayVar(&f.localNets, "local-net", nil, "CIDR of the local side (repeatable); default: the client is local")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on standard error: auto (when it is a terminal), always or never")
+	fl.StringSliceVar(&f.udpTunnels, "udp-tunnel", config.DefaultUDPTunnels(), "UDP tunnels to decapsulate, TYPE:PORT (vxlan, geneve, gtpu, gre-udp; repeatable or comma-separated)")
+	fl.StringVar(&f.duplicates, "duplicates", "drop", "a segment seen twice by two paths (plain and tunnelled): drop (count it once) or keep (count both, as Wireshark)")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", reassembly.DefaultIdleTimeout, "end a connection after this long without a segment (reason IT)")
 	fl.IntVar(&f.maxConnections, "max-connections", reassembly.DefaultMaxConnections, "connections tracked at once; when full the least recently seen is let go (end \"evicted\")")
 	fl.DurationVar(&f.closeLinger, "close-linger", reassembly.DefaultCloseLinger, "keep a reset or closed connection this long to absorb trailing segments")
@@ -131,6 +137,13 @@ func (f *readFlags) validate() error {
 	}
 	if f.idleTimeout <= 0 {
 		return fmt.Errorf("--idle-timeout %v: want a positive duration", f.idleTimeout)
+	}
+	var err error
+	if f.decoder, err = (config.Capture{UDPTunnels: f.udpTunnels, Duplicates: f.duplicates}).DecoderConfig(); err != nil {
+		if _, ok := capture.ParseDuplicatePolicy(f.duplicates); !ok {
+			return fmt.Errorf("--duplicates %q: want drop or keep", f.duplicates)
+		}
+		return fmt.Errorf("--udp-tunnel %w", err)
 	}
 	if f.maxConnections < 1 {
 		return fmt.Errorf("--max-connections %d: want at least 1", f.maxConnections)
@@ -225,6 +238,7 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 	}
 
 	opts := offline.Options{
+		Decoder:    f.decoder,
 		Workers:    f.workers,
 		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: lingerOrNone(f.closeLinger), MaxConnections: f.maxConnections},
 		Classifier: f.cls,
