@@ -117,6 +117,13 @@ type worker struct {
 	snap   WorkerStats
 	// undecoded is the frames not decoded when causes were last logged.
 	undecoded uint64
+
+	// Re-sharding of tunnelled segments (see reshard.go): the workers of
+	// this interface (nil when it has one) and this worker's inbox.
+	peers   []*worker
+	inbox   chan handoff
+	held    heldQueue
+	reshard ReshardStats
 }
 
 // WorkerStats is a worker's counters, published every poll timeout.
@@ -130,6 +137,7 @@ type WorkerStats struct {
 	HasKernel bool             // the source has kernel statistics
 	Conns     metrics.Counters // ended connections, by reason, direction, RTT
 	Opens     metrics.Opens    // active and passive opens, counted live
+	Reshard   ReshardStats     // tunnelled segments passed between the interface's workers
 }
 
 // New opens the capture sockets and prepares the workers; Run starts them.
@@ -180,6 +188,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	tcfg.MaxConnections = max(1, tcfg.MaxConnections/total)
 	for _, iface := range opts.Interfaces {
+		var peers []*worker
 		for i := 0; i < opts.Workers; i++ {
 			src, err := opts.Open(iface, i, opts.Workers)
 			if err != nil {
@@ -193,6 +202,13 @@ func New(opts Options) (*Daemon, error) {
 			w.table.SetDeadCheck(d.deadByTimer, time.Second, d.cls.Config().MinSilence)
 			w.snap.Interface = iface
 			d.workers = append(d.workers, w)
+			peers = append(peers, w)
+		}
+		if len(peers) > 1 {
+			for _, w := range peers {
+				w.peers = peers
+				w.inbox = make(chan handoff, handoffQueue)
+			}
 		}
 	}
 	return d, nil
@@ -246,15 +262,31 @@ func (w *worker) run(ctx context.Context) error {
 	for n := 0; ; n++ {
 		if n&1023 == 0 {
 			if ctx.Err() != nil {
+				if w.inbox != nil {
+					w.drainInbox()
+					w.releaseHeld(0)
+				}
 				w.publish(frames)
 				return nil
 			}
 			w.sync(frames)
 		}
+		if w.inbox != nil {
+			if len(w.inbox) > 0 {
+				w.drainInbox()
+			}
+			if len(w.held.heap) > 0 && n&63 == 0 {
+				w.releaseHeld(time.Now().UnixNano())
+			}
+		}
 		f, err := w.src.Next()
 		if err != nil {
 			if IsTimeout(err) {
 				n = -1 // the next iteration checks ctx and ticks
+				if w.inbox != nil {
+					w.drainInbox()
+					w.releaseHeld(time.Now().UnixNano())
+				}
 				w.table.Tick(time.Now().UnixNano())
 				continue
 			}
@@ -270,16 +302,26 @@ func (w *worker) run(ctx context.Context) error {
 		if vs != nil {
 			vs.ApplyVLAN(&p)
 		}
-		p.Interface = uint16(w.index)
+		if p.Tunnel.Depth != 0 && w.peers != nil {
+			w.handOff(&p, f.Data)
+			continue
+		}
 		var hdr []byte
 		if w.table.Trace().Enabled {
 			hdr = w.hdr[:copy(w.hdr[:], p.HeaderBytes(f.Data, reassembly.MaxHeaderBytes))]
 		}
-		opened := w.table.Stats.Opened
-		w.table.PacketWithHeaders(&p, hdr)
-		if p.Flags.Has(capture.FlagSYN) {
-			w.opens.segment(&p, w.table.Stats.Opened != opened)
-		}
+		w.segment(&p, hdr)
+	}
+}
+
+// segment updates the table with one decoded segment and its IP and TCP
+// header bytes (nil when not tracing).
+func (w *worker) segment(p *capture.Packet, hdr []byte) {
+	p.Interface = uint16(w.index)
+	opened := w.table.Stats.Opened
+	w.table.PacketWithHeaders(p, hdr)
+	if p.Flags.Has(capture.FlagSYN) {
+		w.opens.segment(p, w.table.Stats.Opened != opened)
 	}
 }
 
@@ -333,6 +375,7 @@ func (w *worker) publish(frames uint64) {
 	w.snap.HasKernel = hasKernel
 	w.snap.Conns = w.conns
 	w.snap.Opens = metrics.Opens{Active: w.opens.active, Passive: w.opens.passive}
+	w.snap.Reshard = w.reshard
 	w.snapMu.Unlock()
 }
 

@@ -58,8 +58,8 @@ func (l *Lab) mirrorVXLAN(sensor *Namespace, port string, vni uint32, dstPort ui
 			"local", MirrorTapAddr, "remote", MirrorSensorAddr, "dstport", strconv.Itoa(int(dstPort)), "dev", mirrorTapLink},
 		{"ip", "-n", tap, "link", "set", mirrorVXLAN, "up"},
 		{"tc", "-n", tap, "qdisc", "add", "dev", port, "clsact"},
-		{"tc", "-n", tap, "filter", "add", "dev", port, "ingress", "matchall", "action", "mirred", "egress", "mirror", "dev", mirrorVXLAN},
-		{"tc", "-n", tap, "filter", "add", "dev", port, "egress", "matchall", "action", "mirred", "egress", "mirror", "dev", mirrorVXLAN},
+		{"tc", "-n", tap, "filter", "add", "dev", port, "ingress", "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", mirrorVXLAN},
+		{"tc", "-n", tap, "filter", "add", "dev", port, "egress", "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", mirrorVXLAN},
 	}
 	for _, c := range cmds {
 		if out, err := run(c[0], c[1:]...); err != nil {
