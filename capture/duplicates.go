@@ -51,38 +51,35 @@ const CopyWindow = 100_000_000 // 100 ms in nanoseconds
 // of other connections in between.
 const recentSegments = 8
 
-// recentSegment is one remembered segment: a hash of the fields a copy
-// shares with its original, and of the path it came by.
+// recentSegment is one remembered segment: the fields a copy shares with
+// its original, packed, and the path it came by. The TCP checksum covers
+// the addresses (the pseudo-header), so they need no slot of their own.
 type recentSegment struct {
-	segment, path uint64
-	time          int64
+	seqAck, fields uint64
+	path           uint64
+	time           int64
 }
 
 // isCopy reports whether p is a copy of a recently decoded segment that
-// came by another path, and remembers p otherwise.
+// came by another path, and remembers p otherwise. It packs fields rather
+// than hashing them: it runs for every segment.
 func (d *Decoder) isCopy(p *Packet) bool {
-	seg := segmentHash(p)
-	path := mix64(uint64(d.depth) | uint64(p.Tunnel.Depth)<<8 | uint64(p.VLANCount)<<16 |
-		uint64(p.VLAN[0])<<24 | uint64(p.VLAN[1])<<36 | uint64(p.Interface)<<48)
-	if t := p.Tunnel.Innermost(); t != nil {
-		path ^= mix64(uint64(t.Type)<<32 | uint64(t.ID) ^ endpointHash(&t.Src, 0) ^ endpointHash(&t.Dst, 1))
+	seqAck := uint64(p.Seq)<<32 | uint64(p.Ack)
+	fields := uint64(p.Checksum)<<48 | uint64(p.IPID)<<32 | uint64(p.Window)<<16 | uint64(p.Flags)
+	fields ^= uint64(p.PayloadLen)<<20 ^ uint64(p.Options.TSVal) ^ uint64(p.SrcPort)<<36 ^ uint64(p.DstPort)<<4
+	path := uint64(d.depth) | uint64(p.Tunnel.Depth)<<8 | uint64(p.VLANCount)<<16 |
+		uint64(p.VLAN[0])<<20 | uint64(p.VLAN[1])<<32 | uint64(p.Interface)<<44
+	if p.Tunnel.Depth != 0 {
+		l := &p.Tunnel.Layers[0]
+		path ^= uint64(l.Type)<<56 ^ uint64(l.ID)<<24 ^ uint64(be32(l.Src[0:4])) ^ uint64(be32(l.Dst[0:4]))<<28
 	}
 	for i := range d.recent {
 		r := &d.recent[i]
-		if r.segment == seg && r.path != path && p.Timestamp-r.time <= CopyWindow && p.Timestamp >= r.time {
+		if r.seqAck == seqAck && r.fields == fields && r.path != path && p.Timestamp-r.time <= CopyWindow && p.Timestamp >= r.time {
 			return true
 		}
 	}
-	d.recent[d.recentNext] = recentSegment{segment: seg, path: path, time: p.Timestamp}
+	d.recent[d.recentNext] = recentSegment{seqAck: seqAck, fields: fields, path: path, time: p.Timestamp}
 	d.recentNext = (d.recentNext + 1) % recentSegments
 	return false
-}
-
-// segmentHash hashes what two copies of a segment have in common.
-func segmentHash(p *Packet) uint64 {
-	h := endpointHash(&p.Src, p.SrcPort) ^ mix64(endpointHash(&p.Dst, p.DstPort))
-	h ^= mix64(uint64(p.Seq)<<32 | uint64(p.Ack))
-	h ^= mix64(uint64(p.Flags)<<48 | uint64(p.Window)<<32 | uint64(p.IPID)<<16 | uint64(p.Checksum))
-	h ^= mix64(uint64(p.PayloadLen)<<32 | uint64(p.Options.TSVal))
-	return h
 }
