@@ -168,6 +168,10 @@ type Decoder struct {
 	config DecoderConfig
 	frags  fragmentTable // allocated on the first IPv4 fragment
 	depth  uint8         // encapsulation levels entered in the current frame
+	// frameCap is cap of the current frame's data: the decoders only
+	// ever reslice it, so cap tells where a header starts even inside a
+	// tunnel whose payload was cut to its length.
+	frameCap int
 
 	recent     [recentSegments]recentSegment // for DuplicatesDrop
 	recentNext int
@@ -218,6 +222,7 @@ func (d *Decoder) Decode(f *Frame, p *Packet) bool {
 	}
 	d.Stats.Frames++
 	d.depth = 0
+	d.frameCap = cap(f.Data)
 
 	var o outcome
 	switch f.LinkType {
@@ -323,14 +328,22 @@ func be32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// onWireLen is how many bytes of data, a suffix of the frame p was decoded
-// from, were on the wire: the captured bytes plus what the snap length cut.
-// A zero WireLen means the source did not say; nothing is capped then.
-func onWireLen(data []byte, p *Packet) int {
+// offsetOf returns where data, a reslice of the frame being decoded,
+// starts in it.
+func (d *Decoder) offsetOf(data []byte) int {
+	return d.frameCap - cap(data)
+}
+
+// onWireLen is how many bytes of data, part of the frame p is decoded
+// from, were on the wire: when data runs to the end of the captured bytes,
+// those plus what the snap length cut; otherwise (a tunnel payload cut to
+// its outer length) just data. A zero WireLen means the source did not
+// say; nothing is capped then.
+func (d *Decoder) onWireLen(data []byte, p *Packet) int {
 	switch {
 	case p.WireLen == 0:
 		return int(^uint(0) >> 1)
-	case p.WireLen > p.CapLen:
+	case p.WireLen > p.CapLen && d.offsetOf(data)+len(data) == int(p.CapLen):
 		return len(data) + int(p.WireLen-p.CapLen)
 	}
 	return len(data)

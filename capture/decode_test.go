@@ -749,6 +749,8 @@ func gopacketDecode(f *Frame) (gopacketView, bool) {
 		first = layers.LayerTypeIPv4
 	case LinkTypeIPv6:
 		first = layers.LayerTypeIPv6
+	case LinkTypePPP, LinkTypePPPHDLC:
+		first = layers.LayerTypePPP
 	case LinkTypeRaw, LinkTypeRawOld, LinkTypeRawOld2:
 		if len(f.Data) == 0 {
 			return gopacketView{}, false

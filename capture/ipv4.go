@@ -25,7 +25,7 @@ func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
 	if data[0]>>4 != 4 {
 		return outcomeBadIPHeader
 	}
-	p.IPOffset = uint16(int(p.CapLen) - len(data))
+	p.IPOffset = uint16(d.offsetOf(data))
 	headerLen := int(data[0]&0x0f) * 4
 	if headerLen < ipv4MinHeaderLen {
 		return outcomeBadIPHeader
@@ -51,7 +51,7 @@ func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
 	// A header that claims more than was on the wire (a corrupt length, or
 	// a capture that cut the frame before the writer recorded it) is
 	// believed only as far as the wire length goes, as Wireshark does.
-	if onWire := onWireLen(data, p); totalLen > onWire {
+	if onWire := d.onWireLen(data, p); totalLen > onWire {
 		totalLen = onWire
 		if totalLen < headerLen {
 			return outcomeTruncatedIP
