@@ -196,7 +196,7 @@ func TestTunnelVariants(t *testing.T) {
 		}
 		return h
 	}
-	erspan2 := []byte{erspanVersion2<<4 | 0, 5, 0x03, 0xff, 0, 0, 0, 0} // session 1023
+	erspan2 := []byte{erspanVersion2 << 4, 5, 0x03, 0xff, 0, 0, 0, 0} // VLAN 5, session 1023
 	cases := []struct {
 		name    string
 		config  DecoderConfig
