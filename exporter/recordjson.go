@@ -42,7 +42,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		}
 		b = append(b, ']')
 	}
-	if r.Tunnel != nil {
+	if len(r.Tunnel) > 0 { // omitempty
 		b = append(b, `,"tunnel":[`...)
 		for i := range r.Tunnel {
 			if i > 0 {
