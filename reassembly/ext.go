@@ -11,7 +11,9 @@ import "github.com/tcptap/tcptap/capture"
 //     bookkeeping of both ends and of Zeek's analysis, and when it ended;
 //   - rareExt, once something unusual happens: retransmissions, probes,
 //     repeated SYNs, the rarely non-zero Wireshark analysis counts, sequence
-//     number wraps, holes, long Zeek histories, counts past 16 bits.
+//     number wraps, holes, long Zeek histories, counts past 16 bits;
+//   - and, for a connection that came through a tunnel, its capture.Tunnel
+//     (setTunnel), kept from its first segment for the record.
 //
 // Both are plain values (no pointers) kept in slabs, so they cost the
 // garbage collector nothing, and reusing them allocates nothing: memory
