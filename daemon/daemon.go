@@ -287,7 +287,7 @@ func (w *worker) run(ctx context.Context) error {
 					w.drainInbox()
 					w.releaseHeld(time.Now().UnixNano())
 				}
-				w.table.Tick(time.Now().UnixNano())
+				w.table.Tick(w.clock())
 				continue
 			}
 			if ctx.Err() != nil {
@@ -327,7 +327,7 @@ func (w *worker) segment(p *capture.Packet, hdr []byte) {
 
 // sync applies a changed trace configuration and publishes counters.
 func (w *worker) sync(frames uint64) {
-	w.table.Tick(time.Now().UnixNano()) // a busy link gets no poll timeouts
+	w.table.Tick(w.clock()) // a busy link gets no poll timeouts
 	select {
 	case r := <-w.reqs:
 		r.reply <- w.openRecords(r.max)

@@ -107,6 +107,19 @@ func TestLiveVXLANMirror(t *testing.T) {
 	bridge.Stop()
 	remote.Stop()
 	logStats(t, remote.Daemon)
+	var rs daemon.ReshardStats
+	var tunnelled uint64
+	for _, w := range remote.Stats() {
+		rs.Sent += w.Reshard.Sent
+		rs.Received += w.Reshard.Received
+		rs.Full += w.Reshard.Full
+		rs.Early += w.Reshard.Early
+		tunnelled += w.Decode.Tunnelled
+	}
+	t.Logf("sensor: %d tunnelled segments, %d handed to the other worker (%d received), %d kept for a full inbox, %d let go early", tunnelled, rs.Sent, rs.Received, rs.Full, rs.Early)
+	if rs.Sent == 0 || rs.Sent != rs.Received || rs.Full != 0 {
+		t.Errorf("re-sharding: %+v", rs)
+	}
 	t.Logf("%d of %d connections (%d scenario runs) with the same reason, actor and conn_state on the bridge port and through the VXLAN mirror; took %v",
 		same, len(exps), len(liveScenarios), time.Since(began).Round(time.Millisecond))
 }

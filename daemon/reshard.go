@@ -176,3 +176,19 @@ func (w *worker) releaseHeld(now int64) {
 		w.releaseOldest()
 	}
 }
+
+// clock is the time the worker's table may advance to: now, or for a
+// worker that reorders tunnelled segments, no later than the oldest one it
+// still holds and reorderDelay ago, so that no connection is judged
+// silent while a later segment of it waits in the heap.
+func (w *worker) clock() int64 {
+	now := time.Now().UnixNano()
+	if w.peers == nil {
+		return now
+	}
+	now -= int64(reorderDelay)
+	if q := &w.held; len(q.heap) > 0 {
+		now = min(now, q.slots[q.heap[0]].p.Timestamp)
+	}
+	return now
+}

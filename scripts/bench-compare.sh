@@ -14,7 +14,8 @@
 # with one worker (tcptap-1w), with one worker held to one CPU
 # (tcptap-1w-1cpu) and with WORKERS (default: one per CPU, tcptap-Nw) in its
 # default trace configuration (trace on, cache-mode all, JSON to /dev/null).
-# -x wraps every frame of the capture in VXLAN (remote mirroring).
+# -x wraps every frame of the capture in VXLAN (remote mirroring); tcptrace
+# does not decapsulate, so with -x its figures are for skipping UDP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +31,7 @@ while getopts "p:c:n:s:m:w:xkf:h" o; do
 	x) vxlan=--vxlan ;;
 	k) keep=1 ;;
 	f) file=$OPTARG ;;
-	*) sed -n '2,18p' "$0"; exit 2 ;;
+	*) sed -n '2,19p' "$0"; exit 2 ;;
 	esac
 done
 
