@@ -65,7 +65,7 @@ func FuzzDecode(f *testing.F) {
 		if !refOK {
 			return
 		}
-		got := normaliseForGopacket(p)
+		got := normaliseForGopacket(p, ref.Packet)
 		if ref.stoppedAtMPTCP {
 			got.Options, ref.Options = TCPOptions{}, TCPOptions{}
 		}

@@ -133,8 +133,10 @@ func (d *Decoder) enterTunnel(p *Packet, typ TunnelType, id uint32, hasID bool) 
 		t.Depth++
 	}
 	p.VLANCount, p.VLAN = 0, [2]uint16{}
-	// An inner IPv4 header fills only the first four bytes.
-	p.Src, p.Dst = Addr{}, Addr{}
+	// The inner header's fields replace the outer's; those an inner
+	// header may not set are cleared (an IPv4 header fills only the
+	// first four address bytes, IPv6 has no ID).
+	p.Src, p.Dst, p.IPID = Addr{}, Addr{}, 0
 	return true
 }
 
