@@ -1,6 +1,7 @@
 package offline_test
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"reflect"
@@ -8,8 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/oracle"
 	"github.com/tcptap/tcptap/internal/peers"
+	"github.com/tcptap/tcptap/internal/synth"
+	"github.com/tcptap/tcptap/offline"
+	"github.com/tcptap/tcptap/reassembly"
 )
 
 // encapFiles are the captures of the encapsulation corpus that exercise
@@ -135,4 +142,47 @@ func halve(c *oracle.Counts) {
 			f.SetUint(f.Uint() / 2)
 		}
 	}
+}
+
+// TestVXLANSameAnswers: the synthetic capture wrapped in VXLAN, as a
+// cloud's traffic mirroring delivers it, gives every connection the record
+// the plain capture gives, but for the tunnel it names.
+func TestVXLANSameAnswers(t *testing.T) {
+	cfg := synth.Config{Connections: 300, Packets: 15000, Seed: 7, Payload: synth.PayloadSmall}
+	records := func(vxlan bool) []exporter.Record {
+		c := cfg
+		c.VXLAN = vxlan
+		data, _, err := synth.Bytes(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := capture.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []exporter.Record
+		opts := offline.Options{Workers: 2, Table: reassembly.DefaultConfig(), Classifier: classifier.DefaultConfig()}
+		if _, err := offline.RunSources(context.Background(), []offline.Input{offline.NewInput("synth.pcap", src)}, opts,
+			func(r *exporter.Record) { recs = append(recs, *r) }); err != nil {
+			t.Fatal(err)
+		}
+		exporter.SortRecords(recs)
+		return recs
+	}
+	plain, wrapped := records(false), records(true)
+	if len(plain) != len(wrapped) || len(plain) < 290 {
+		t.Fatalf("%d records plain, %d wrapped", len(plain), len(wrapped))
+	}
+	for i := range plain {
+		w := wrapped[i]
+		if len(w.Tunnel) != 1 || w.Tunnel[0].Type != "vxlan" || w.Tunnel[0].IDName != "vni" {
+			t.Fatalf("record %d: tunnel %+v", i, w.Tunnel)
+		}
+		w.Tunnel = nil
+		p, wj := plain[i].AppendJSON(nil), w.AppendJSON(nil)
+		if !bytes.Equal(p, wj) {
+			t.Fatalf("record %d differs:\n plain   %s\n wrapped %s", i, p, wj)
+		}
+	}
+	t.Logf("%d connections: the same records plain and in VXLAN", len(plain))
 }
