@@ -45,7 +45,14 @@ func (s *DecodeStats) Undecoded() []Cause {
 	add(s.TruncatedTCP, "truncated TCP header")
 	add(s.BadTCPHeader, "bad TCP header")
 	add(s.BadTunnel, "malformed tunnel header")
-	add(s.UnsupportedTunnel, "unsupported tunnel")
+	tunnels := s.UnsupportedTunnel
+	for i, n := range s.Tunnels.Counts {
+		if v := s.Tunnels.Values[i]; n > 0 && n <= tunnels && int(v) < len(unsupportedNames) {
+			add(n, "unsupported tunnel: "+unsupportedNames[v])
+			tunnels -= n
+		}
+	}
+	add(tunnels, "unsupported tunnel")
 	add(s.TooDeep, "encapsulations nested too deep")
 	add(s.Copies, "copy of a segment seen by another path")
 	add(s.FragmentsDropped, "IPv4 fragment dropped")

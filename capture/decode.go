@@ -42,6 +42,7 @@ type DecodeStats struct {
 	// name them; a few distinct values are kept, the rest are in Other.
 	EtherTypes ValueCounts
 	LinkTypes  ValueCounts
+	Tunnels    ValueCounts // which unsupported tunnel variants (UnsupportedTunnel)
 }
 
 // maxValueCounts is how many distinct values ValueCounts keeps.
@@ -108,6 +109,7 @@ func (s *DecodeStats) Add(o *DecodeStats) {
 	s.Copies += o.Copies
 	s.EtherTypes.Add(&o.EtherTypes)
 	s.LinkTypes.Add(&o.LinkTypes)
+	s.Tunnels.Add(&o.Tunnels)
 }
 
 // Defaults for DecoderConfig fields left at zero.

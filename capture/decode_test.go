@@ -587,7 +587,7 @@ func decodeCases() []decodeCase {
 // causes returns s without the EtherTypes and LinkTypes it names, which
 // TestDecodeNamesCauses checks.
 func causes(s DecodeStats) DecodeStats {
-	s.EtherTypes, s.LinkTypes = ValueCounts{}, ValueCounts{}
+	s.EtherTypes, s.LinkTypes, s.Tunnels = ValueCounts{}, ValueCounts{}, ValueCounts{}
 	return s
 }
 

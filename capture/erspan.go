@@ -24,7 +24,7 @@ func (d *Decoder) decodeERSPAN2(data []byte, p *Packet) outcome {
 		return outcomeBadTunnel
 	}
 	if data[0]>>4 != erspanVersion2 {
-		return outcomeUnsupportedTunnel
+		return d.unsupportedTunnel(unsupportedERSPANVersion)
 	}
 	setTunnelID(p, TunnelERSPAN2, uint32(be16(data[2:4])&erspanSessionMask), true)
 	return d.decodeEthernet(data[erspan2HeaderLen:], p, false)
@@ -35,7 +35,7 @@ func (d *Decoder) decodeERSPAN3(data []byte, p *Packet) outcome {
 		return outcomeBadTunnel
 	}
 	if data[0]>>4 != erspanVersion3 {
-		return outcomeUnsupportedTunnel
+		return d.unsupportedTunnel(unsupportedERSPANVersion)
 	}
 	setTunnelID(p, TunnelERSPAN3, uint32(be16(data[2:4])&erspanSessionMask), true)
 	offset := erspan3HeaderLen
@@ -52,5 +52,5 @@ func (d *Decoder) decodeERSPAN3(data []byte, p *Packet) outcome {
 	case erspan3FrameIP:
 		return d.decodeIP(data[offset:], p)
 	}
-	return outcomeUnsupportedTunnel
+	return d.unsupportedTunnel(unsupportedERSPANFrameType)
 }

@@ -14,7 +14,7 @@ func (d *Decoder) decodeGeneve(data []byte, p *Packet) outcome {
 		return outcomeBadTunnel
 	}
 	if data[0]>>6 != geneveVersion {
-		return outcomeUnsupportedTunnel
+		return d.unsupportedTunnel(unsupportedGeneveVersion)
 	}
 	headerLen := geneveHeaderLen + int(data[0]&0x3f)*4
 	if len(data) < headerLen {

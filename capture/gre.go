@@ -27,8 +27,11 @@ func (d *Decoder) decodeGRE(data []byte, p *Packet, typ TunnelType) outcome {
 		return outcomeBadTunnel
 	}
 	flags, version := data[0], data[1]&greVersionMask
-	if flags&greFlagRouting != 0 || version > greVersion1 {
-		return outcomeUnsupportedTunnel
+	if flags&greFlagRouting != 0 {
+		return d.unsupportedTunnel(unsupportedGRERouting)
+	}
+	if version > greVersion1 {
+		return d.unsupportedTunnel(unsupportedGREVersion)
 	}
 	protocol := be16(data[2:4])
 	offset := greHeaderLen

@@ -21,7 +21,7 @@ func (d *Decoder) decodeGTPU(data []byte, p *Packet) outcome {
 	}
 	flags := data[0]
 	if flags>>5 != gtpuVersion1 || flags&gtpuFlagProtocol == 0 {
-		return outcomeUnsupportedTunnel
+		return d.unsupportedTunnel(unsupportedGTPVersion)
 	}
 	if data[1] != gtpuMessageGPDU {
 		return outcomeNonTCP

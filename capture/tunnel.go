@@ -60,6 +60,38 @@ func (t TunnelType) IDName() string {
 	return ""
 }
 
+// unsupported names a tunnel variant the decoder does not follow, for
+// the count of undecoded frames by cause.
+type unsupported uint16
+
+// Unsupported tunnel variants.
+const (
+	unsupportedGRERouting unsupported = iota + 1
+	unsupportedGREVersion
+	unsupportedERSPANVersion
+	unsupportedERSPANFrameType
+	unsupportedVXLANFlags
+	unsupportedGeneveVersion
+	unsupportedGTPVersion
+)
+
+var unsupportedNames = [...]string{
+	unsupportedGRERouting:      "GRE with source routing",
+	unsupportedGREVersion:      "GRE version other than 0 and 1",
+	unsupportedERSPANVersion:   "ERSPAN version",
+	unsupportedERSPANFrameType: "ERSPAN III frame type other than Ethernet and IP",
+	unsupportedVXLANFlags:      "VXLAN without the VNI flag (GPE, GBP)",
+	unsupportedGeneveVersion:   "Geneve version other than 0",
+	unsupportedGTPVersion:      "GTP other than GTPv1-U",
+}
+
+// unsupportedTunnel counts one frame of tunnel variant u and returns the
+// outcome.
+func (d *Decoder) unsupportedTunnel(u unsupported) outcome {
+	d.Stats.Tunnels.Note(uint16(u))
+	return outcomeUnsupportedTunnel
+}
+
 // maxTunnelLayers is how many tunnel layers Tunnel describes; deeper ones
 // are still decapsulated and counted in Depth.
 const maxTunnelLayers = 2

@@ -330,7 +330,7 @@ func TestUndecodedSummary(t *testing.T) {
 	} {
 		d.Decode(&f, &p)
 	}
-	want := "2 unknown EtherType 0x88cc, 1 unsupported link type 147, 1 unsupported tunnel"
+	want := "2 unknown EtherType 0x88cc, 1 unsupported link type 147, 1 unsupported tunnel: GRE with source routing"
 	if got := d.Stats.UndecodedSummary(); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}

@@ -13,7 +13,7 @@ func (d *Decoder) decodeVXLAN(data []byte, p *Packet) outcome {
 		return outcomeBadTunnel
 	}
 	if data[0]&vxlanFlagVNI == 0 {
-		return outcomeUnsupportedTunnel // RFC 7348 §5: must be set; GPE and GBP variants set other bits
+		return d.unsupportedTunnel(unsupportedVXLANFlags) // RFC 7348 §5: must be set; GPE and GBP variants set other bits
 	}
 	vni := be32(data[4:8]) >> 8
 	if !d.enterTunnel(p, TunnelVXLAN, vni, true) {
