@@ -90,6 +90,9 @@ type LiveConfig struct {
 	// a group serves one interface: use one ID per interface, derived from
 	// something unique such as the process ID.
 	FanoutGroup uint16
+	// UDPTunnelPorts are the UDP tunnels the kernel filter passes (nil:
+	// DefaultUDPTunnelPorts); give the Decoder the same list.
+	UDPTunnelPorts []UDPTunnelPort
 }
 
 // withDefaults checks c and fills in the defaults.
@@ -264,7 +267,7 @@ func OpenLive(cfg LiveConfig) (*LiveSource, error) {
 	if ifi.hatype == unix.ARPHRD_ETHER || ifi.hatype == unix.ARPHRD_LOOPBACK {
 		linkType, sockType = LinkTypeEthernet, unix.SOCK_RAW
 	}
-	prog, err := tcpFilter(linkType, uint32(cfg.Snaplen), ifi.loopback)
+	prog, err := tcpFilter(linkType, uint32(cfg.Snaplen), ifi.loopback, cfg.UDPTunnelPorts)
 	if err != nil {
 		return nil, wrap("filter", err)
 	}
@@ -593,7 +596,9 @@ func (s *LiveSource) LastVLAN() (uint16, bool) { return s.vlan, s.hasVLAN }
 // is dropped, as the decoder keeps the two outermost). It does nothing
 // when no tag was stripped. Only the reader may call it.
 func (s *LiveSource) ApplyVLAN(p *Packet) {
-	if !s.hasVLAN {
+	// The tag of a tunnelled segment's frame is the transport network's,
+	// like the tags the decoder clears on entering the tunnel.
+	if !s.hasVLAN || p.Tunnel.Depth != 0 {
 		return
 	}
 	p.VLAN[1] = p.VLAN[0]

@@ -666,7 +666,7 @@ func TestLiveLoopback(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		prog, err := tcpFilter(LinkTypeEthernet, DefaultLiveSnaplen, false)
+		prog, err := tcpFilter(LinkTypeEthernet, DefaultLiveSnaplen, false, nil)
 		if err != nil {
 			return err
 		}
@@ -1052,7 +1052,7 @@ func TestLiveRawIP(t *testing.T) {
 // prefix, whose packet-type load the Go VM does not implement).
 func filterVM(t testing.TB, linkType LinkType, snaplen uint32) *bpf.VM {
 	t.Helper()
-	prog, err := tcpFilter(linkType, snaplen, false)
+	prog, err := tcpFilter(linkType, snaplen, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1125,6 +1125,25 @@ func TestTCPFilter(t *testing.T) {
 		{"lldp", LinkTypeEthernet, ethernet(0x88cc, make([]byte, 40)), false},
 		{"runt", LinkTypeEthernet, []byte{1, 2, 3}, false},
 
+		// Tunnels pass unexamined inside; other UDP does not.
+		{"gre", LinkTypeEthernet, ethernet(etherTypeIPv4, ipv4Packet(ipProtocolGRE, cat(greHeader(0, 0, etherTypeIPv4), ip4tcp))), true},
+		{"ipv6 gre", LinkTypeEthernet, ethernet(etherTypeIPv6, ipv6Packet(ipProtocolGRE, nil, cat(greHeader(0, 0, etherTypeIPv4), ip4tcp))), true},
+		{"ipip", LinkTypeEthernet, ethernet(etherTypeIPv4, ipv4Packet(ipProtocolIPv4, ip4tcp)), true},
+		{"6in4", LinkTypeEthernet, ethernet(etherTypeIPv4, ipv4Packet(ipProtocolIPv6, ip6tcp)), true},
+		{"4in6 after hop-by-hop", LinkTypeEthernet, ethernet(etherTypeIPv6, ext(ipv6HopByHop, ipv6Extension(ipProtocolIPv4, 0), ip4tcp)), true},
+		{"vxlan", LinkTypeEthernet, ethernet(etherTypeIPv4, ipv4Packet(ipProtocolUDP, udpHeader(40000, PortVXLAN, cat(vxlanHeader(1), ethernet(etherTypeIPv4, ip4tcp))))), true},
+		{"vxlan from its port", LinkTypeEthernet, ethernet(etherTypeIPv4, ipv4Packet(ipProtocolUDP, udpHeader(PortVXLAN, 4790, nil))), true},
+		{"vlan ipv4 options geneve", LinkTypeEthernet, ethernet(etherTypeIPv4, cat(ipv4Header(ipProtocolUDP, make([]byte, 8), 8, 0), udpHeader(1, PortGeneve, nil)), dot1q(9)), true},
+		{"ipv6 gtp-u", LinkTypeEthernet, ethernet(etherTypeIPv6, ipv6Packet(ipProtocolUDP, nil, udpHeader(PortGTPU, PortGTPU, nil))), true},
+		{"gre in udp", LinkTypeEthernet, ethernet(etherTypeIPv4, ipv4Packet(ipProtocolUDP, udpHeader(1, PortGREUDP, nil))), true},
+		{"pppoe session", LinkTypeEthernet, ethernet(etherTypePPPoESession, make([]byte, 30)), true},
+		{"fabricpath", LinkTypeEthernet, ethernet(etherTypeFabricPath, make([]byte, 30)), true},
+		{"802.3 snap", LinkTypeEthernet, ethernet(46, cat([]byte{0xaa, 0xaa, 3, 0, 0, 0, 8, 0}, ip4tcp)), true},
+		{"802.3 stp", LinkTypeEthernet, ethernet(38, cat([]byte{0x42, 0x42, 3}, make([]byte, 35))), false},
+		{"udp dns", LinkTypeEthernet, ethernet(etherTypeIPv4, ipv4Packet(ipProtocolUDP, udpHeader(5353, 53, nil))), false},
+		{"ipv6 udp dns", LinkTypeEthernet, ethernet(etherTypeIPv6, ipv6Packet(ipProtocolUDP, nil, udpHeader(5353, 53, nil))), false},
+		{"raw gre", LinkTypeRaw, ipv4Packet(ipProtocolGRE, cat(greHeader(0, 0, etherTypeIPv4), ip4tcp)), true},
+
 		{"raw ipv4 tcp", LinkTypeRaw, ip4tcp, true},
 		{"raw ipv6 tcp", LinkTypeRaw, ip6tcp, true},
 		{"raw ipv6 fragment tcp", LinkTypeRaw, ext(ipv6Fragment, ipv6FragmentHeader(ipProtocolTCP, 0, true), tcp), true},
@@ -1152,7 +1171,7 @@ func TestTCPFilter(t *testing.T) {
 		}
 	}
 	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
-		prog, _ := tcpFilter(lt, snaplen, false)
+		prog, _ := tcpFilter(lt, snaplen, false, nil)
 		t.Logf("link type %d: %d instructions", lt, len(prog))
 	}
 }
@@ -1161,11 +1180,11 @@ func TestTCPFilter(t *testing.T) {
 // a prefix that drops PACKET_OUTGOING frames (the VM cannot run the
 // packet-type load; TestLiveLoopback runs it in the kernel).
 func TestTCPFilterLoopback(t *testing.T) {
-	plain, err := tcpFilter(LinkTypeEthernet, 256, false)
+	plain, err := tcpFilter(LinkTypeEthernet, 256, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lo, err := tcpFilter(LinkTypeEthernet, 256, true)
+	lo, err := tcpFilter(LinkTypeEthernet, 256, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1180,10 +1199,10 @@ func TestTCPFilterLoopback(t *testing.T) {
 	if _, err := bpf.Assemble(lo); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tcpFilter(LinkTypeLinuxSLL, 256, false); err == nil {
+	if _, err := tcpFilter(LinkTypeLinuxSLL, 256, false, nil); err == nil {
 		t.Error("a filter for Linux SLL frames was built")
 	}
-	if _, err := tcpFilter(LinkTypeEthernet, 0, false); err == nil {
+	if _, err := tcpFilter(LinkTypeEthernet, 0, false, nil); err == nil {
 		t.Error("a filter with snap length 0 was built")
 	}
 }

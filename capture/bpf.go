@@ -19,7 +19,13 @@ import (
 //     headers as the decoder walks (every fragment of a TCP datagram again:
 //     the fragment header names TCP in each);
 //   - MPLS (0x8847/0x8848) unexamined: the decoder walks the label stack and
-//     counts what is not TCP;
+//     counts what is not TCP; likewise the Ethernet-level encapsulations
+//     the decoder follows (PPPoE sessions, FabricPath, PBB, E-Tag, VN-Tag)
+//     and 802.3 frames with a SNAP header;
+//   - tunnels, unexamined inside: IPv4 or IPv6 carrying GRE, IP in IP, or
+//     UDP to or from a configured tunnel port (VXLAN, Geneve, GTP-U, GRE
+//     in UDP); classic BPF cannot follow every nesting the decoder does,
+//     so the decoder drops (and counts) tunnelled traffic that is not TCP;
 //   - on a raw-IP link (tun, IPIP, WireGuard, ... read with SOCK_DGRAM) the
 //     same IPv4/IPv6 tests from the first byte.
 //
@@ -59,7 +65,11 @@ const (
 // header), accepting at most snaplen bytes of each. Conditional jumps in
 // classic BPF reach at most 255 instructions ahead, so every section ends in
 // its own return instructions instead of jumping to shared ones.
-func tcpFilter(linkType LinkType, snaplen uint32, skipOutgoing bool) ([]bpf.Instruction, error) {
+// udpPorts are the UDP tunnel ports passed (nil: DefaultUDPTunnelPorts).
+func tcpFilter(linkType LinkType, snaplen uint32, skipOutgoing bool, udpPorts []UDPTunnelPort) ([]bpf.Instruction, error) {
+	if udpPorts == nil {
+		udpPorts = DefaultUDPTunnelPorts
+	}
 	if snaplen == 0 {
 		return nil, fmt.Errorf("filter: snap length must be positive")
 	}
@@ -90,10 +100,21 @@ func tcpFilter(linkType LinkType, snaplen uint32, skipOutgoing bool) ([]bpf.Inst
 		b.label("ethertype")
 		b.jumpIf(bpf.JumpEqual, etherTypeIPv4, "eth-ip", "")
 		b.jumpIf(bpf.JumpEqual, etherTypeIPv6, "eth-ip", "")
-		b.jumpIf(bpf.JumpEqual, etherTypeMPLSUnicast, "eth-accept", "")
-		b.jumpIf(bpf.JumpEqual, etherTypeMPLSMulticast, "eth-accept", "")
+		for _, t := range [...]uint32{etherTypeMPLSUnicast, etherTypeMPLSMulticast, etherTypePPPoESession,
+			etherTypeFabricPath, etherTypePBB, etherTypeETag, etherTypeVNTag} {
+			b.jumpIf(bpf.JumpEqual, t, "eth-accept", "")
+		}
+		b.jumpIf(bpf.JumpLessOrEqual, maxEthernetLength, "eth-llc", "")
 		b.emit(drop)
 		b.label("eth-accept")
+		b.emit(accept)
+		// 802.3 length: pass LLC with SNAP (DSAP and SSAP 0xAA), not the
+		// spanning tree's BPDUs and the like.
+		b.label("eth-llc")
+		b.emit(bpf.LoadIndirect{Off: 2, Size: 2})
+		b.jumpIf(bpf.JumpEqual, llcSAPSNAP<<8|llcSAPSNAP, "eth-llc-accept", "")
+		b.emit(drop)
+		b.label("eth-llc-accept")
 		b.emit(accept)
 		// Move X from the EtherType field to the IP header behind it; A
 		// keeps the EtherType.
@@ -119,9 +140,18 @@ func tcpFilter(linkType LinkType, snaplen uint32, skipOutgoing bool) ([]bpf.Inst
 	b.label("ipv4")
 	b.emit(bpf.LoadIndirect{Off: 9, Size: 1}) // protocol
 	b.jumpIf(bpf.JumpEqual, ipProtocolTCP, "ipv4-accept", "")
+	b.tunnelProtocols("ipv4-accept", "ipv4-udp")
 	b.emit(drop)
 	b.label("ipv4-accept")
 	b.emit(accept)
+	// X = the UDP header's offset: the IP header's plus its length.
+	b.label("ipv4-udp")
+	b.emit(bpf.LoadIndirect{Off: 0, Size: 1})
+	b.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x0f})
+	b.emit(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 2})
+	b.emit(bpf.ALUOpX{Op: bpf.ALUOpAdd})
+	b.emit(bpf.TAX{})
+	b.jump("udp")
 
 	b.label("ipv6")
 	b.emit(bpf.LoadIndirect{Off: 6, Size: 1}) // next header
@@ -137,6 +167,7 @@ func tcpFilter(linkType LinkType, snaplen uint32, skipOutgoing bool) ([]bpf.Inst
 		next := fmt.Sprintf("ext%d", i+1)
 		b.label(fmt.Sprintf("ext%d", i))
 		b.jumpIf(bpf.JumpEqual, ipProtocolTCP, l("accept"), "")
+		b.tunnelProtocols(l("accept"), l("udp"))
 		b.jumpIf(bpf.JumpEqual, ipv6HopByHop, l("len"), "")
 		b.jumpIf(bpf.JumpEqual, ipv6Routing, l("len"), "")
 		b.jumpIf(bpf.JumpEqual, ipv6DestOptions, l("len"), "")
@@ -145,6 +176,8 @@ func tcpFilter(linkType LinkType, snaplen uint32, skipOutgoing bool) ([]bpf.Inst
 		b.emit(drop)
 		b.label(l("accept"))
 		b.emit(accept)
+		b.label(l("udp"))
+		b.jump("udp")
 		// Hop-by-hop, routing, destination options: (len+1)*8 bytes.
 		b.label(l("len"))
 		b.extensionHeader(func() {
@@ -176,7 +209,29 @@ func tcpFilter(linkType LinkType, snaplen uint32, skipOutgoing bool) ([]bpf.Inst
 	b.emit(drop)
 	b.label("last-accept")
 	b.emit(accept)
+
+	// X is the offset of a UDP header: pass it when either port is a
+	// tunnel's (the decoder tries the destination port, then the source).
+	b.label("udp")
+	for _, off := range [...]uint32{2, 0} {
+		b.emit(bpf.LoadIndirect{Off: off, Size: 2})
+		for _, p := range udpPorts[:min(len(udpPorts), maxUDPTunnelPorts)] {
+			b.jumpIf(bpf.JumpEqual, uint32(p.Port), "udp-accept", "")
+		}
+	}
+	b.emit(drop)
+	b.label("udp-accept")
+	b.emit(accept)
 	return b.build()
+}
+
+// tunnelProtocols emits the jumps on an IP protocol number in A that the
+// decoder may follow to TCP: GRE and IP in IP to accept, UDP to udp.
+func (b *progBuilder) tunnelProtocols(accept, udp string) {
+	b.jumpIf(bpf.JumpEqual, ipProtocolGRE, accept, "")
+	b.jumpIf(bpf.JumpEqual, ipProtocolIPv4, accept, "")
+	b.jumpIf(bpf.JumpEqual, ipProtocolIPv6, accept, "")
+	b.jumpIf(bpf.JumpEqual, ipProtocolUDP, udp, "")
 }
 
 // extensionHeader emits the step over one IPv6 extension header at X:

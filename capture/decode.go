@@ -6,8 +6,9 @@ import "time"
 // cause. All fields are plain counters owned by the decoder's goroutine.
 //
 // Every frame is counted in Frames and in at most one of TCP, NonIP, NonTCP,
-// UnsupportedLink, TruncatedLink, TruncatedIP, BadIPHeader, TruncatedTCP and
-// BadTCPHeader. Fragments of TCP datagrams are counted in Fragments (IPv4)
+// UnsupportedLink, TruncatedLink, TruncatedIP, BadIPHeader, TruncatedTCP,
+// BadTCPHeader, BadTunnel, UnsupportedTunnel and TooDeep (Copies counts
+// segments set aside as copies). Fragments of TCP datagrams are counted in Fragments (IPv4)
 // or IPv6Fragments instead (other fragments are NonTCP); the fragment that
 // completes a datagram is also counted by the outcome of decoding the
 // rebuilt segment, usually TCP. The fragment counters of each family
@@ -37,7 +38,60 @@ type DecodeStats struct {
 	// TruncatedTCPOptions: the capture cut the TCP options (segment still
 	// produced from the fixed header, Packet.OptionsTruncated set).
 	TruncatedTCPOptions uint64
+
+	BadTunnel         uint64 // a tunnel header cut short or inconsistent
+	UnsupportedTunnel uint64 // a tunnel variant tcptap does not decode (GRE routing, VXLAN-GPE, ERSPAN version, ...)
+	TooDeep           uint64 // encapsulations nested deeper than the decoder follows
+	Tunnelled         uint64 // TCP segments that came through a tunnel (also counted in TCP)
+	Copies            uint64 // segments dropped as copies of one seen by another path (DuplicatesDrop)
+
+	// EtherTypes and LinkTypes say which EtherTypes (of frames counted in
+	// NonIP) and link types (UnsupportedLink) were seen, so a report can
+	// name them; a few distinct values are kept, the rest are in Other.
+	EtherTypes ValueCounts
+	LinkTypes  ValueCounts
+	Tunnels    ValueCounts // which unsupported tunnel variants (UnsupportedTunnel)
 }
+
+// maxValueCounts is how many distinct values ValueCounts keeps.
+const maxValueCounts = 8
+
+// ValueCounts counts frames by a 16-bit value, for a few distinct values.
+// It is fixed-size so counting does not allocate.
+type ValueCounts struct {
+	Values [maxValueCounts]uint16
+	Counts [maxValueCounts]uint64 // 0: slot unused
+	Other  uint64                 // frames with a value beyond the kept ones
+}
+
+// Note counts one frame with value v.
+func (c *ValueCounts) Note(v uint16) { c.add(v, 1) }
+
+func (c *ValueCounts) add(v uint16, n uint64) {
+	for i := range c.Counts {
+		if c.Counts[i] == 0 {
+			c.Values[i], c.Counts[i] = v, n
+			return
+		}
+		if c.Values[i] == v {
+			c.Counts[i] += n
+			return
+		}
+	}
+	c.Other += n
+}
+
+// Add adds o's counts to c.
+func (c *ValueCounts) Add(o *ValueCounts) {
+	for i, n := range o.Counts {
+		if n != 0 {
+			c.add(o.Values[i], n)
+		}
+	}
+	c.Other += o.Other
+}
+
+func (s *DecodeStats) noteEtherType(t uint16) { s.EtherTypes.Note(t) }
 
 // Add adds o's counts to s, to total the decoders of several workers.
 func (s *DecodeStats) Add(o *DecodeStats) {
@@ -59,6 +113,14 @@ func (s *DecodeStats) Add(o *DecodeStats) {
 	s.IPv6Fragments += o.IPv6Fragments
 	s.IPv6FragmentsDone += o.IPv6FragmentsDone
 	s.IPv6FragmentsDropped += o.IPv6FragmentsDropped
+	s.BadTunnel += o.BadTunnel
+	s.UnsupportedTunnel += o.UnsupportedTunnel
+	s.TooDeep += o.TooDeep
+	s.Tunnelled += o.Tunnelled
+	s.Copies += o.Copies
+	s.EtherTypes.Add(&o.EtherTypes)
+	s.LinkTypes.Add(&o.LinkTypes)
+	s.Tunnels.Add(&o.Tunnels)
 }
 
 // Defaults for DecoderConfig fields left at zero.
@@ -87,6 +149,13 @@ type DecoderConfig struct {
 	// its missing fragments after its first fragment arrived. Zero or
 	// negative means DefaultFragmentTimeout.
 	FragmentTimeout time.Duration
+	// UDPTunnelPorts are the UDP destination ports whose datagrams are
+	// decapsulated, and as what. nil means DefaultUDPTunnelPorts; an empty
+	// non-nil slice follows no UDP tunnel. At most 16 entries are used.
+	UDPTunnelPorts []UDPTunnelPort
+	// Duplicates says what to do with a segment seen twice, by two paths
+	// (DuplicatesDrop, the zero value, counts it once).
+	Duplicates DuplicatePolicy
 }
 
 // withDefaults returns c with zero fields replaced by the defaults.
@@ -97,6 +166,9 @@ func (c DecoderConfig) withDefaults() DecoderConfig {
 	c.MaxFragmentDatagrams = min(c.MaxFragmentDatagrams, maxFragmentDatagramsLimit)
 	if c.FragmentTimeout <= 0 {
 		c.FragmentTimeout = DefaultFragmentTimeout
+	}
+	if len(c.UDPTunnelPorts) > maxUDPTunnelPorts {
+		c.UDPTunnelPorts = c.UDPTunnelPorts[:maxUDPTunnelPorts]
 	}
 	return c
 }
@@ -109,6 +181,14 @@ type Decoder struct {
 
 	config DecoderConfig
 	frags  fragmentTable // allocated on the first fragment
+	depth  uint8         // encapsulation levels entered in the current frame
+	// frameCap is cap of the current frame's data: the decoders only
+	// ever reslice it, so cap tells where a header starts even inside a
+	// tunnel whose payload was cut to its length.
+	frameCap int
+
+	recent     [recentSegments]recentSegment // for DuplicatesDrop
+	recentNext int
 }
 
 // NewDecoder returns a decoder with an empty fragment table sized by cfg.
@@ -133,6 +213,9 @@ const (
 	outcomeBadIPHeader
 	outcomeTruncatedTCP
 	outcomeBadTCPHeader
+	outcomeBadTunnel
+	outcomeUnsupportedTunnel
+	outcomeTooDeep
 	// outcomeCounted: the frame was counted where it was handled (a
 	// fragment held or dropped).
 	outcomeCounted
@@ -152,6 +235,8 @@ func (d *Decoder) Decode(f *Frame, p *Packet) bool {
 		CapLen:    uint32(len(f.Data)),
 	}
 	d.Stats.Frames++
+	d.depth = 0
+	d.frameCap = cap(f.Data)
 
 	var o outcome
 	switch f.LinkType {
@@ -171,22 +256,46 @@ func (d *Decoder) Decode(f *Frame, p *Packet) bool {
 		o = d.decodeIPv4(f.Data, p)
 	case LinkTypeIPv6:
 		o = d.decodeIPv6(f.Data, p)
+	case LinkTypePPP, LinkTypePPPHDLC:
+		o = d.decodePPP(f.Data, p)
+	case LinkTypePPPEther:
+		o = d.decodePPPoE(f.Data, p)
+	case LinkTypeCHDLC:
+		o = d.decodeCHDLC(f.Data, p)
+	case LinkTypeNFLOG:
+		o = d.decodeNFLOG(f.Data, p)
 	default:
+		d.Stats.LinkTypes.Note(uint16(f.LinkType))
 		o = outcomeUnsupportedLink
 	}
 	if p.Fragmented {
 		p.IPOffset = 0 // the headers came from several frames
 	}
-	return d.count(o)
+	if o == outcomeTCP {
+		if d.config.Duplicates == DuplicatesDrop && d.isCopy(p) {
+			d.Stats.Copies++
+			return false
+		}
+		if p.Tunnel.Depth != 0 {
+			d.Stats.Tunnelled++
+		}
+		d.Stats.TCP++
+		return true
+	}
+	d.countUndecoded(o)
+	return false
 }
 
-// count records o in d.Stats and reports whether it produced a segment.
-func (d *Decoder) count(o outcome) bool {
+// countUndecoded counts a frame that gave no segment by its outcome.
+func (d *Decoder) countUndecoded(o outcome) {
 	s := &d.Stats
 	switch o {
-	case outcomeTCP:
-		s.TCP++
-		return true
+	case outcomeBadTunnel:
+		s.BadTunnel++
+	case outcomeUnsupportedTunnel:
+		s.UnsupportedTunnel++
+	case outcomeTooDeep:
+		s.TooDeep++
 	case outcomeNonIP:
 		s.NonIP++
 	case outcomeNonTCP:
@@ -204,7 +313,6 @@ func (d *Decoder) count(o outcome) bool {
 	case outcomeBadTCPHeader:
 		s.BadTCPHeader++
 	}
-	return false
 }
 
 // decodeIP decodes an IP packet whose version is only known from its first
@@ -233,14 +341,22 @@ func be32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// onWireLen is how many bytes of data, a suffix of the frame p was decoded
-// from, were on the wire: the captured bytes plus what the snap length cut.
-// A zero WireLen means the source did not say; nothing is capped then.
-func onWireLen(data []byte, p *Packet) int {
+// offsetOf returns where data, a reslice of the frame being decoded,
+// starts in it.
+func (d *Decoder) offsetOf(data []byte) int {
+	return d.frameCap - cap(data)
+}
+
+// onWireLen is how many bytes of data, part of the frame p is decoded
+// from, were on the wire: when data runs to the end of the captured bytes,
+// those plus what the snap length cut; otherwise (a tunnel payload cut to
+// its outer length) just data. A zero WireLen means the source did not
+// say; nothing is capped then.
+func (d *Decoder) onWireLen(data []byte, p *Packet) int {
 	switch {
 	case p.WireLen == 0:
 		return int(^uint(0) >> 1)
-	case p.WireLen > p.CapLen:
+	case p.WireLen > p.CapLen && d.offsetOf(data)+len(data) == int(p.CapLen):
 		return len(data) + int(p.WireLen-p.CapLen)
 	}
 	return len(data)

@@ -8,7 +8,8 @@ import (
 // the decoder does not support.
 var fuzzLinkTypes = [...]LinkType{
 	LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeNull, LinkTypeLoop,
-	LinkTypeRaw, LinkTypeRawOld, LinkTypeRawOld2, LinkTypeIPv4, LinkTypeIPv6, 274,
+	LinkTypeRaw, LinkTypeRawOld, LinkTypeRawOld2, LinkTypeIPv4, LinkTypeIPv6,
+	LinkTypePPP, LinkTypePPPHDLC, LinkTypePPPEther, LinkTypeCHDLC, LinkTypeNFLOG, 274,
 }
 
 func fuzzLinkIndex(lt LinkType) uint8 {
@@ -28,6 +29,9 @@ func addDecodeSeeds(f *testing.F) {
 	}
 	for _, fr := range fragmentFrames(fragmentedSYN, 48, false) {
 		f.Add(fuzzLinkIndex(fr.LinkType), fr.Data)
+	}
+	for _, ef := range encapFrames(f) {
+		f.Add(fuzzLinkIndex(ef.frame.LinkType), ef.frame.Data)
 	}
 	if _, ok := peerCorpusPresent(); !ok {
 		return
@@ -61,7 +65,7 @@ func FuzzDecode(f *testing.F) {
 		if !refOK {
 			return
 		}
-		got := p
+		got := normaliseForGopacket(p, ref.Packet)
 		if ref.stoppedAtMPTCP {
 			got.Options, ref.Options = TCPOptions{}, TCPOptions{}
 		}
@@ -78,7 +82,7 @@ func FuzzDecode(f *testing.F) {
 func checkOneOutcome(t *testing.T, s *DecodeStats, ok bool) {
 	t.Helper()
 	causes := s.TCP + s.NonIP + s.NonTCP + s.UnsupportedLink + s.TruncatedLink + s.TruncatedIP +
-		s.BadIPHeader + s.TruncatedTCP + s.BadTCPHeader
+		s.BadIPHeader + s.TruncatedTCP + s.BadTCPHeader + s.BadTunnel + s.UnsupportedTunnel + s.TooDeep + s.Copies
 	if s.Frames != 1 || causes > 1 || (causes == 0 && s.Fragments == 0 && s.IPv6Fragments == 0) {
 		t.Errorf("stats %+v", *s)
 	}

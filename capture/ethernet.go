@@ -26,10 +26,11 @@ func (d *Decoder) decodeEthernet(data []byte, p *Packet, insideMPLS bool) outcom
 	if len(data) < ethernetHeaderLen {
 		return outcomeTruncatedLink
 	}
-	// An EtherType below 0x0600 is an 802.3 length and an LLC header
-	// follows; that never carries IP in practice, so decodeEtherType's
-	// default case reports it as non-IP.
-	return d.decodeEtherType(be16(data[12:14]), data[ethernetHeaderLen:], p, insideMPLS)
+	etherType := be16(data[12:14])
+	if etherType <= maxEthernetLength {
+		return d.decodeLLC(data[ethernetHeaderLen:], p)
+	}
+	return d.decodeEtherType(etherType, data[ethernetHeaderLen:], p, insideMPLS)
 }
 
 // decodeEtherType decodes data, whose protocol is etherType, through any
@@ -56,7 +57,25 @@ func (d *Decoder) decodeEtherType(etherType uint16, data []byte, p *Packet, insi
 			data = data[vlanTagLen:]
 		case etherTypeMPLSUnicast, etherTypeMPLSMulticast:
 			return d.decodeMPLS(data, p, insideMPLS)
+		case etherTypeETag, etherTypeVNTag:
+			// Port-extender tags: skipped like VLAN tags, not keyed.
+			n := eTagLen
+			if etherType == etherTypeVNTag {
+				n = vnTagLen
+			}
+			if len(data) < n+2 {
+				return outcomeTruncatedLink
+			}
+			etherType = be16(data[n : n+2])
+			data = data[n+2:]
+		case etherTypePPPoESession:
+			return d.decodePPPoE(data, p)
+		case etherTypePBB:
+			return d.decodePBB(data, p)
+		case etherTypeFabricPath:
+			return d.decodeFabricPath(data, p)
 		default:
+			d.Stats.noteEtherType(etherType)
 			return outcomeNonIP
 		}
 	}

@@ -11,7 +11,6 @@ import (
 func TestInlining(t *testing.T) {
 	inlinetest.Check(t, []string{
 		"be16", "be32",
-		"(*Decoder).count",
 		"Flags.Has", "Flags.Any",
 		"(*Packet).SrcAddr", "(*Packet).DstAddr",
 		"(*PcapReader).u16", "(*PcapReader).u32",

@@ -36,7 +36,7 @@ func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
 	if data[0]>>4 != 4 {
 		return outcomeBadIPHeader
 	}
-	p.IPOffset = uint16(int(p.CapLen) - len(data))
+	p.IPOffset = uint16(d.offsetOf(data))
 	headerLen := int(data[0]&0x0f) * 4
 	if headerLen < ipv4MinHeaderLen {
 		return outcomeBadIPHeader
@@ -67,7 +67,7 @@ func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
 	// A header that claims more than was on the wire (a corrupt length, or
 	// a capture that cut the frame before the writer recorded it) is
 	// believed only as far as the wire length goes, as Wireshark does.
-	if onWire := onWireLen(data, p); totalLen > onWire {
+	if onWire := d.onWireLen(data, p); totalLen > onWire {
 		totalLen = onWire
 		if totalLen < headerLen {
 			return outcomeTruncatedIP
@@ -79,13 +79,16 @@ func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
 	datagram := data[:min(totalLen, len(data))]
 	if fragment := be16(data[6:8]); fragment&(ipv4FlagMoreFragments|ipv4FragOffsetMask) != 0 {
 		if protocol != ipProtocolTCP {
+			if fragment&ipv4FragOffsetMask == 0 {
+				return d.decodeFirstTunnelFragment(protocol, datagram[headerLen:], p)
+			}
 			return outcomeNonTCP
 		}
 		return d.addIPv4Fragment(datagram[headerLen:], totalLen-headerLen,
 			int(fragment&ipv4FragOffsetMask)*8, fragment&ipv4FlagMoreFragments != 0, p)
 	}
 	if protocol != ipProtocolTCP {
-		return outcomeNonTCP
+		return d.decodeIPPayload(protocol, datagram[headerLen:], p)
 	}
 	return d.decodeTCP(datagram[headerLen:], totalLen-headerLen, p)
 }

@@ -42,7 +42,7 @@ func (d *Decoder) decodeIPv6(data []byte, p *Packet) outcome {
 	if data[0]>>4 != 6 {
 		return outcomeBadIPHeader
 	}
-	p.IPOffset = uint16(int(p.CapLen) - len(data))
+	p.IPOffset = uint16(d.offsetOf(data))
 	nextHeader := data[6]
 	payloadLen := int(be16(data[4:6]))
 	if payloadLen == 0 {
@@ -63,7 +63,7 @@ func (d *Decoder) decodeIPv6(data []byte, p *Packet) outcome {
 	p.IPLen = uint32(ipv6HeaderLen + payloadLen)
 
 	end := ipv6HeaderLen + payloadLen // end of the packet by its header
-	if onWire := onWireLen(data, p); end > onWire {
+	if onWire := d.onWireLen(data, p); end > onWire {
 		end = onWire // believe the header only as far as the wire length goes
 	}
 	packet := data[:min(end, len(data))] // its captured bytes, without link padding
@@ -111,9 +111,11 @@ func (d *Decoder) decodeIPv6(data []byte, p *Packet) outcome {
 					be32(packet[offset+4:offset+8]), p)
 			}
 		default:
-			// UDP, ICMPv6, ESP (encrypted), no next header, and
-			// the rarely seen mobility/HIP/shim6 headers.
-			return outcomeNonTCP
+			// Tunnels (IP in IPv6, GRE, UDP), else ICMPv6, ESP
+			// (encrypted), no next header, and the rarely seen
+			// mobility/HIP/shim6 headers.
+			p.IPHdrLen = uint16(offset)
+			return d.decodeIPPayload(nextHeader, packet[offset:], p)
 		}
 		if o, ok := ipv6HeaderFits(offset+headerLen, end, len(packet)); !ok {
 			return o

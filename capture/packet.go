@@ -19,6 +19,11 @@ const (
 	LinkTypeEthernet  LinkType = 1   // Ethernet II, 802.1Q, 802.1ad, MPLS
 	LinkTypeRawOld    LinkType = 12  // raw IP on some BSDs (DLT_RAW)
 	LinkTypeRawOld2   LinkType = 14  // raw IP on OpenBSD
+	LinkTypePPP       LinkType = 9   // PPP, optionally with HDLC-like address and control
+	LinkTypePPPHDLC   LinkType = 50  // PPP in HDLC-like framing
+	LinkTypePPPEther  LinkType = 51  // PPPoE session without the Ethernet header
+	LinkTypeCHDLC     LinkType = 104 // Cisco HDLC
+	LinkTypeNFLOG     LinkType = 239 // Linux netfilter NFLOG
 	LinkTypeRaw       LinkType = 101 // raw IPv4/IPv6, version from the first nibble
 	LinkTypeLoop      LinkType = 108 // OpenBSD loopback, network-order family
 	LinkTypeLinuxSLL  LinkType = 113 // Linux "cooked" capture v1
@@ -166,6 +171,9 @@ type Packet struct {
 	// OptionsTruncated: the capture cut the TCP header inside its options;
 	// Options holds those captured whole, the rest are unknown.
 	OptionsTruncated bool
+	// Tunnel says how the segment travelled: the zero value when it was
+	// not tunnelled.
+	Tunnel Tunnel
 	// IPOffset is where the IP header starts in the frame, so the flight
 	// recorder can copy the IP and TCP headers (not meaningful when
 	// Fragmented: the headers were rebuilt from several frames).

@@ -15,10 +15,20 @@ var benchData = sync.OnceValues(func() ([]byte, error) {
 	return b, err
 })
 
+// benchVXLAN is the synthetic capture with every frame wrapped in VXLAN.
+var benchVXLAN = sync.OnceValues(func() ([]byte, error) {
+	cfg := synth.BenchConfig
+	cfg.VXLAN = true
+	b, _, err := synth.Bytes(cfg)
+	return b, err
+})
+
 // benchFrames returns the synthetic capture's frames, copied out of the
 // reader's buffer.
-func benchFrames(b *testing.B) []capture.Frame {
-	data, err := benchData()
+func benchFrames(b *testing.B) []capture.Frame { return benchFramesOf(b, benchData) }
+
+func benchFramesOf(b *testing.B, input func() ([]byte, error)) []capture.Frame {
+	data, err := input()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,8 +83,13 @@ func BenchmarkSynthRead(b *testing.B) {
 }
 
 // BenchmarkSynthDecode decodes frames already in memory; one op is one frame.
-func BenchmarkSynthDecode(b *testing.B) {
-	frames := benchFrames(b)
+func BenchmarkSynthDecode(b *testing.B) { benchmarkDecode(b, benchFrames(b)) }
+
+// BenchmarkSynthDecodeVXLAN decapsulates and decodes the VXLAN-wrapped
+// frames.
+func BenchmarkSynthDecodeVXLAN(b *testing.B) { benchmarkDecode(b, benchFramesOf(b, benchVXLAN)) }
+
+func benchmarkDecode(b *testing.B, frames []capture.Frame) {
 	dec := capture.NewDecoder(capture.DecoderConfig{})
 	var p capture.Packet
 	b.ReportAllocs()

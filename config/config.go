@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/cache"
+	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/reassembly"
 )
@@ -61,6 +62,32 @@ type Capture struct {
 	// the next interfaces take the next ids (a group serves one
 	// interface). 0: derived from the process ID.
 	FanoutGroup int `mapstructure:"fanout_group" yaml:"fanout_group"`
+	// UDPTunnels are the UDP tunnels decapsulated, "TYPE:PORT".
+	UDPTunnels []string `mapstructure:"udp_tunnels" yaml:"udp_tunnels"`
+	// Duplicates is the duplicates policy: "drop" or "keep".
+	Duplicates string `mapstructure:"duplicates" yaml:"duplicates"`
+}
+
+// DecoderConfig returns the decoder settings of c.
+func (c Capture) DecoderConfig() (capture.DecoderConfig, error) {
+	ports, err := capture.ParseUDPTunnelPorts(c.UDPTunnels)
+	if err != nil {
+		return capture.DecoderConfig{}, err
+	}
+	dup, ok := capture.ParseDuplicatePolicy(c.Duplicates)
+	if !ok {
+		return capture.DecoderConfig{}, fmt.Errorf("%q: want drop or keep", c.Duplicates)
+	}
+	return capture.DecoderConfig{UDPTunnelPorts: ports, Duplicates: dup}, nil
+}
+
+// DefaultUDPTunnels are capture.DefaultUDPTunnelPorts as configured.
+func DefaultUDPTunnels() []string {
+	out := make([]string, len(capture.DefaultUDPTunnelPorts))
+	for i, t := range capture.DefaultUDPTunnelPorts {
+		out[i] = t.String()
+	}
+	return out
 }
 
 // Trace is the trace feature (DESIGN §2.1) and the connection analysis:
@@ -289,6 +316,8 @@ func Default() Config {
 			BlockSize:   DefaultBlockSize,
 			Promiscuous: true,
 			FanoutGroup: 0,
+			UDPTunnels:  DefaultUDPTunnels(),
+			Duplicates:  "drop",
 		},
 		Trace: Trace{
 			Enable:               false,

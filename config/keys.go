@@ -155,6 +155,27 @@ var keyDocs = map[string]keyDoc{
 			"only to make cooperating processes share one group.",
 		},
 	},
+	"capture.udp_tunnels": {
+		help: "UDP tunnels to decapsulate, TYPE:PORT with TYPE vxlan, geneve, gtpu or gre-udp (repeatable or comma-separated)",
+		doc: []string{
+			"A datagram to (or else from) one of these ports is decapsulated to the",
+			"TCP inside; the kernel filter passes them. Add the port a mirror",
+			"session uses when it is not the standard one (Linux's old VXLAN",
+			"default is 8472).",
+		},
+	},
+	"capture.duplicates": {
+		help: "a segment seen twice by two paths (plain and tunnelled, two mirror feeds): drop (count it once) or keep (count both, as Wireshark)",
+		doc: []string{
+			"drop: a segment identical to one decoded less than 100 ms before, in",
+			"addresses, ports, sequence and acknowledgment numbers, flags, window,",
+			"IPv4 ID, checksum, length and TCP timestamp, that came by another",
+			"path (another encapsulation, VLAN or interface) is a copy: it is",
+			"counted in tcptap_decode_ignored_frames_total{kind=\"copy\"} and not",
+			"in the connection. A retransmission travels the path of its original",
+			"and is kept.",
+		},
+	},
 
 	"trace.enable": {
 		help: "record the packets of traced connections from the start (tcptap trace enable|disable)",

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/reassembly"
 )
 
@@ -153,6 +154,12 @@ func (c Capture) validate(v *validator) {
 		case ring/block > 1<<20:
 			v.add("capture.ring_size", "%q: more than %d blocks of capture.block_size (%s); raise the block size", c.RingSize, 1<<20, c.BlockSize)
 		}
+	}
+	if _, err := capture.ParseUDPTunnelPorts(c.UDPTunnels); err != nil {
+		v.add("capture.udp_tunnels", "%v", err)
+	}
+	if _, ok := capture.ParseDuplicatePolicy(c.Duplicates); !ok {
+		v.add("capture.duplicates", "%q: want drop or keep", c.Duplicates)
 	}
 	if last := c.FanoutGroup + max(len(c.Interfaces), 1) - 1; c.FanoutGroup < 0 || last > 0xffff {
 		v.add("capture.fanout_group", "%d: want 0 (derived from the process ID) or a group id 1 to %d (one id per interface, counting up)", c.FanoutGroup, 0xffff-max(len(c.Interfaces), 1)+1)

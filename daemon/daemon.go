@@ -56,6 +56,7 @@ type Options struct {
 	Workers    int // per interface; 0: one per CPU
 	Open       OpenFunc
 
+	Decoder     capture.DecoderConfig // UDP tunnel ports, duplicates policy
 	Table       reassembly.Config
 	Classifier  classifier.Config
 	Trace       reassembly.TraceConfig // Enabled starts tracing at once
@@ -103,6 +104,7 @@ type Daemon struct {
 	acl      reassembly.ACL
 	trace    reassembly.TraceConfig
 	gen      atomic.Uint64 // bumped on every trace change; workers pick it up
+	causes   sync.Map      // causes of undecoded frames already logged (string → true)
 }
 
 type worker struct {
@@ -123,6 +125,15 @@ type worker struct {
 
 	nextSync, nextRisk int64                       // wall-clock times the next sync and risk count are due
 	risks              [classifier.NumRisks]uint64 // open connections at risk, by cause, at the last count
+	// undecoded is the frames not decoded when causes were last logged.
+	undecoded uint64
+
+	// Re-sharding of tunnelled segments (see reshard.go): the workers of
+	// this interface (nil when it has one) and this worker's inbox.
+	peers   []*worker
+	inbox   chan handoff
+	held    heldQueue
+	reshard ReshardStats
 }
 
 // query is work a worker does for another goroutine between its frames,
@@ -142,7 +153,8 @@ type WorkerStats struct {
 	Opens     metrics.Opens    // active and passive opens, counted live
 	// AtRisk counts open connections at risk of a timer's verdict, by
 	// classifier.Risk (index 0 unused), as of the last count.
-	AtRisk [classifier.NumRisks]uint64
+	AtRisk  [classifier.NumRisks]uint64
+	Reshard ReshardStats // tunnelled segments passed between the interface's workers
 }
 
 // New opens the capture sockets and prepares the workers; Run starts them.
@@ -194,19 +206,27 @@ func New(opts Options) (*Daemon, error) {
 	tcfg.MaxConnections = max(1, tcfg.MaxConnections/total)
 	tcfg.LocalNets = d.cls.Config().LocalNets // the live counts by side name the classifier's local side
 	for _, iface := range opts.Interfaces {
+		var peers []*worker
 		for i := 0; i < opts.Workers; i++ {
 			src, err := opts.Open(iface, i, opts.Workers)
 			if err != nil {
 				d.closeSources()
 				return nil, err // the source names the interface
 			}
-			w := &worker{reqs: make(chan query, 8), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(capture.DecoderConfig{}),
+			w := &worker{reqs: make(chan query, 8), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(opts.Decoder),
 				opens: newHandshakes(d.cls.Config().LocalNets)}
 			w.table = reassembly.NewTable(tcfg, w.index, total, w.finished)
 			w.table.SetTrace(d.trace, d.quota)
 			w.table.SetDeadCheck(d.deadByTimer, time.Second, d.cls.Config().MinSilence)
 			w.snap.Interface = iface
 			d.workers = append(d.workers, w)
+			peers = append(peers, w)
+		}
+		if len(peers) > 1 {
+			for _, w := range peers {
+				w.peers = peers
+				w.inbox = make(chan handoff, handoffQueue)
+			}
 		}
 	}
 	return d, nil
@@ -275,13 +295,25 @@ func (w *worker) run(ctx context.Context) error {
 	var frames uint64
 	vs, _ := w.src.(VLANSource)
 	w.sync(frames, time.Now().UnixNano())
-	for {
+	for n := 0; ; n++ {
+		if w.inbox != nil {
+			if len(w.inbox) > 0 {
+				w.drainInbox()
+			}
+			if len(w.held.heap) > 0 && n&63 == 0 {
+				w.releaseHeld(time.Now().UnixNano())
+			}
+		}
 		f, err := w.src.Next()
 		if err != nil {
 			if IsTimeout(err) {
 				if ctx.Err() != nil {
-					w.publish(frames)
+					w.stop(frames)
 					return nil
+				}
+				if w.inbox != nil {
+					w.drainInbox()
+					w.releaseHeld(time.Now().UnixNano())
 				}
 				w.sync(frames, time.Now().UnixNano())
 				continue
@@ -298,7 +330,7 @@ func (w *worker) run(ctx context.Context) error {
 		if f.Timestamp >= w.nextSync || frames&1023 == 0 || w.asked.Load() {
 			if now := time.Now().UnixNano(); now >= w.nextSync || w.asked.Load() {
 				if ctx.Err() != nil {
-					w.publish(frames)
+					w.stop(frames)
 					return nil
 				}
 				w.sync(frames, now)
@@ -310,16 +342,36 @@ func (w *worker) run(ctx context.Context) error {
 		if vs != nil {
 			vs.ApplyVLAN(&p)
 		}
-		p.Interface = uint16(w.index)
+		if p.Tunnel.Depth != 0 && w.peers != nil {
+			w.handOff(&p, f.Data)
+			continue
+		}
 		var hdr []byte
 		if w.table.Trace().Enabled {
 			hdr = w.hdr[:copy(w.hdr[:], p.HeaderBytes(f.Data, reassembly.MaxHeaderBytes))]
 		}
-		opened := w.table.Stats.Opened
-		w.table.PacketWithHeaders(&p, hdr)
-		if p.Flags.Has(capture.FlagSYN) {
-			w.opens.segment(&p, w.table.Stats.Opened != opened)
-		}
+		w.segment(&p, hdr)
+	}
+}
+
+// stop applies what other workers handed over and publishes the last
+// counters.
+func (w *worker) stop(frames uint64) {
+	if w.inbox != nil {
+		w.drainInbox()
+		w.releaseHeld(0)
+	}
+	w.publish(frames)
+}
+
+// segment updates the table with one decoded segment and its IP and TCP
+// header bytes (nil when not tracing).
+func (w *worker) segment(p *capture.Packet, hdr []byte) {
+	p.Interface = uint16(w.index)
+	opened := w.table.Stats.Opened
+	w.table.PacketWithHeaders(p, hdr)
+	if p.Flags.Has(capture.FlagSYN) {
+		w.opens.segment(p, w.table.Stats.Opened != opened)
 	}
 }
 
@@ -327,7 +379,7 @@ func (w *worker) run(ctx context.Context) error {
 // changed trace configuration and publishes counters.
 func (w *worker) sync(frames uint64, now int64) {
 	w.nextSync = now + int64(syncEvery)
-	w.table.Tick(now) // a busy link gets no poll timeouts
+	w.table.Tick(w.clock(now)) // a busy link gets no poll timeouts
 	w.asked.Store(false)
 	for served := false; !served; {
 		select {
@@ -362,7 +414,25 @@ func (w *worker) countRisks(now int64) {
 	w.risks = n
 }
 
+// logCauses logs, once per daemon, each new cause of frames the decoder
+// could not use, so nothing is dropped silently (the counts are in
+// tcptap_decode_errors_total and tcptap_decode_ignored_frames_total).
+func (w *worker) logCauses(frames uint64) {
+	s := &w.dec.Stats
+	if n := frames - s.TCP; n == w.undecoded {
+		return // nothing new: the common case costs a subtraction
+	} else {
+		w.undecoded = n
+	}
+	for _, c := range s.Undecoded() {
+		if _, seen := w.d.causes.LoadOrStore(c.Name, true); !seen {
+			w.d.log.Info("frames not decoded", "cause", c.Name, "interface", w.iface, "frames", c.Frames)
+		}
+	}
+}
+
 func (w *worker) publish(frames uint64) {
+	w.logCauses(frames)
 	var k capture.LiveStats
 	ss, hasKernel := w.src.(StatsSource)
 	if hasKernel {
@@ -378,6 +448,7 @@ func (w *worker) publish(frames uint64) {
 	w.snap.Conns = w.conns
 	w.snap.Opens = metrics.Opens{Active: w.opens.active, Passive: w.opens.passive}
 	w.snap.AtRisk = w.risks
+	w.snap.Reshard = w.reshard
 	w.snapMu.Unlock()
 }
 

@@ -41,6 +41,7 @@ type Record struct {
 	Server     netip.AddrPort  `json:"server"`
 	Family     string          `json:"family"`
 	VLAN       []uint16        `json:"vlan"`
+	Tunnel     []TunnelHop     `json:"tunnel,omitempty"` // how it travelled, outermost first; absent when plain
 	Interface  string          `json:"interface"`
 	Local      string          `json:"local"`
 	Reason     classifier.Code `json:"reason"`
@@ -125,6 +126,7 @@ func NewRecord(c *reassembly.Conn, r classifier.Result, iface string) Record {
 		Server:     netip.AddrPortFrom(capture.AddrOf(sv.Addr, c.Family), sv.Port),
 		Family:     c.Family.String(),
 		VLAN:       append([]uint16{}, c.VLAN[:c.VLANCount]...),
+		Tunnel:     TunnelHops(&c.Tunnel),
 		Interface:  iface,
 		Local:      r.Local.String(),
 		Reason:     r.Reason,

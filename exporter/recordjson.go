@@ -42,6 +42,16 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		}
 		b = append(b, ']')
 	}
+	if len(r.Tunnel) > 0 { // omitempty
+		b = append(b, `,"tunnel":[`...)
+		for i := range r.Tunnel {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = r.Tunnel[i].appendJSON(b)
+		}
+		b = append(b, ']')
+	}
 	b = append(b, `,"interface":`...)
 	b = appendJSONString(b, r.Interface)
 	b = append(b, `,"local":`...)

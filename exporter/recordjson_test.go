@@ -121,6 +121,15 @@ func edgeRecords() []exporter.Record {
 	add(func(r *exporter.Record) { r.VLAN = nil })
 	add(func(r *exporter.Record) { r.VLAN = []uint16{100} })
 	add(func(r *exporter.Record) { r.VLAN = []uint16{100, 20, 0, 65535} })
+	add(func(r *exporter.Record) { r.Tunnel = []exporter.TunnelHop{} })
+	add(func(r *exporter.Record) {
+		r.Tunnel = []exporter.TunnelHop{
+			{Type: "erspan2", Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), IDName: "session", ID: 1023},
+			{Type: "vxlan", Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), IDName: "vni", ID: 16777215},
+			{Type: "ipip", Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2")},
+			{Type: "gre"}, // zero addresses
+		}
+	})
 	add(func(r *exporter.Record) {
 		r.Client = netip.MustParseAddrPort("[2001:db8::1]:1")
 		r.Server = netip.MustParseAddrPort("[::ffff:10.0.0.1]:65535")

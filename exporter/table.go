@@ -33,13 +33,18 @@ func SortRecords(recs []Record) {
 
 // VPNName renders the connection's VLAN tags the way the vendor's table
 // shows its VPN instance: "N/A" when untagged, "100" or "100.20" for QinQ.
+// A tunnelled connection's VNI, ERSPAN session, GRE key or TEID comes
+// first: "vni:42", "vni:42.100" with an inner VLAN tag.
 func VPNName(r *Record) string {
-	if len(r.VLAN) == 0 {
-		return "N/A"
+	parts := make([]string, 0, 1+len(r.VLAN))
+	if t := tunnelVPN(r); t != "" {
+		parts = append(parts, t)
 	}
-	parts := make([]string, len(r.VLAN))
-	for i, v := range r.VLAN {
-		parts[i] = strconv.Itoa(int(v))
+	for _, v := range r.VLAN {
+		parts = append(parts, strconv.Itoa(int(v)))
+	}
+	if len(parts) == 0 {
+		return "N/A"
 	}
 	return strings.Join(parts, ".")
 }

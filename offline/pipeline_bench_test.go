@@ -20,12 +20,24 @@ var pipelineData = sync.OnceValues(func() ([]byte, error) {
 	return b, err
 })
 
+// pipelineVXLAN is the same capture with every frame wrapped in VXLAN.
+var pipelineVXLAN = sync.OnceValues(func() ([]byte, error) {
+	cfg := synth.BenchConfig
+	cfg.VXLAN = true
+	b, _, err := synth.Bytes(cfg)
+	return b, err
+})
+
 // runPipeline is `tcptap read --trace --cache-mode all --format json` on
 // the in-memory synthetic capture, output discarded: reader, decoder,
 // batches, per-worker tables with the flight recorder, classifier, cache,
 // records and JSON. One op is the whole capture (synth.BenchConfig).
 func runPipeline(b *testing.B, workers int, trace bool) {
-	data, err := pipelineData()
+	runPipelineOn(b, pipelineData, workers, trace)
+}
+
+func runPipelineOn(b *testing.B, input func() ([]byte, error), workers int, trace bool) {
+	data, err := input()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,3 +80,7 @@ func runPipeline(b *testing.B, workers int, trace bool) {
 func BenchmarkSynthPipeline1Worker(b *testing.B)        { runPipeline(b, 1, true) }
 func BenchmarkSynthPipeline2Workers(b *testing.B)       { runPipeline(b, 2, true) }
 func BenchmarkSynthPipeline1WorkerNoTrace(b *testing.B) { runPipeline(b, 1, false) }
+
+// BenchmarkSynthPipelineVXLAN1Worker is BenchmarkSynthPipeline1Worker on
+// the capture wrapped in VXLAN, as a cloud's traffic mirroring delivers it.
+func BenchmarkSynthPipelineVXLAN1Worker(b *testing.B) { runPipelineOn(b, pipelineVXLAN, 1, true) }

@@ -146,9 +146,10 @@ type Conn struct {
 	VLANCount uint8
 	VLAN      [2]uint16
 	Interface uint16
-	Ends      [2]Endpoint // indexed by Role
-	Trace     *Ring       // the flight recorder; nil when not traced
-	Midstream bool        // the connection's SYN was not seen
+	Tunnel    capture.Tunnel // how its first segment travelled (zero: not tunnelled)
+	Ends      [2]Endpoint    // indexed by Role
+	Trace     *Ring          // the flight recorder; nil when not traced
+	Midstream bool           // the connection's SYN was not seen
 
 	FirstSeen, LastSeen int64
 
@@ -196,6 +197,7 @@ func (t *Table) fill(v *Conn, c *tracked, end EndCause, eval int64) {
 	v.VLANCount = c.vlanCount
 	v.VLAN = c.vlan
 	v.Interface = c.iface
+	v.Tunnel = t.tunnelOf(c)
 	v.Trace = t.traceOf(c)
 	v.Midstream = c.has(cfMidstream)
 	v.FirstSeen = c.firstSeen()

@@ -1,5 +1,7 @@
 package reassembly
 
+import "github.com/tcptap/tcptap/capture"
+
 // A tracked connection keeps inline only what every connection uses on every
 // packet. What only some connections ever need lives in two extensions,
 // taken from the table's pools the first time a connection needs them and
@@ -9,7 +11,9 @@ package reassembly
 //     bookkeeping of both ends and of Zeek's analysis, and when it ended;
 //   - rareExt, once something unusual happens: retransmissions, probes,
 //     repeated SYNs, the rarely non-zero Wireshark analysis counts, sequence
-//     number wraps, holes, long Zeek histories, counts past 16 bits.
+//     number wraps, holes, long Zeek histories, counts past 16 bits;
+//   - and, for a connection that came through a tunnel, its capture.Tunnel
+//     (setTunnel), kept from its first segment for the record.
 //
 // Both are plain values (no pointers) kept in slabs, so they cost the
 // garbage collector nothing, and reusing them allocates nothing: memory
@@ -159,9 +163,32 @@ func (t *Table) releaseExts(c *tracked) {
 		t.rares.release(c.rareX)
 		c.rareX = 0
 	}
+	if c.tunnelX != 0 {
+		t.tunnels.release(c.tunnelX)
+		c.tunnelX = 0
+	}
 	if c.traceX != 0 {
 		t.traces[c.traceX] = nil
 		t.freeTraces = append(t.freeTraces, c.traceX)
 		c.traceX = 0
 	}
+}
+
+// setTunnel keeps the tunnel a new connection's first segment came
+// through, in the tunnel pool, so plain connections pay only the handle.
+func (t *Table) setTunnel(c *tracked, p *capture.Packet) {
+	if p.Tunnel.Depth == 0 {
+		return
+	}
+	var x *capture.Tunnel
+	c.tunnelX, x = t.tunnels.alloc()
+	*x = p.Tunnel
+}
+
+// tunnelOf returns c's tunnel, the zero Tunnel when it is not tunnelled.
+func (t *Table) tunnelOf(c *tracked) capture.Tunnel {
+	if c.tunnelX == 0 {
+		return capture.Tunnel{}
+	}
+	return *t.tunnels.at(c.tunnelX)
 }

@@ -12,7 +12,7 @@ import (
 // key's lower endpoint. Addresses compare as big-endian numbers, which is
 // their byte order.
 func keyOf(p *capture.Packet) (Key, bool) {
-	k := Key{Family: p.Family}
+	k := Key{Family: p.Family, VNI: p.Tunnel.VirtualNetwork()}
 	switch p.VLANCount {
 	case 0:
 	case 1:
@@ -52,7 +52,7 @@ func (s *hashSeed) hash(k *Key) uint64 {
 	b0, b1 := binary.LittleEndian.Uint64(k.HiAddr[:8]), binary.LittleEndian.Uint64(k.HiAddr[8:])
 	w := uint64(k.LoPort) | uint64(k.HiPort)<<16 | uint64(k.VLAN)<<32
 	h := mix(a0^s[0], a1^s[1]) ^ mix(b0^s[2], b1^s[3])
-	return mix(h^w, s[4]^uint64(k.Family))
+	return mix(h^w, s[4]^uint64(k.Family)^uint64(k.VNI)<<8)
 }
 
 // connIndex maps keys to connection handles: open addressing with linear

@@ -15,7 +15,11 @@ type Key struct {
 	LoAddr, HiAddr capture.Addr
 	LoPort, HiPort uint16
 	VLAN           uint32 // outer<<12 | inner VLAN ID; 0 when untagged
-	Family         capture.Family
+	// VNI is the connection's virtual network: the VNI of the innermost
+	// VXLAN or Geneve tunnel it came through plus one, 0 for none
+	// (capture.Tunnel.VirtualNetwork says why only that part is keyed).
+	VNI    uint32
+	Family capture.Family
 }
 
 // KeyOf returns the direction-free key of p.
@@ -140,10 +144,11 @@ type Table struct {
 	endedHeadAt int64
 	closes      slab[closeExt]
 	rares       slab[rareExt]
-	traces      []*Ring  // the traced connections' flight recorders, by handle (0: none)
-	freeTraces  []uint32 // handles free for reuse
-	view        Conn     // what the sink, the dead check and EachOpen are given
-	now         int64    // latest packet time seen
+	tunnels     slab[capture.Tunnel] // tunnelled connections' first segment's tunnel
+	traces      []*Ring              // the traced connections' flight recorders, by handle (0: none)
+	freeTraces  []uint32             // handles free for reuse
+	view        Conn                 // what the sink, the dead check and EachOpen are given
+	now         int64                // latest packet time seen
 	sink        Sink
 	trace       TraceConfig
 	quota       *Quota
@@ -309,6 +314,7 @@ func (t *Table) Memory() MemoryStats {
 		Connections: t.conns.live,
 		Bytes: t.conns.bytes(unsafe.Sizeof(tracked{})) + t.index.bytes() +
 			t.closes.bytes(unsafe.Sizeof(closeExt{})) + t.rares.bytes(unsafe.Sizeof(rareExt{})) +
+			t.tunnels.bytes(unsafe.Sizeof(capture.Tunnel{})) +
 			int64(cap(t.traces))*8 + int64(cap(t.freeTraces))*4,
 		CloseExts: t.closes.live,
 		RareExts:  t.rares.live,
@@ -393,6 +399,7 @@ func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
 			t.keyedByTags++
 		}
 		t.decideLocal(c)
+		t.setTunnel(c, p)
 		t.nextID++
 		t.index.insert(kh, h)
 		t.pushBack(&t.active, h, c)

@@ -37,6 +37,8 @@ type tracked struct {
 	// did not send the first segment was first seen with (VLANAuto, once
 	// cfPeerTagsSeen); the first sender's are vlan and vlanCount.
 	peerTags uint32
+	tunnelX  uint32 // tunnel extension handle (0: not tunnelled)
+	vniKey   uint32 // Key.VNI
 	id       uint64
 
 	// synTime is the time of the first SYN until the handshake completes,
@@ -224,13 +226,13 @@ func (t *Table) smallCount(c *tracked, r Role, k int) uint32 {
 
 // key returns c's key.
 func (c *tracked) key() Key {
-	return Key{LoAddr: c.lo, HiAddr: c.hi, LoPort: c.loPort, HiPort: c.hiPort, VLAN: c.vlanKey, Family: c.family}
+	return Key{LoAddr: c.lo, HiAddr: c.hi, LoPort: c.loPort, HiPort: c.hiPort, VLAN: c.vlanKey, VNI: c.vniKey, Family: c.family}
 }
 
 // is reports whether c's key is k.
 func (c *tracked) is(k *Key) bool {
 	return c.lo == k.LoAddr && c.hi == k.HiAddr && c.loPort == k.LoPort && c.hiPort == k.HiPort &&
-		c.vlanKey == k.VLAN && c.family == k.Family
+		c.vlanKey == k.VLAN && c.vniKey == k.VNI && c.family == k.Family
 }
 
 // endpoint returns the address and port of role r.
@@ -268,6 +270,7 @@ func (c *tracked) firstRTT() int64 {
 // first segment p; srcLo reports whether p's sender is k's lower endpoint.
 func (c *tracked) init(k *Key, p *capture.Packet, srcLo bool, id uint64) {
 	c.lo, c.hi, c.loPort, c.hiPort, c.vlanKey, c.family = k.LoAddr, k.HiAddr, k.LoPort, k.HiPort, k.VLAN, k.Family
+	c.vniKey = k.VNI
 	c.id, c.vlanCount, c.vlan, c.iface = id, p.VLANCount, p.VLAN, p.Interface
 	sender := Client
 	switch {

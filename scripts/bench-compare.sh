@@ -6,7 +6,7 @@
 # page cache.
 #
 #   scripts/bench-compare.sh [-p PACKETS] [-c CONNECTIONS] [-n RUNS] [-s SEED]
-#                            [-m none|small|mss] [-w WORKERS] [-k] [-f FILE]
+#                            [-m none|small|mss] [-w WORKERS] [-x] [-k] [-f FILE]
 #
 # Needs: go, tshark, tcptrace, GNU time (/usr/bin/time):
 #   apt-get install tshark tcptrace time
@@ -14,11 +14,13 @@
 # with one worker (tcptap-1w), with one worker held to one CPU
 # (tcptap-1w-1cpu) and with WORKERS (default: one per CPU, tcptap-Nw) in its
 # default trace configuration (trace on, cache-mode all, JSON to /dev/null).
+# -x wraps every frame of the capture in VXLAN (remote mirroring); tcptrace
+# does not decapsulate, so with -x its figures are for skipping UDP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packets=2000000 conns=40000 runs=3 seed=1 payload=small workers=$(nproc) keep=0 file=""
-while getopts "p:c:n:s:m:w:kf:h" o; do
+packets=2000000 conns=40000 runs=3 seed=1 payload=small workers=$(nproc) keep=0 file="" vxlan=""
+while getopts "p:c:n:s:m:w:xkf:h" o; do
 	case $o in
 	p) packets=$OPTARG ;;
 	c) conns=$OPTARG ;;
@@ -26,9 +28,10 @@ while getopts "p:c:n:s:m:w:kf:h" o; do
 	s) seed=$OPTARG ;;
 	m) payload=$OPTARG ;;
 	w) workers=$OPTARG ;;
+	x) vxlan=--vxlan ;;
 	k) keep=1 ;;
 	f) file=$OPTARG ;;
-	*) sed -n '2,17p' "$0"; exit 2 ;;
+	*) sed -n '2,19p' "$0"; exit 2 ;;
 	esac
 done
 
@@ -42,7 +45,7 @@ go build -o "$work/tcptap" ./cmd/tcptap
 go build -o "$work/tcptap-synth" ./cmd/tcptap-synth
 if [ -z "$file" ]; then
 	file=$work/synth.pcap
-	"$work/tcptap-synth" --connections "$conns" --packets "$packets" --seed "$seed" --payload "$payload" --out "$file"
+	"$work/tcptap-synth" --connections "$conns" --packets "$packets" --seed "$seed" --payload "$payload" $vxlan --out "$file"
 fi
 npkts=$(capinfos -M -c "$file" 2>/dev/null | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}')
 [ -n "$npkts" ] || { echo "bench-compare: capinfos could not count $file" >&2; exit 1; }

@@ -33,6 +33,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	durationS := fs.Int("duration", 60, "capture span in seconds (at least 30)")
 	out := fs.String("out", "", "output file (\"-\" or empty: standard output)")
 	quiet := fs.Bool("quiet", false, "do not print the summary on standard error")
+	vxlan := fs.Bool("vxlan", false, "wrap every frame in VXLAN (UDP 4789), as a cloud's traffic mirroring delivers it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := synth.Config{Connections: *conns, Packets: *pkts, Seed: *seed, Payload: mode,
-		DurationMicros: int64(*durationS) * 1_000_000}
+		DurationMicros: int64(*durationS) * 1_000_000, VXLAN: *vxlan}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

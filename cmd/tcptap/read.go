@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tcptap/tcptap/cache"
+	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/exporter"
@@ -26,14 +27,17 @@ import (
 const readFlushIdle = 200 * time.Millisecond
 
 type readFlags struct {
-	format    string
-	cacheMode string
-	family    string
-	workers   int
-	localNets []string
-	progress  string
-	sensor    string
-	cidSeed   int
+	udpTunnels []string
+	duplicates string
+	decoder    capture.DecoderConfig
+	format     string
+	cacheMode  string
+	family     string
+	workers    int
+	localNets  []string
+	progress   string
+	sensor     string
+	cidSeed    int
 
 	idleTimeout    time.Duration
 	closeLinger    time.Duration
@@ -94,6 +98,8 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.StringVar(&f.sensor, "sensor", "", "the records' sensor field (default: the host name)")
 	fl.IntVar(&f.cidSeed, "community-id-seed", 0, "seed of the records' Community ID flow hash, 0 to 65535")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on standard error: auto (when it is a terminal), always or never")
+	fl.StringSliceVar(&f.udpTunnels, "udp-tunnel", config.DefaultUDPTunnels(), "UDP tunnels to decapsulate, TYPE:PORT (vxlan, geneve, gtpu, gre-udp; repeatable or comma-separated)")
+	fl.StringVar(&f.duplicates, "duplicates", "drop", "a segment seen twice by two paths (plain and tunnelled): drop (count it once) or keep (count both, as Wireshark)")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", reassembly.DefaultIdleTimeout, "end a connection after this long without a segment (reason IT)")
 	fl.IntVar(&f.maxConnections, "max-connections", reassembly.DefaultMaxConnections, "connections tracked at once; when full the least recently seen is let go (end \"evicted\")")
 	fl.StringVar(&f.vlanPolicy, "vlan-policy", reassembly.VLANAuto.String(), "how VLAN tags separate connections: auto (by tags when both directions carry the same; directions on different tags or one untagged joined; a direction seen again on other tags is a copy, set aside) or strict (every tag set its own connection)")
@@ -151,6 +157,13 @@ func (f *readFlags) validate() error {
 	}
 	if f.idleTimeout <= 0 {
 		return fmt.Errorf("--idle-timeout %v: want a positive duration", f.idleTimeout)
+	}
+	var err error
+	if f.decoder, err = (config.Capture{UDPTunnels: f.udpTunnels, Duplicates: f.duplicates}).DecoderConfig(); err != nil {
+		if _, ok := capture.ParseDuplicatePolicy(f.duplicates); !ok {
+			return fmt.Errorf("--duplicates %q: want drop or keep", f.duplicates)
+		}
+		return fmt.Errorf("--udp-tunnel %w", err)
 	}
 	if f.maxConnections < 1 {
 		return fmt.Errorf("--max-connections %d: want at least 1", f.maxConnections)
@@ -265,6 +278,7 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 	}
 
 	opts := offline.Options{
+		Decoder:    f.decoder,
 		Workers:    f.workers,
 		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: lingerOrNone(f.closeLinger), MaxConnections: f.maxConnections},
 		Classifier: f.cls,
@@ -368,6 +382,20 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 	}
 	if writeErr != nil {
 		return fmt.Errorf("writing output: %w", writeErr)
+	}
+	// Nothing is dropped silently: say what was not decoded, and fail
+	// when nothing was (a capture of a link type or tunnel tcptap does
+	// not decode would otherwise print "(no connections)" and succeed).
+	if why := st.Decode.UndecodedSummary(); why != "" {
+		if st.Decode.TCP == 0 && runErr == nil {
+			fmt.Fprintf(errOut, "tcptap: no TCP segment decoded in %d frames: %s\n", st.Frames, why)
+			return exitError{code: 1}
+		}
+		var n uint64
+		for _, c := range st.Decode.Undecoded() {
+			n += c.Frames
+		}
+		fmt.Fprintf(errOut, "tcptap: %d of %d frames not decoded: %s\n", n, st.Frames, why)
 	}
 	if runErr != nil {
 		for _, line := range strings.Split(runErr.Error(), "\n") {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"os"
@@ -233,5 +234,79 @@ func TestReadCaptureEnd(t *testing.T) {
 	_, errOut, code := runCLI(t, "read", "--capture-end", "yesterday", pcap)
 	if code != 1 || !strings.Contains(errOut, `--capture-end "yesterday": want last-frame, now or an RFC 3339 time`) {
 		t.Errorf("bad --capture-end: exit %d, %q", code, errOut)
+	}
+}
+
+// writePcap writes frames as a classic pcap of link type lt.
+func writePcap(t *testing.T, path string, lt uint32, frames ...[]byte) {
+	t.Helper()
+	b := binary.LittleEndian.AppendUint32(nil, 0xa1b2c3d4)
+	b = binary.LittleEndian.AppendUint16(b, 2)
+	b = binary.LittleEndian.AppendUint16(b, 4)
+	b = append(b, make([]byte, 8)...)
+	b = binary.LittleEndian.AppendUint32(b, 65535)
+	b = binary.LittleEndian.AppendUint32(b, lt)
+	for i, f := range frames {
+		b = binary.LittleEndian.AppendUint32(b, uint32(1700000000+i))
+		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(f)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(f)))
+		b = append(b, f...)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReadSaysWhatWasNotDecoded: nothing is dropped silently. A capture
+// with no decodable frame fails with the causes; one with some says how
+// many frames were not decoded, by cause.
+func TestReadSaysWhatWasNotDecoded(t *testing.T) {
+	dir := t.TempDir()
+	radiotap := filepath.Join(dir, "radiotap.pcap")
+	writePcap(t, radiotap, 127, make([]byte, 40), make([]byte, 40))
+	_, errOut, code := runCLI(t, "read", radiotap)
+	if code != 1 || !strings.Contains(errOut, "no TCP segment decoded in 2 frames: 2 unsupported link type 127") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+
+	lldp := make([]byte, 60)
+	lldp[12], lldp[13] = 0x88, 0xcc
+	mixed := filepath.Join(dir, "mixed.pcap")
+	good, err := os.ReadFile(peerFile(t, "zeek/tcp__syn-then-rst.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(mixed, good, 0o644)
+	_, errOut, code = runCLI(t, "read", mixed)
+	if code != 0 || errOut != "" {
+		t.Errorf("a capture of TCP only: exit %d, stderr %q", code, errOut)
+	}
+	writePcap(t, mixed, 1, lldp, lldp)
+	_, errOut, code = runCLI(t, "read", mixed)
+	if code != 1 || !strings.Contains(errOut, "2 unknown EtherType 0x88cc") {
+		t.Errorf("LLDP only: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestReadTunnelRecord reads ERSPAN carrying VXLAN: the record names both
+// tunnels, the table's VPN name the VNI.
+func TestReadTunnelRecord(t *testing.T) {
+	path := filepath.Join(peers.EncapDir(t), "pcaps", "arkime", "tests__pcap__gre-erspan-vxlan.pcap")
+	out, _, code := runCLI(t, "read", "--cache-mode", "all", "--format", "json", path)
+	want := `"tunnel":[{"type":"erspan2","src":"100.20.9.2","dst":"100.20.9.1","session":20},{"type":"vxlan","src":"172.16.27.131","dst":"172.16.27.121","vni":0}]`
+	if code != 0 || !strings.Contains(out, want) {
+		t.Errorf("exit %d, output lacks %s:\n%s", code, want, out)
+	}
+	out, _, _ = runCLI(t, "read", "--cache-mode", "all", path)
+	if !strings.Contains(out, "vni:0") {
+		t.Errorf("VPN name without the VNI:\n%s", out)
+	}
+	out, errOut, code := runCLI(t, "read", "--udp-tunnel", "geneve:6081", path)
+	if code != 1 || !strings.Contains(errOut, "no TCP segment decoded") {
+		t.Errorf("without VXLAN's port: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+	if _, errOut, code := runCLI(t, "read", "--udp-tunnel", "vxlan:0", path); code != 1 || !strings.Contains(errOut, "--udp-tunnel") {
+		t.Errorf("a bad --udp-tunnel: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -110,11 +110,16 @@ func daemonOptions(cfg *config.Config) (daemon.Options, error) {
 	for i, iface := range cfg.Capture.Interfaces {
 		group[iface] = base + uint16(i)
 	}
+	decoder, err := cfg.Capture.DecoderConfig()
+	if err != nil {
+		return daemon.Options{}, err
+	}
 	live := capture.LiveConfig{
-		Snaplen:     cfg.Capture.Snaplen,
-		BlockSize:   int(block),
-		NumBlocks:   int(ring / block),
-		Promiscuous: cfg.Capture.Promiscuous,
+		UDPTunnelPorts: decoder.UDPTunnelPorts,
+		Snaplen:        cfg.Capture.Snaplen,
+		BlockSize:      int(block),
+		NumBlocks:      int(ring / block),
+		Promiscuous:    cfg.Capture.Promiscuous,
 	}
 	return daemon.Options{
 		Interfaces: cfg.Capture.Interfaces,
@@ -131,6 +136,7 @@ func daemonOptions(cfg *config.Config) (daemon.Options, error) {
 			}
 			return capture.OpenLive(lc)
 		},
+		Decoder:     decoder,
 		Table:       cfg.Trace.TableConfig(),
 		Classifier:  cls,
 		Trace:       tc,

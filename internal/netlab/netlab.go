@@ -89,6 +89,8 @@ type Lab struct {
 	Client *Namespace // the client host (10.201.0.1, fd00:201::1)
 	Server *Namespace // the server host (10.201.0.2, fd00:201::2)
 	Tap    *Namespace // the bridge; captures and fault rules live here
+
+	extra []*Namespace // created later (MirrorVXLAN's sensor), removed with the lab
 }
 
 // Require skips the test when the harness cannot run: it needs root and the
@@ -163,9 +165,9 @@ func (l *Lab) build(opts Options) error {
 			return fmt.Errorf("ip netns add %s: %w: %s", n.Name, err, out)
 		}
 		n.created = true
-		fd, err := unix.Open("/run/netns/"+n.Name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := openNamespace(n.Name)
 		if err != nil {
-			return fmt.Errorf("open namespace %s: %w", n.Name, err)
+			return err
 		}
 		n.fd = fd
 	}
@@ -314,9 +316,18 @@ func (l *Lab) waitReady() error {
 }
 
 // destroy kills what is left inside the namespaces and deletes them.
+// openNamespace opens /run/netns/name.
+func openNamespace(name string) (int, error) {
+	fd, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open namespace %s: %w", name, err)
+	}
+	return fd, nil
+}
+
 func (l *Lab) destroy() error {
 	var errs []error
-	for _, n := range l.Namespaces() {
+	for _, n := range append(l.Namespaces(), l.extra...) {
 		if n.fd >= 0 {
 			unix.Close(n.fd)
 			n.fd = -1

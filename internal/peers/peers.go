@@ -77,3 +77,22 @@ func moduleRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// EncapDir returns the encapsulation corpus (../shared/testdata/encap:
+// tunnels, mirror encapsulations and link types, with tshark's counts),
+// skipping the test without it except in CI.
+func EncapDir(t testing.TB) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err == nil {
+		dir := filepath.Join(root, "..", "shared", "testdata", "encap")
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			return dir
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("encapsulation corpus ../shared/testdata/encap not found beside the repository")
+	}
+	t.Skip("encapsulation corpus ../shared/testdata/encap not found beside the repository; skipping")
+	return ""
+}

@@ -82,6 +82,10 @@ type Config struct {
 	// Connections start in its first three quarters; still-open ones run
 	// to its end.
 	DurationMicros int64
+	// VXLAN wraps every frame in VXLAN (UDP 4789, VNI 1 + the connection's
+	// index mod 16) from 192.0.2.1 to 192.0.2.2, as a cloud's traffic
+	// mirroring delivers it: the same connections, 50 bytes more a frame.
+	VXLAN bool
 }
 
 // DefaultDuration is the default capture span in microseconds.
@@ -235,6 +239,9 @@ func Generate(w io.Writer, cfg Config) (Stats, error) {
 		p := &c.pkts[c.next]
 		var capLen, wireLen int
 		frame, capLen, wireLen = c.frame(frame[:0], p, g.cfg.Payload)
+		if g.cfg.VXLAN {
+			frame, capLen, wireLen = wrapVXLAN(frame, capLen, wireLen, c.idx)
+		}
 		ts := Epoch + p.t
 		if st.Packets == 0 {
 			st.First = ts
@@ -343,4 +350,41 @@ func Bytes(cfg Config) ([]byte, Stats, error) {
 	buf.Grow(cfg.Packets * 120)
 	st, err := Generate(&buf, cfg)
 	return buf.Bytes(), st, err
+}
+
+// vxlanOverhead is the outer Ethernet, IPv4, UDP and VXLAN headers.
+const vxlanOverhead = 14 + 20 + 8 + 8
+
+// wrapVXLAN returns frame inside VXLAN; the outer UDP source port and the
+// VNI depend on the connection, as a VTEP's flow hash would.
+func wrapVXLAN(frame []byte, capLen, wireLen, conn int) ([]byte, int, int) {
+	var h [vxlanOverhead]byte
+	copy(h[0:], []byte{0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00})
+	ip := h[14:34]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+8+wireLen))
+	ip[6] = 0x40 // DF
+	ip[8] = 64
+	ip[9] = 17
+	copy(ip[12:], []byte{192, 0, 2, 1, 192, 0, 2, 2})
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+	udp := h[34:42]
+	binary.BigEndian.PutUint16(udp[0:], uint16(49152+conn%16384))
+	binary.BigEndian.PutUint16(udp[2:], 4789)
+	binary.BigEndian.PutUint16(udp[4:], uint16(8+8+wireLen))
+	vx := h[42:50]
+	vx[0] = 0x08
+	vni := uint32(1 + conn%16)
+	vx[4], vx[5], vx[6] = byte(vni>>16), byte(vni>>8), byte(vni)
+	out := append(frame[len(frame):], h[:]...) // after frame's bytes, in its spare capacity
+	out = append(out, frame...)
+	frame = append(frame[:0], out...)
+	return frame, capLen + vxlanOverhead, wireLen + vxlanOverhead
 }
