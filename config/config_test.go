@@ -41,7 +41,7 @@ func TestDefaultsMatchPackages(t *testing.T) {
 	if !reflect.DeepEqual(cls, classifier.DefaultConfig()) {
 		t.Errorf("ClassifierConfig() = %+v, want classifier.DefaultConfig() %+v", cls, classifier.DefaultConfig())
 	}
-	if got := tr.TableConfig(); got != reassembly.DefaultConfig() {
+	if got := tr.TableConfig(); !reflect.DeepEqual(got, reassembly.DefaultConfig()) {
 		t.Errorf("TableConfig() = %+v, want %+v", got, reassembly.DefaultConfig())
 	}
 	tr0 := tr
