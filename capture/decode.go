@@ -7,13 +7,12 @@ import "time"
 //
 // Every frame is counted in Frames and in at most one of TCP, NonIP, NonTCP,
 // UnsupportedLink, TruncatedLink, TruncatedIP, BadIPHeader, TruncatedTCP and
-// BadTCPHeader. IPv4 fragments of TCP datagrams are counted in Fragments
-// instead (other IPv4 fragments are NonTCP); the fragment that completes a
-// datagram is also counted by the outcome of decoding the rebuilt segment,
-// usually TCP. IPv6 fragments are counted in IPv6Fragments, and a first
-// fragment is also counted by its outcome. The IPv4 fragment counters
+// BadTCPHeader. Fragments of TCP datagrams are counted in Fragments (IPv4)
+// or IPv6Fragments instead (other fragments are NonTCP); the fragment that
+// completes a datagram is also counted by the outcome of decoding the
+// rebuilt segment, usually TCP. The fragment counters of each family
 // balance: Fragments = fragments of completed datagrams + FragmentsDropped +
-// fragments still waiting in the table.
+// fragments still waiting in the table, and likewise for IPv6.
 type DecodeStats struct {
 	Frames           uint64 // frames offered to Decode
 	TCP              uint64 // TCP segments produced
@@ -29,7 +28,15 @@ type DecodeStats struct {
 	Fragments        uint64 // IPv4 fragments of TCP datagrams received
 	FragmentsDone    uint64 // datagrams completed from fragments
 	FragmentsDropped uint64 // fragments dropped: table full, timeout, overlap, bad
-	IPv6Fragments    uint64 // IPv6 fragments (not reassembled; first fragment still decoded when it carries the TCP header)
+	IPv6Fragments    uint64 // IPv6 fragments of TCP datagrams received
+
+	// IPv6 datagrams completed from fragments and IPv6 fragments dropped,
+	// as the IPv4 ones.
+	IPv6FragmentsDone    uint64
+	IPv6FragmentsDropped uint64
+	// TruncatedTCPOptions: the capture cut the TCP options (segment still
+	// produced from the fixed header, Packet.OptionsTruncated set).
+	TruncatedTCPOptions uint64
 }
 
 // Add adds o's counts to s, to total the decoders of several workers.
@@ -45,30 +52,34 @@ func (s *DecodeStats) Add(o *DecodeStats) {
 	s.TruncatedTCP += o.TruncatedTCP
 	s.BadTCPHeader += o.BadTCPHeader
 	s.BadTCPOption += o.BadTCPOption
+	s.TruncatedTCPOptions += o.TruncatedTCPOptions
 	s.Fragments += o.Fragments
 	s.FragmentsDone += o.FragmentsDone
 	s.FragmentsDropped += o.FragmentsDropped
 	s.IPv6Fragments += o.IPv6Fragments
+	s.IPv6FragmentsDone += o.IPv6FragmentsDone
+	s.IPv6FragmentsDropped += o.IPv6FragmentsDropped
 }
 
 // Defaults for DecoderConfig fields left at zero.
 const (
-	// DefaultMaxFragmentDatagrams is how many IPv4 datagrams are reassembled
-	// at once by default.
+	// DefaultMaxFragmentDatagrams is how many IP datagrams (IPv4 and IPv6
+	// together) are reassembled at once by default.
 	DefaultMaxFragmentDatagrams = 256
 	// DefaultFragmentTimeout is how long a datagram waits for its missing
-	// fragments: Linux's net.ipv4.ipfrag_time.
+	// fragments: Linux's net.ipv4.ipfrag_time. IPv6 datagrams wait as
+	// long (Linux's net.ipv6.ip6frag_time is 60 s): one bound for one table.
 	DefaultFragmentTimeout = 30 * time.Second
 	// maxFragmentDatagramsLimit caps MaxFragmentDatagrams so table indices
 	// fit in int32 and a typo cannot ask for gigabytes (each datagram slot
-	// is about 250 bytes).
+	// is about 290 bytes).
 	maxFragmentDatagramsLimit = 1 << 20
 )
 
-// DecoderConfig sizes a Decoder's IPv4 fragment table. The zero value gives
-// the defaults.
+// DecoderConfig sizes a Decoder's fragment table (IPv4 and IPv6). The zero
+// value gives the defaults.
 type DecoderConfig struct {
-	// MaxFragmentDatagrams bounds the IPv4 datagrams being reassembled at
+	// MaxFragmentDatagrams bounds the IP datagrams being reassembled at
 	// once. When the table is full the oldest datagram is dropped to make
 	// room. Zero or negative means DefaultMaxFragmentDatagrams.
 	MaxFragmentDatagrams int
@@ -97,7 +108,7 @@ type Decoder struct {
 	Stats DecodeStats
 
 	config DecoderConfig
-	frags  fragmentTable // allocated on the first IPv4 fragment
+	frags  fragmentTable // allocated on the first fragment
 }
 
 // NewDecoder returns a decoder with an empty fragment table sized by cfg.
@@ -122,8 +133,8 @@ const (
 	outcomeBadIPHeader
 	outcomeTruncatedTCP
 	outcomeBadTCPHeader
-	// outcomeCounted: the frame was counted where it was handled (an IPv4
-	// fragment held or dropped, a non-first IPv6 fragment).
+	// outcomeCounted: the frame was counted where it was handled (a
+	// fragment held or dropped).
 	outcomeCounted
 )
 

@@ -110,18 +110,24 @@ func checkPacketConsistent(t *testing.T, f *Frame, p *Packet) {
 	}
 }
 
-// FuzzReassembly cuts a TCP datagram into IPv4 fragments at fuzzed points
-// and feeds them in a fuzzed order: whatever the order, the datagram must
-// come out exactly once, equal to the unfragmented packet, unless fragments
-// overlap or there are too many pieces, in which case nothing comes out.
+// FuzzReassembly cuts a TCP datagram into IPv4 or IPv6 fragments (bit 6
+// of order) at fuzzed points and feeds them in a fuzzed order: whatever the
+// order, the datagram must come out exactly once, equal to the unfragmented
+// packet, unless there are too many pieces, in which case nothing comes out.
 func FuzzReassembly(f *testing.F) {
 	f.Add([]byte{5, 9, 3}, uint8(0), uint8(20), uint16(100))
 	f.Add([]byte{1, 1, 1, 1, 1, 1, 1, 1}, uint8(7), uint8(0), uint16(8))
 	f.Add([]byte{200}, uint8(3), uint8(40), uint16(1400))
+	f.Add([]byte{5, 9, 3}, uint8(0x41), uint8(20), uint16(100)) // IPv6
+	f.Add([]byte{0, 0, 0, 0}, uint8(0xc2), uint8(40), uint16(30))
 	f.Fuzz(func(t *testing.T, cuts []byte, order uint8, optionsLen uint8, payloadLen uint16) {
 		options := cat(optMSS, optSACKPerm, optTimestamps, optNOP, optWScale7, make([]byte, 20))[:min(int(optionsLen), 40)]
 		segment := tcpSegment(FlagSYN|FlagPSH, options, int(payloadLen)%8000)
+		ipv6 := order&0x40 != 0
 		whole := ipv4Packet(ipProtocolTCP, segment)
+		if ipv6 {
+			whole = ipv6Packet(ipProtocolTCP, nil, segment)
+		}
 		var want Packet
 		if !NewDecoder(DecoderConfig{}).Decode(&Frame{Data: whole, LinkType: LinkTypeRaw}, &want) {
 			t.Fatal("unfragmented datagram not decoded")
@@ -138,8 +144,11 @@ func FuzzReassembly(f *testing.F) {
 		var frames []Frame
 		start := 0
 		for _, end := range append(bounds, len(segment)) {
-			frames = append(frames, Frame{Data: cat(ipv4Header(ipProtocolTCP, nil, end-start, fragmentField(start, end < len(segment))), segment[start:end]),
-				LinkType: LinkTypeRaw, Timestamp: 1e18})
+			data := cat(ipv4Header(ipProtocolTCP, nil, end-start, fragmentField(start, end < len(segment))), segment[start:end])
+			if ipv6 {
+				data = ipv6Packet(ipv6Fragment, ipv6FragmentHeader(ipProtocolTCP, start, end < len(segment)), segment[start:end])
+			}
+			frames = append(frames, Frame{Data: data, LinkType: LinkTypeRaw, Timestamp: 1e18})
 			start = end
 		}
 		if len(frames) < 2 {
@@ -159,7 +168,7 @@ func FuzzReassembly(f *testing.F) {
 		if len(produced) != 1 || produced[0] != len(frames)-1 {
 			// Out-of-order arrival needs one range per gap; more than
 			// the table tracks drops the datagram.
-			if d.Stats.FragmentsDropped > 0 && len(frames) > maxFragmentIntervals {
+			if d.Stats.FragmentsDropped+d.Stats.IPv6FragmentsDropped > 0 && len(frames) > maxFragmentIntervals {
 				return
 			}
 			t.Fatalf("%d fragments: produced at %v, stats %+v", len(frames), produced, d.Stats)

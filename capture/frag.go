@@ -2,14 +2,17 @@ package capture
 
 import "math/bits"
 
-// IPv4 fragment reassembly, reduced to what a summary needs: the first
-// tcpMaxHeaderLen bytes of the transport header, which bytes of the datagram
-// have arrived, and its total length. The payload itself is never kept.
+// IPv4 and IPv6 fragment reassembly, reduced to what a summary needs: the
+// first tcpMaxHeaderLen bytes of the transport header, which bytes of the
+// datagram have arrived, and its total length. The payload itself is never
+// kept. Both families share one table (and its bound).
 //
-// The rules follow Linux's ip_fragment.c, so a datagram is rebuilt here when
-// the receiving host would rebuild it:
-//   - a datagram is keyed by source, destination, protocol and
-//     identification, plus the VLAN tags and capture interface so copies
+// The rules follow Linux's ip_fragment.c and ipv6/reassembly.c (both built
+// on inet_fragment.c), so a datagram is rebuilt here when the receiving host
+// would rebuild it:
+//   - a datagram is keyed by family, source, destination, protocol (IPv6:
+//     the fragment header's next header) and identification (16 bits in
+//     IPv4, 32 in IPv6), plus the VLAN tags and capture interface so copies
 //     seen in different places are not mixed;
 //   - it expires FragmentTimeout (ipfrag_time, 30 s) after its first
 //     fragment, in packet time;
@@ -18,8 +21,14 @@ import "math/bits"
 //     (RFC 5722 reasoning, Linux since 4.19), which is dropped;
 //   - the last fragment fixes the length: a second, different one, or data
 //     beyond it, drops the datagram, as do empty fragments and datagrams
-//     over 65535 bytes;
-//   - a non-last fragment's length is rounded down to a multiple of 8.
+//     over 65535 bytes (IPv6: a payload over 65535 bytes);
+//   - a non-last fragment's length is rounded down to a multiple of 8 in
+//     IPv4; in IPv6 such a fragment is dropped alone (Linux answers it with
+//     a parameter problem).
+//
+// Only datagrams whose fragmentable part starts with the TCP header are
+// reassembled: other protocols are not TCP, and IPv6 extension headers
+// after the fragment header (rare) are counted as not TCP too.
 //
 // Storage is allocated once: a slot array, a hash index over it and free and
 // age lists threaded through the slots by index.
@@ -35,8 +44,9 @@ const (
 
 // fragmentKey identifies the datagram a fragment belongs to.
 type fragmentKey struct {
-	src, dst  [4]byte
-	id        uint16
+	src, dst  Addr
+	id        uint32
+	family    Family
 	protocol  uint8
 	vlanCount uint8
 	vlan      [2]uint16
@@ -58,7 +68,8 @@ type fragmentDatagram struct {
 	fragments uint32 // fragments held, counted as dropped if it dies
 
 	// From the offset-0 fragment: the rebuilt packet's IP fields, as Linux
-	// takes them from the first fragment.
+	// takes them from the first fragment. ipHdrLen is the header before
+	// the fragmentable part (IPv6: without the fragment header).
 	ttl      uint8
 	ipHdrLen uint16
 
@@ -108,7 +119,12 @@ func (t *fragmentTable) init(cfg DecoderConfig) {
 // only lengthen one chain, which is bounded by the table size.
 func (k *fragmentKey) hash() uint32 {
 	h := uint64(be32(k.src[:]))<<32 | uint64(be32(k.dst[:]))
-	h ^= (uint64(k.id)<<16 | uint64(k.protocol)<<8 | uint64(k.vlanCount)) * 0x9e3779b97f4a7c15
+	if k.family == IPv6 {
+		for i := 4; i < 16; i += 4 {
+			h = (h ^ uint64(be32(k.src[i:]))<<32 ^ uint64(be32(k.dst[i:]))) * 0x9e3779b97f4a7c15
+		}
+	}
+	h ^= (uint64(k.id)<<24 | uint64(k.family)<<16 | uint64(k.protocol)<<8 | uint64(k.vlanCount)) * 0x9e3779b97f4a7c15
 	h ^= (uint64(k.vlan[0])<<32 | uint64(k.vlan[1])<<16 | uint64(k.iface)) * 0xc2b2ae3d27d4eb4f
 	h *= 0xff51afd7ed558ccd
 	return uint32(h >> 32)
@@ -176,8 +192,17 @@ func (t *fragmentTable) release(i int32) {
 
 // drop discards datagram i, counting its fragments as dropped.
 func (t *fragmentTable) drop(i int32, stats *DecodeStats) {
-	stats.FragmentsDropped += uint64(t.slots[i].fragments)
+	stats.dropFragments(t.slots[i].key.family, uint64(t.slots[i].fragments))
 	t.release(i)
+}
+
+// dropFragments counts n fragments of the family as dropped.
+func (s *DecodeStats) dropFragments(f Family, n uint64) {
+	if f == IPv6 {
+		s.IPv6FragmentsDropped += n
+	} else {
+		s.FragmentsDropped += n
+	}
 }
 
 // expire drops the datagrams whose first fragment is older than the
@@ -189,29 +214,54 @@ func (t *fragmentTable) expire(now int64, stats *DecodeStats) {
 	}
 }
 
-// addIPv4Fragment adds a fragment of a TCP datagram whose IPv4 fields are
-// already in p. data is the fragment's captured payload, dataLen its length
-// by the IP header, offset its byte offset in the datagram and more its MF
-// flag. When the fragment completes the datagram the rebuilt TCP segment is
-// decoded into p.
+// addIPv4Fragment adds a fragment of an IPv4 TCP datagram whose IP fields
+// are already in p (see addFragment).
 func (d *Decoder) addIPv4Fragment(data []byte, dataLen, offset int, more bool, p *Packet) outcome {
+	d.Stats.Fragments++
+	return d.addFragment(data, dataLen, offset, more, uint32(p.IPID), p)
+}
+
+// addIPv6Fragment adds a fragment of an IPv6 TCP datagram whose IP fields
+// are already in p, p.IPHdrLen being the headers before the fragment
+// header (see addFragment).
+func (d *Decoder) addIPv6Fragment(data []byte, dataLen, offset int, more bool, id uint32, p *Packet) outcome {
+	d.Stats.IPv6Fragments++
+	if more && dataLen%8 != 0 {
+		d.Stats.IPv6FragmentsDropped++ // RFC 8200 section 4.5: a parameter problem
+		return outcomeCounted
+	}
+	return d.addFragment(data, dataLen, offset, more, id, p)
+}
+
+// addFragment adds a fragment of a TCP datagram whose IP fields are already
+// in p. data is the fragment's captured payload, dataLen its length by the
+// IP header, offset its byte offset in the datagram, more its MF flag and
+// id the datagram's identification. When the fragment completes the
+// datagram the rebuilt TCP segment is decoded into p.
+func (d *Decoder) addFragment(data []byte, dataLen, offset int, more bool, id uint32, p *Packet) outcome {
 	t := &d.frags
 	if t.slots == nil {
 		t.init(d.config)
 	}
 	stats := &d.Stats
-	stats.Fragments++
 	t.expire(p.Timestamp, stats)
 
 	key := fragmentKey{
-		id:        p.IPID,
+		src:       p.Src,
+		dst:       p.Dst,
+		id:        id,
+		family:    p.Family,
 		protocol:  ipProtocolTCP,
 		vlanCount: p.VLANCount,
 		vlan:      p.VLAN,
 		iface:     p.Interface,
 	}
-	copy(key.src[:], p.Src[:4])
-	copy(key.dst[:], p.Dst[:4])
+	// The largest datagram: IPv4 counts its header in the 16-bit total
+	// length, IPv6 only what follows the fixed header.
+	maxLen := ipv4MaxDatagramLen - int(p.IPHdrLen)
+	if p.Family == IPv6 {
+		maxLen = ipv4MaxDatagramLen - (int(p.IPHdrLen) - ipv6HeaderLen)
+	}
 	bucket := key.hash() & t.bucketMask
 	i := t.lookup(&key, bucket)
 	if i == noSlot {
@@ -238,7 +288,7 @@ func (d *Decoder) addIPv4Fragment(data []byte, dataLen, offset int, more bool, p
 			s.length = end
 		}
 	}
-	if end <= start || int(p.IPHdrLen)+int(s.length) > ipv4MaxDatagramLen {
+	if end <= start || int(s.length) > maxLen {
 		t.drop(i, stats)
 		return outcomeCounted
 	}
@@ -246,7 +296,7 @@ func (d *Decoder) addIPv4Fragment(data []byte, dataLen, offset int, more bool, p
 	switch s.addRange(start, end) {
 	case rangeDuplicate:
 		s.fragments--
-		stats.FragmentsDropped++
+		stats.dropFragments(p.Family, 1)
 		return outcomeCounted
 	case rangeOverlap, rangeTooMany:
 		t.drop(i, stats)
@@ -268,7 +318,11 @@ func (d *Decoder) addIPv4Fragment(data []byte, dataLen, offset int, more bool, p
 
 	// Complete. The packet takes the first fragment's header fields and
 	// the last fragment's time and frame lengths.
-	stats.FragmentsDone++
+	if p.Family == IPv6 {
+		stats.IPv6FragmentsDone++
+	} else {
+		stats.FragmentsDone++
+	}
 	p.Fragmented = true
 	p.TTL = s.ttl
 	p.IPHdrLen = s.ipHdrLen

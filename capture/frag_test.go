@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"encoding/binary"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -56,8 +58,9 @@ func heldFragments(d *Decoder) uint64 {
 func checkFragmentAccounting(t *testing.T, d *Decoder, completedFragments uint64) {
 	t.Helper()
 	s := d.Stats
-	if held := heldFragments(d); s.Fragments != completedFragments+s.FragmentsDropped+held {
-		t.Errorf("fragments %d != completed %d + dropped %d + held %d", s.Fragments, completedFragments, s.FragmentsDropped, held)
+	received, dropped := s.Fragments+s.IPv6Fragments, s.FragmentsDropped+s.IPv6FragmentsDropped
+	if held := heldFragments(d); received != completedFragments+dropped+held {
+		t.Errorf("fragments %d != completed %d + dropped %d + held %d", received, completedFragments, dropped, held)
 	}
 	var n int
 	for i := d.frags.oldest; i != noSlot; i = d.frags.slots[i].newer {
@@ -186,7 +189,7 @@ func TestFragmentRules(t *testing.T) {
 			wantDropped: 1},
 		{name: "snaplen-cut-header", frames: []Frame{
 			{Data: ipv4Fragment(seg[:64], 0, true)[:14+20+30], LinkType: LinkTypeEthernet, Timestamp: 1e18}, frag(64, last, false)},
-			wantCompleted: 2, wantStats: func(s DecodeStats) bool { return s.TruncatedTCP == 1 && s.FragmentsDone == 1 }},
+			wantProduced: []int{1}, wantCompleted: 2, wantStats: func(s DecodeStats) bool { return s.TruncatedTCPOptions == 1 && s.FragmentsDone == 1 }},
 		{name: "snaplen-cut-payload", frames: []Frame{
 			{Data: ipv4Fragment(seg[:64], 0, true)[:14+20+40], LinkType: LinkTypeEthernet, Timestamp: 1e18}, frag(64, last, false)},
 			wantProduced: []int{1}, wantCompleted: 2},
@@ -325,4 +328,145 @@ func TestFragmentedSYNPeerCapture(t *testing.T) {
 	}
 	t.Logf("%v:%d -> %v:%d %v seq %d payload %d, options %+v; stats %+v",
 		p.SrcAddr(), p.SrcPort, p.DstAddr(), p.DstPort, p.Flags, p.Seq, p.PayloadLen, p.Options, d.Stats)
+}
+
+// ipv6FragmentFrame returns an Ethernet frame carrying bytes [offset,
+// offset+len(data)) of an IPv6 TCP datagram with identification id.
+func ipv6FragmentFrame(data []byte, offset int, more bool, id uint32) []byte {
+	fh := ipv6FragmentHeader(ipProtocolTCP, offset, more)
+	binary.BigEndian.PutUint32(fh[4:], id)
+	return ethernet(etherTypeIPv6, ipv6Packet(ipv6Fragment, fh, data))
+}
+
+// ipv6Fragments splits segment into IPv6 fragments of size bytes (a
+// multiple of 8) with identification id, after the unfragmentable
+// extension headers ext (chained, first one named by next, the last naming
+// the fragment header), one millisecond apart.
+func ipv6Fragments(segment []byte, size int, id uint32, next byte, ext []byte) []Frame {
+	var frames []Frame
+	for off := 0; off < len(segment); off += size {
+		end := min(off+size, len(segment))
+		fh := ipv6FragmentHeader(ipProtocolTCP, off, end < len(segment))
+		binary.BigEndian.PutUint32(fh[4:], id)
+		frames = append(frames, Frame{Data: ethernet(etherTypeIPv6, ipv6Packet(next, cat(ext, fh), segment[off:end])),
+			LinkType: LinkTypeEthernet, Timestamp: 1e18 + int64(len(frames))*1e6})
+	}
+	return frames
+}
+
+// TestIPv6Fragments checks IPv6 reassembly against the unfragmented packet
+// and the rules it shares with IPv4 (Linux's ipv6/reassembly.c): every
+// order, overlap drops the datagram, a duplicate is dropped alone, a
+// non-last fragment whose length is not a multiple of 8 is dropped alone,
+// identifications and families kept apart, the timeout, and the counters.
+func TestIPv6Fragments(t *testing.T) {
+	segment := fragmentedSYN
+	var whole Packet
+	if !NewDecoder(DecoderConfig{}).Decode(&Frame{Data: ethernet(etherTypeIPv6, ipv6Packet(ipProtocolTCP, nil, segment)), LinkType: LinkTypeEthernet}, &whole) {
+		t.Fatal("unfragmented segment not decoded")
+	}
+	check := func(t *testing.T, p Packet, last Frame, hdrLen uint16) {
+		t.Helper()
+		want := whole
+		want.Fragmented, want.IPOffset = true, 0
+		want.Timestamp, want.CapLen, want.WireLen = last.Timestamp, uint32(len(last.Data)), last.WireLen
+		want.IPHdrLen, want.IPLen = hdrLen, uint32(hdrLen)+uint32(len(segment))
+		if p != want {
+			t.Errorf("reassembled\n got %+v\nwant %+v", p, want)
+		}
+	}
+	for _, size := range []int{8, 24, 48, 136} {
+		for _, reverse := range []bool{false, true} {
+			frames := ipv6Fragments(segment, size, 7, ipv6Fragment, nil)
+			if reverse {
+				for i, j := 0, len(frames)-1; i < j; i, j = i+1, j-1 {
+					frames[i], frames[j] = frames[j], frames[i]
+				}
+			}
+			d := NewDecoder(DecoderConfig{})
+			produced, p := decodeAll(d, frames)
+			if len(produced) != 1 || produced[0] != len(frames)-1 {
+				t.Fatalf("size %d reverse %v: produced at %v of %d: %+v", size, reverse, produced, len(frames), d.Stats)
+			}
+			check(t, p, frames[len(frames)-1], ipv6HeaderLen)
+			s := d.Stats
+			if s.IPv6Fragments != uint64(len(frames)) || s.IPv6FragmentsDone != 1 || s.TCP != 1 || s.Fragments != 0 || d.frags.inUse != 0 {
+				t.Errorf("size %d: stats %+v", size, s)
+			}
+			checkFragmentAccounting(t, d, uint64(len(frames)))
+		}
+	}
+
+	// Unfragmentable extension headers before the fragment header.
+	ext := ipv6Extension(ipv6Fragment, 0) // destination options, 8 bytes
+	frames := ipv6Fragments(segment, 64, 7, ipv6DestOptions, ext)
+	d := NewDecoder(DecoderConfig{})
+	produced, p := decodeAll(d, frames)
+	if len(produced) != 1 {
+		t.Fatalf("after destination options: produced at %v: %+v", produced, d.Stats)
+	}
+	check(t, p, frames[len(frames)-1], ipv6HeaderLen+8)
+
+	base := ipv6Fragments(segment, 48, 7, ipv6Fragment, nil) // 3 fragments: 48, 48, 44
+	other := ipv6Fragments(segment, 48, 8, ipv6Fragment, nil)
+	// Bytes 40-55, overlapping the first fragment (0-47).
+	overlap := Frame{Data: ipv6FragmentFrame(segment[40:56], 40, true, 7), LinkType: LinkTypeEthernet, Timestamp: 1e18}
+	// 47 bytes with more to come: not a multiple of 8.
+	odd := Frame{Data: ipv6FragmentFrame(segment[48:95], 48, true, 7), LinkType: LinkTypeEthernet, Timestamp: 1e18}
+	late := base[2]
+	late.Timestamp = base[0].Timestamp + int64(DefaultFragmentTimeout) + 1
+	for _, tc := range []struct {
+		name              string
+		frames            []Frame
+		produced          []int
+		completed         uint64
+		dropped, received uint64
+	}{
+		{"overlap", []Frame{base[0], overlap, base[1], base[2]}, nil, 0, 2, 4}, // the last two wait in a new datagram
+		{"duplicate", []Frame{base[0], base[0], base[1], base[2]}, []int{3}, 3, 1, 4},
+		{"not-multiple-of-8", []Frame{base[0], odd, base[1], base[2]}, []int{3}, 3, 1, 4},
+		{"ids-kept-apart", []Frame{base[0], other[1], base[1], other[2], base[2]}, []int{4}, 3, 0, 5},
+		{"timeout", []Frame{base[0], base[1], late}, nil, 0, 2, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewDecoder(DecoderConfig{})
+			produced, _ := decodeAll(d, tc.frames)
+			if fmt.Sprint(produced) != fmt.Sprint(tc.produced) {
+				t.Errorf("produced at %v, want %v", produced, tc.produced)
+			}
+			if d.Stats.IPv6Fragments != tc.received || d.Stats.IPv6FragmentsDropped != tc.dropped {
+				t.Errorf("stats %+v", d.Stats)
+			}
+			checkFragmentAccounting(t, d, tc.completed)
+		})
+	}
+
+	// IPv4 and IPv6 datagrams share the table and its bound.
+	d = NewDecoder(DecoderConfig{MaxFragmentDatagrams: 2})
+	v4 := fragmentFrames(segment, 48, false)
+	mixed := []Frame{base[0], v4[0], other[0]} // the third evicts the oldest, IPv6 id 7
+	decodeAll(d, mixed)
+	if d.Stats.IPv6FragmentsDropped != 1 || d.Stats.FragmentsDropped != 0 || d.frags.inUse != 2 {
+		t.Errorf("shared bound: stats %+v, in use %d", d.Stats, d.frags.inUse)
+	}
+	checkFragmentAccounting(t, d, 0)
+
+	// A fragment of another protocol is not TCP.
+	udp := ethernet(etherTypeIPv6, ipv6Packet(ipv6Fragment, ipv6FragmentHeader(17, 0, true), make([]byte, 16)))
+	d = NewDecoder(DecoderConfig{})
+	var q Packet
+	if d.Decode(&Frame{Data: udp, LinkType: LinkTypeEthernet}, &q) || d.Stats.NonTCP != 1 || d.Stats.IPv6Fragments != 0 {
+		t.Errorf("UDP fragment: stats %+v", d.Stats)
+	}
+
+	// No allocation per fragment.
+	d = NewDecoder(DecoderConfig{})
+	allocs := testing.AllocsPerRun(100, func() {
+		for i := range base {
+			d.Decode(&base[i], &q)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per datagram", allocs)
+	}
 }

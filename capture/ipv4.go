@@ -7,6 +7,16 @@ const (
 
 	ipv4FlagMoreFragments = 0x2000
 	ipv4FragOffsetMask    = 0x1fff
+
+	ipv4OptionEnd  = 0
+	ipv4OptionNop  = 1
+	ipv4OptionLSRR = 0x83 // loose source and record route
+	ipv4OptionSSRR = 0x89 // strict source and record route
+	// ipv4RouteFirst is the smallest route pointer (1-based, pointing
+	// past type, length and pointer); ipv4RouteMinLen is a route option
+	// with one address.
+	ipv4RouteFirst  = 4
+	ipv4RouteMinLen = 3 + 4
 )
 
 // decodeIPv4 decodes an IPv4 packet and the TCP segment it carries.
@@ -16,7 +26,8 @@ const (
 // TruncatedTCP), and Ethernet padding may extend past the datagram. A total
 // length of 0 is what a capture on a host doing TCP segmentation offload
 // shows for its large outgoing segments, so the captured length stands in.
-// Options are not parsed or validated and the header checksum is not
+// Of the options only a source route is read (see ipv4RouteDestination);
+// the others are not parsed or validated and the header checksum is not
 // checked: a passive tap has no use for them.
 func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
 	if len(data) < ipv4MinHeaderLen {
@@ -44,6 +55,11 @@ func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
 	p.Family = IPv4
 	copy(p.Src[:4], data[12:16])
 	copy(p.Dst[:4], data[16:20])
+	if headerLen > ipv4MinHeaderLen {
+		if dst, ok := ipv4RouteDestination(data[ipv4MinHeaderLen:headerLen]); ok {
+			copy(p.Dst[:4], dst)
+		}
+	}
 	p.IPID = be16(data[4:6])
 	p.TTL = data[8]
 	p.IPHdrLen = uint16(headerLen)
@@ -72,4 +88,45 @@ func (d *Decoder) decodeIPv4(data []byte, p *Packet) outcome {
 		return outcomeNonTCP
 	}
 	return d.decodeTCP(datagram[headerLen:], totalLen-headerLen, p)
+}
+
+// ipv4RouteDestination returns the final destination of a datagram whose
+// options carry a loose or strict source route that is not finished yet:
+// the header's destination is then only the next hop, and the route's last
+// address is where the datagram goes. The TCP checksum's pseudo-header
+// covers that final destination (RFC 791 section 3.1, RFC 9293 section
+// 3.1), and it is the endpoint that answers, so the connection is keyed on
+// it; keying on the next hop would make each hop of the route a connection
+// of its own. A route whose pointer is past its end has been followed to
+// the end: the header's destination is final. Malformed options end the
+// walk with no route found.
+func ipv4RouteDestination(options []byte) ([]byte, bool) {
+	for len(options) > 0 {
+		kind := options[0]
+		switch kind {
+		case ipv4OptionEnd:
+			return nil, false
+		case ipv4OptionNop:
+			options = options[1:]
+			continue
+		}
+		if len(options) < 2 {
+			return nil, false
+		}
+		length := int(options[1])
+		if length < 2 || length > len(options) {
+			return nil, false
+		}
+		if kind == ipv4OptionLSRR || kind == ipv4OptionSSRR {
+			if length < ipv4RouteMinLen || (length-3)%4 != 0 {
+				return nil, false
+			}
+			if pointer := int(options[2]); pointer < ipv4RouteFirst || pointer > length {
+				return nil, false
+			}
+			return options[length-4 : length], true
+		}
+		options = options[length:]
+	}
+	return nil, false
 }

@@ -31,11 +31,10 @@ const (
 // A payload length of 0 is either a jumbogram (the length is then in the
 // hop-by-hop Jumbo Payload option) or, without that option, what a capture
 // on a host sending Linux BIG TCP / GSO segments shows; the captured length
-// stands in then, as for IPv4 with TSO. Fragments are not reassembled: a
-// first fragment that holds the whole TCP header still yields a segment
-// (with the payload length of that fragment only), later ones are counted
-// and dropped. An atomic fragment header (offset 0, no more fragments) is
-// not a fragment and is simply skipped.
+// stands in then, as for IPv4 with TSO. Fragments of TCP datagrams are
+// reassembled in the decoder's fragment table (see frag.go), so a segment
+// split across fragments has its whole length. An atomic fragment header
+// (offset 0, no more fragments) is not a fragment and is simply skipped.
 func (d *Decoder) decodeIPv6(data []byte, p *Packet) outcome {
 	if len(data) < ipv6HeaderLen {
 		return outcomeTruncatedIP
@@ -99,14 +98,17 @@ func (d *Decoder) decodeIPv6(data []byte, p *Packet) outcome {
 				return o
 			}
 			fragment := be16(packet[offset+2 : offset+4])
-			fragmentOffset, moreFragments := fragment>>3, fragment&1 != 0
+			fragmentOffset, moreFragments := int(fragment>>3)*8, fragment&1 != 0
 			if fragmentOffset != 0 || moreFragments {
-				d.Stats.IPv6Fragments++
-				if fragmentOffset != 0 {
-					// Only the first fragment starts with the
-					// upper-layer header.
-					return outcomeCounted
+				// Every fragment's header names the first header
+				// of the fragmentable part: TCP, or not for us.
+				if packet[offset] != ipProtocolTCP {
+					return outcomeNonTCP
 				}
+				p.IPHdrLen = uint16(offset) // the unfragmentable part
+				data := packet[offset+headerLen:]
+				return d.addIPv6Fragment(data, end-offset-headerLen, fragmentOffset, moreFragments,
+					be32(packet[offset+4:offset+8]), p)
 			}
 		default:
 			// UDP, ICMPv6, ESP (encrypted), no next header, and

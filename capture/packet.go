@@ -1,6 +1,7 @@
 // Package capture turns captured frames into fixed-size TCP segment
 // summaries: file readers (pcap, pcapng), link-layer and IP decoding, IPv4
-// fragment reassembly, and the symmetric hash that shards flows to workers.
+// and IPv6 fragment reassembly, and the symmetric hash that shards flows to
+// workers.
 //
 // One frame's path: a Source yields a Frame (bytes valid until the next
 // call), a Decoder fills a Packet from it, and a Sharder copies the Packet
@@ -161,7 +162,10 @@ type Packet struct {
 	PayloadLen uint32
 	WireLen    uint32 // frame length on the wire
 	CapLen     uint32 // captured bytes of the frame
-	Fragmented bool   // rebuilt from IPv4 fragments
+	Fragmented bool   // rebuilt from IPv4 or IPv6 fragments
+	// OptionsTruncated: the capture cut the TCP header inside its options;
+	// Options holds those captured whole, the rest are unknown.
+	OptionsTruncated bool
 	// IPOffset is where the IP header starts in the frame, so the flight
 	// recorder can copy the IP and TCP headers (not meaningful when
 	// Fragmented: the headers were rebuilt from several frames).

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 )
 
@@ -26,6 +27,7 @@ const (
 	ngOptEndOfOptions = 0
 	ngOptTSResol      = 9  // if_tsresol: 1 byte
 	ngOptTSOffset     = 14 // if_tsoffset: 8 bytes, signed seconds
+	ngOptISBEndTime   = 3  // isb_endtime: 8 bytes, high and low 32 bits of the interface's ticks
 
 	// Smallest total lengths: type, length and trailing length (12 bytes)
 	// plus each block's fixed fields.
@@ -34,6 +36,7 @@ const (
 	ngMinInterfaceLen      = 20 // + link type, reserved, snap length
 	ngMinSimplePacketLen   = 16 // + original length
 	ngMinPacketLen         = 32 // + interface, timestamp, two lengths (EPB and PB)
+	ngMinStatsLen          = 24 // + interface, timestamp (ISB)
 	ngPacketFixedFieldsLen = 20
 
 	// maxInterfaces bounds the interfaces of a file: Frame.Interface is a
@@ -70,8 +73,9 @@ func (ifc *ngInterface) nanos(ticks uint64) int64 {
 
 // PcapngReader reads a pcapng capture: any number of sections, each with its
 // own byte order and interfaces; Enhanced, Simple and obsolete Packet Blocks.
-// Other blocks (name resolution, statistics, decryption secrets, custom...)
-// are checked for framing and skipped. It implements Source and OffsetSource
+// Interface Statistics Blocks give their isb_endtime (EndTime). Other
+// blocks (name resolution, decryption secrets, custom...) are checked for
+// framing and skipped. It implements Source, OffsetSource and EndTimeSource
 // and does not allocate per frame.
 //
 // Frame.Interface numbers the Interface Description Blocks of the whole
@@ -82,10 +86,15 @@ type PcapngReader struct {
 	ifaces    []ngInterface            // interfaces of the current section, by id
 	nIfaces   int                      // interfaces of the file so far
 	lastTS    int64                    // timestamp of the last frame, for Simple Packet Blocks
+	endTime   int64                    // latest isb_endtime read so far, 0 when none
 	hdr       [ngMinPacketLen - 4]byte // fixed fields of the current block
 	scratch   [8]byte                  // trailing lengths and option values
 	buf       []byte                   // frame bytes, reused; grows up to MaxRecordLen
 	err       error                    // sticky: once set, the reader is finished
+
+	// The file's first frame's timestamp, once sawFrame (see isbTime).
+	firstTS  int64
+	sawFrame bool
 }
 
 // NewPcapngReader reads the first Section Header Block of a pcapng capture
@@ -171,6 +180,8 @@ func (r *PcapngReader) Next() (Frame, error) {
 			return r.frame(r.readSimplePacket(start, length))
 		case ngBlockInterface:
 			err = r.readInterface(start, length)
+		case ngBlockInterfaceStats:
+			err = r.readInterfaceStats(start, length)
 		default:
 			err = r.skipBlock(start, typ, length)
 		}
@@ -186,6 +197,9 @@ func (r *PcapngReader) frame(f Frame, err error) (Frame, error) {
 		return r.fail(err)
 	}
 	r.lastTS = f.Timestamp
+	if !r.sawFrame {
+		r.firstTS, r.sawFrame = f.Timestamp, true
+	}
 	return f, nil
 }
 
@@ -403,6 +417,83 @@ func (r *PcapngReader) readInterface(start int64, length uint32) error {
 	r.nIfaces++
 	return nil
 }
+
+// readInterfaceStats reads an Interface Statistics Block whose first 8
+// bytes have been read, keeping its isb_endtime: the time the capture on
+// that interface ended, which is later than its last frame when the
+// capture went on while nothing arrived. Its other options (counters,
+// start time) are skipped.
+func (r *PcapngReader) readInterfaceStats(start int64, length uint32) error {
+	const typ = ngBlockInterfaceStats
+	if err := r.checkLength(start, typ, length, ngMinStatsLen); err != nil {
+		return err
+	}
+	b := r.hdr[:20]
+	if err := r.in.readFull(b[8:20]); err != nil {
+		return r.in.readError(start, ngBlockName(typ), err)
+	}
+	id := r.u32(b[8:12])
+	if uint64(id) >= uint64(len(r.ifaces)) {
+		return blockError(start, typ, "interface id %d is not defined in this section (it has %d interfaces)", id, len(r.ifaces))
+	}
+	ifc := &r.ifaces[id]
+	rest := int64(length) - ngMinStatsLen
+	opt := r.scratch[:]
+	for rest >= 4 {
+		if err := r.in.readFull(opt[:4]); err != nil {
+			return r.in.readError(start, ngBlockName(typ), err)
+		}
+		rest -= 4
+		code, olen := r.u16(opt[0:2]), r.u16(opt[2:4])
+		if code == ngOptEndOfOptions {
+			break
+		}
+		padded := (int64(olen) + 3) &^ 3
+		if padded > rest {
+			return blockError(start, typ, "option %d of length %d overruns the block", code, olen)
+		}
+		rest -= padded
+		var want int64
+		if code == ngOptISBEndTime && olen == 8 {
+			want = 8
+		}
+		if err := r.in.readFull(opt[:want]); err != nil {
+			return r.in.readError(start, ngBlockName(typ), err)
+		}
+		if err := r.in.discard(padded - want); err != nil {
+			return r.in.readError(start, ngBlockName(typ), err)
+		}
+		if want == 8 {
+			ticks := uint64(r.u32(opt[0:4]))<<32 | uint64(r.u32(opt[4:8]))
+			r.endTime = max(r.endTime, r.isbTime(ifc, ticks))
+		}
+	}
+	if err := r.in.discard(rest); err != nil {
+		return r.in.readError(start, ngBlockName(typ), err)
+	}
+	return r.readTrailer(start, typ, length)
+}
+
+// isbTime converts an ISB time option of interface ifc to nanoseconds.
+// The format gives it in the interface's resolution, but dumpcap up to
+// Wireshark 4.0 writes microseconds whatever if_tsresol says (its
+// nanosecond captures then end in January 1970). A time that, read in the
+// interface's finer resolution, falls before the file's first frame is
+// read as microseconds when that is no earlier than the first frame.
+func (r *PcapngReader) isbTime(ifc *ngInterface, ticks uint64) int64 {
+	t := ifc.nanos(ticks)
+	if ifc.ticksPerSecond > 1e6 && r.sawFrame && t < r.firstTS && ticks <= math.MaxInt64/1000 {
+		if us := int64(ticks)*1e3 + ifc.offsetNanos; us >= r.firstTS {
+			return us
+		}
+	}
+	return t
+}
+
+// EndTime returns the latest isb_endtime of the Interface Statistics Blocks
+// read so far, in nanoseconds since the epoch, or 0 when none carried one
+// (see EndTimeSource).
+func (r *PcapngReader) EndTime() int64 { return r.endTime }
 
 // ngTicksPerSecond decodes if_tsresol: the exponent of a negative power of
 // 10, or of 2 when the top bit is set. It fails for resolutions whose ticks

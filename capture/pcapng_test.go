@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -614,5 +615,80 @@ func BenchmarkPcapngReader(b *testing.B) {
 				break
 			}
 		}
+	}
+}
+
+// isb returns the body of an Interface Statistics Block for interface id
+// with the given options.
+func (b *ngFile) isb(id uint32, ticks uint64, opts ...ngOpt) []byte {
+	body := b.u32(id)
+	body = append(body, b.u32(uint32(ticks>>32))...)
+	body = append(body, b.u32(uint32(ticks))...)
+	return append(body, b.options(opts)...)
+}
+
+// ticks64 encodes an ISB timestamp option: high then low 32 bits.
+func (b *ngFile) ticks64(code uint16, ticks uint64) ngOpt {
+	return ngOpt{code, append(b.u32(uint32(ticks>>32)), b.u32(uint32(ticks))...)}
+}
+
+// TestPcapngISBEndTime checks that isb_endtime is read in the interface's
+// resolution and byte order, the latest one wins, and an ISB naming an
+// undefined interface is an error at its offset.
+func TestPcapngISBEndTime(t *testing.T) {
+	const sec = 1700000000
+	for _, order := range []testByteOrder{binary.LittleEndian, binary.BigEndian} {
+		b := &ngFile{}
+		b.shb(order)
+		b.idb(LinkTypeEthernet, 0)
+		b.idb(LinkTypeRaw, 0, tsresol(9))
+		b.epb(0, sec*1e6, payload(60, 1), 60, sec*1e9)
+		b.block(ngBlockInterfaceStats, b.isb(1, sec*1e9+5, ngOpt{1, []byte("a comment")}, b.ticks64(2, sec*1e9), b.ticks64(3, (sec+30)*1e9+7)), false)
+		b.block(ngBlockInterfaceStats, b.isb(0, sec*1e6, b.ticks64(3, (sec+20)*1e6)), false) // earlier: does not win
+		r, err := NewPcapngReader(bytes.NewReader(b.bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := collectFrames(t, r, 10); err != io.EOF || len(got) != 1 {
+			t.Fatalf("%v: %d frames, %v", order, len(got), err)
+		}
+		if want := int64(sec+30)*1e9 + 7; r.EndTime() != want {
+			t.Errorf("%v: EndTime %d, want %d", order, r.EndTime(), want)
+		}
+	}
+
+	// dumpcap up to Wireshark 4.0: a nanosecond interface, ISB times in
+	// microseconds.
+	q := &ngFile{}
+	q.shb(binary.LittleEndian)
+	q.idb(LinkTypeEthernet, 0, tsresol(9))
+	q.epb(0, sec*1e9+3, payload(60, 1), 60, sec*1e9+3)
+	q.block(ngBlockInterfaceStats, q.isb(0, (sec+9)*1e6, q.ticks64(2, sec*1e6), q.ticks64(3, (sec+9)*1e6+1)), false)
+	r, err := NewPcapngReader(bytes.NewReader(q.bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collectFrames(t, r, 10); err != io.EOF {
+		t.Fatal(err)
+	}
+	if want := int64(sec+9)*1e9 + 1000; r.EndTime() != want {
+		t.Errorf("dumpcap's microsecond isb_endtime: EndTime %d, want %d", r.EndTime(), want)
+	}
+
+	b := &ngFile{}
+	b.shb(binary.LittleEndian)
+	b.idb(LinkTypeEthernet, 0)
+	start := b.block(ngBlockInterfaceStats, b.isb(1, 0, b.ticks64(3, 5)), false)
+	r, err = NewPcapngReader(bytes.NewReader(b.bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Next()
+	var fe *FormatError
+	if !errors.As(err, &fe) || fe.Offset != int64(start) || !strings.Contains(err.Error(), "interface id 1 is not defined") {
+		t.Errorf("ISB of an undefined interface: %v, want a format error at %d", err, start)
+	}
+	if r.EndTime() != 0 {
+		t.Errorf("EndTime %d without a valid ISB", r.EndTime())
 	}
 }

@@ -2,12 +2,14 @@ package capture
 
 import "encoding/binary"
 
-// FlowHash returns a hash of p's 4-tuple and VLAN tags that is the same for
-// both directions of a connection, so both land on the same worker. It
-// mixes each endpoint on its own and adds the two: addition commutes.
+// FlowHash returns a hash of p's 4-tuple that is the same for both
+// directions of a connection, so both land on the same worker. It mixes
+// each endpoint on its own and adds the two: addition commutes. VLAN tags
+// are left out: the directions of one connection may carry different tags
+// (or one none), and the connection table decides what tags separate.
 func FlowHash(p *Packet) uint32 {
 	h := endpointHash(&p.Src, p.SrcPort) + endpointHash(&p.Dst, p.DstPort)
-	h ^= uint64(p.VLAN[0])<<32 | uint64(p.VLAN[1])<<48 | uint64(p.Family)
+	h ^= uint64(p.Family)
 	return uint32(mix64(h) >> 32)
 }
 

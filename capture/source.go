@@ -15,6 +15,17 @@ type Source interface {
 	Close() error
 }
 
+// EndTimeSource is a Source whose format can record when capturing ended,
+// apart from its frames' times: pcapng's Interface Statistics Blocks carry
+// isb_endtime, which dumpcap and tcpdump write when the capture stops. It is
+// evidence that nothing was captured between the last frame and that time.
+type EndTimeSource interface {
+	Source
+	// EndTime returns the latest end time the input has recorded so
+	// far, in nanoseconds since the epoch; 0 when it recorded none.
+	EndTime() int64
+}
+
 // FormatError reports corrupt or truncated capture data at a byte offset of
 // the (decompressed) input.
 type FormatError struct {

@@ -39,8 +39,16 @@ func (d *Decoder) decodeTCP(segment []byte, segmentLen int, p *Packet) outcome {
 	if headerLen < tcpMinHeaderLen || headerLen > segmentLen {
 		return outcomeBadTCPHeader
 	}
+	// A snap length can cut the options after the fixed header (a 68-byte
+	// snap length leaves 14 bytes of a 40-byte SYN header on Ethernet).
+	// The fixed header still says everything the connection's state needs,
+	// so the segment is kept, with the options that were captured whole
+	// and OptionsTruncated set; dropping it would lose a SYN.
+	captured := headerLen
 	if len(segment) < headerLen {
-		return outcomeTruncatedTCP
+		captured = len(segment)
+		p.OptionsTruncated = true
+		d.Stats.TruncatedTCPOptions++
 	}
 
 	p.SrcPort = be16(segment[0:2])
@@ -53,7 +61,7 @@ func (d *Decoder) decodeTCP(segment []byte, segmentLen int, p *Packet) outcome {
 	p.Urgent = be16(segment[18:20])
 	p.TCPHdrLen = uint8(headerLen)
 	p.PayloadLen = uint32(segmentLen - headerLen)
-	if !parseTCPOptions(segment[tcpMinHeaderLen:headerLen], &p.Options) {
+	if !parseTCPOptions(segment[tcpMinHeaderLen:captured], &p.Options) && !p.OptionsTruncated {
 		d.Stats.BadTCPOption++
 	}
 	return outcomeTCP

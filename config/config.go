@@ -38,6 +38,8 @@ type Config struct {
 	Exporter Exporter `mapstructure:"exporter" yaml:"exporter"`
 	SNMP     SNMP     `mapstructure:"snmp" yaml:"snmp"`
 	Control  Control  `mapstructure:"control" yaml:"control"`
+	Sensor   Sensor   `mapstructure:"sensor" yaml:"sensor"`
+	Output   Output   `mapstructure:"output" yaml:"output"`
 }
 
 // Capture is live capture with AF_PACKET (tcptap run).
@@ -75,6 +77,7 @@ type Trace struct {
 	IdleTimeout    time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
 	CloseLinger    time.Duration `mapstructure:"close_linger" yaml:"close_linger"`
 	MaxConnections int           `mapstructure:"max_connections" yaml:"max_connections"`
+	VLANPolicy     string        `mapstructure:"vlan_policy" yaml:"vlan_policy"`
 
 	RTMinRetransmissions uint32        `mapstructure:"rt_min_retransmissions" yaml:"rt_min_retransmissions"`
 	PTMinProbes          uint32        `mapstructure:"pt_min_probes" yaml:"pt_min_probes"`
@@ -160,6 +163,89 @@ type Control struct {
 	Socket string `mapstructure:"socket" yaml:"socket"`
 }
 
+// Sensor names this sensor in its records.
+type Sensor struct {
+	// Name is the records' sensor field; empty: the host name.
+	Name string `mapstructure:"name" yaml:"name"`
+	// CommunityIDSeed seeds the records' Community ID, 0 to 65535.
+	CommunityIDSeed int `mapstructure:"community_id_seed" yaml:"community_id_seed"`
+}
+
+// Output is where tcptap run writes the record of every finished
+// connection, besides the trace cache: any combination of a file,
+// standard output, syslog and NATS JetStream.
+type Output struct {
+	// Records is all or abnormal.
+	Records string `mapstructure:"records" yaml:"records"`
+	// QueueSize bounds each output's queue of records not yet written, a
+	// size ([ParseSize]).
+	QueueSize string `mapstructure:"queue_size" yaml:"queue_size"`
+	// FlushTimeout bounds the time spent writing queued records at stop.
+	FlushTimeout time.Duration `mapstructure:"flush_timeout" yaml:"flush_timeout"`
+	// Stdout writes JSON Lines to standard output.
+	Stdout bool       `mapstructure:"stdout" yaml:"stdout"`
+	File   OutputFile `mapstructure:"file" yaml:"file"`
+	Syslog Syslog     `mapstructure:"syslog" yaml:"syslog"`
+	NATS   NATS       `mapstructure:"nats" yaml:"nats"`
+}
+
+// OutputFile is the JSON Lines file output.
+type OutputFile struct {
+	// Path is the file; empty: no file output.
+	Path string `mapstructure:"path" yaml:"path"`
+	// MaxSize rotates the file when it would grow beyond this size ("0":
+	// never by size).
+	MaxSize string `mapstructure:"max_size" yaml:"max_size"`
+	// MaxAge rotates the file when it is this old (0: never by age).
+	MaxAge time.Duration `mapstructure:"max_age" yaml:"max_age"`
+	// MaxFiles is how many rotated files are kept (path.1 ... path.N).
+	MaxFiles int `mapstructure:"max_files" yaml:"max_files"`
+}
+
+// Syslog is the syslog output.
+type Syslog struct {
+	// Address is unix:PATH, udp://HOST:PORT, tcp://HOST:PORT or
+	// tls://HOST:PORT; empty: no syslog output.
+	Address string `mapstructure:"address" yaml:"address"`
+	// Format is rfc5424 or rfc3164.
+	Format   string `mapstructure:"format" yaml:"format"`
+	Facility string `mapstructure:"facility" yaml:"facility"`
+	Tag      string `mapstructure:"tag" yaml:"tag"`
+	// TLS: the CA that signs the server's certificate (empty: the
+	// system's), and a client certificate and key when the server asks.
+	TLSCAFile   string `mapstructure:"tls_ca_file" yaml:"tls_ca_file"`
+	TLSCertFile string `mapstructure:"tls_cert_file" yaml:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file" yaml:"tls_key_file"`
+}
+
+// NATS is the NATS JetStream output.
+type NATS struct {
+	// URL is the server, nats://HOST:PORT or tls://HOST:PORT (several
+	// separated by commas); empty: no NATS output.
+	URL     string `mapstructure:"url" yaml:"url"`
+	Subject string `mapstructure:"subject" yaml:"subject"`
+	// Stream, when set, is created if missing (capturing Subject) and
+	// every publish must land in it.
+	Stream          string `mapstructure:"stream" yaml:"stream"`
+	CredentialsFile string `mapstructure:"credentials_file" yaml:"credentials_file"`
+	TLSCAFile       string `mapstructure:"tls_ca_file" yaml:"tls_ca_file"`
+	TLSCertFile     string `mapstructure:"tls_cert_file" yaml:"tls_cert_file"`
+	TLSKeyFile      string `mapstructure:"tls_key_file" yaml:"tls_key_file"`
+}
+
+// Output defaults.
+const (
+	DefaultOutputRecords      = "all"
+	DefaultOutputQueueSize    = "64MiB"
+	DefaultOutputFlushTimeout = 5 * time.Second
+	DefaultOutputFileMaxSize  = "100MiB"
+	DefaultOutputFileMaxFiles = 10
+	DefaultSyslogFormat       = "rfc5424"
+	DefaultSyslogFacility     = "local0"
+	DefaultSyslogTag          = "tcptap"
+	DefaultNATSSubject        = "tcptap.records"
+)
+
 // Capture defaults.
 const (
 	// DefaultSnaplen (capture.DefaultLiveSnaplen) keeps the headers: Ethernet with two VLAN tags and a
@@ -215,6 +301,7 @@ func Default() Config {
 			IdleTimeout:          reassembly.DefaultIdleTimeout,
 			CloseLinger:          reassembly.DefaultCloseLinger,
 			MaxConnections:       reassembly.DefaultMaxConnections,
+			VLANPolicy:           reassembly.VLANAuto.String(),
 			RTMinRetransmissions: cls.RTMinRetransmissions,
 			PTMinProbes:          cls.PTMinProbes,
 			KTMinProbes:          cls.KTMinProbes,
@@ -237,6 +324,14 @@ func Default() Config {
 			StateDir:          DefaultSNMPStateDir,
 		},
 		Control: Control{Socket: DefaultControlSocket},
+		Output: Output{
+			Records:      DefaultOutputRecords,
+			QueueSize:    DefaultOutputQueueSize,
+			FlushTimeout: DefaultOutputFlushTimeout,
+			File:         OutputFile{MaxSize: DefaultOutputFileMaxSize, MaxFiles: DefaultOutputFileMaxFiles},
+			Syslog:       Syslog{Format: DefaultSyslogFormat, Facility: DefaultSyslogFacility, Tag: DefaultSyslogTag},
+			NATS:         NATS{Subject: DefaultNATSSubject},
+		},
 	}
 }
 
@@ -369,7 +464,8 @@ func (t Trace) TableConfig() reassembly.Config {
 	if linger == 0 {
 		linger = -1
 	}
-	return reassembly.Config{IdleTimeout: t.IdleTimeout, CloseLinger: linger, MaxConnections: t.MaxConnections}
+	vlan, _ := reassembly.ParseVLANPolicy(t.VLANPolicy) // validated
+	return reassembly.Config{IdleTimeout: t.IdleTimeout, CloseLinger: linger, MaxConnections: t.MaxConnections, VLANPolicy: vlan}
 }
 
 // QuotaBytes parses trace.memory_quota.

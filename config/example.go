@@ -40,10 +40,10 @@ func Example() []byte {
 	for _, l := range exampleHeader {
 		writeComment(&b, "", l)
 	}
-	section := ""
+	section, sub := "", ""
 	for _, k := range Keys() {
 		if k.Section() != section {
-			section = k.Section()
+			section, sub = k.Section(), ""
 			b.WriteString("\n")
 			for _, l := range sectionDocs[section] {
 				writeComment(&b, "", l)
@@ -52,7 +52,18 @@ func Example() []byte {
 		} else {
 			b.WriteString("\n")
 		}
-		const indent = "  "
+		// A key one level down (output.file.path) sits under its
+		// mapping (file:), written before its first key.
+		indent, field := "  ", k.Field()
+		if s, f, nested := strings.Cut(field, "."); nested {
+			if s != sub {
+				sub = s
+				b.WriteString("  " + s + ":\n")
+			}
+			indent, field = "    ", f
+		} else {
+			sub = ""
+		}
 		for _, l := range wrap(sentence(k.Help), commentWidth-len(indent)-2) {
 			writeComment(&b, indent, l)
 		}
@@ -61,7 +72,7 @@ func Example() []byte {
 		}
 		writeComment(&b, indent, "Default: "+describe(k.Default())+".")
 		val := valueNode(reflect.ValueOf(k.Default()), true)
-		b.Write(renderPair(k.Field(), val, indent))
+		b.Write(renderPair(field, val, indent))
 	}
 	return b.Bytes()
 }

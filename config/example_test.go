@@ -81,24 +81,34 @@ func TestExampleHasEveryField(t *testing.T) {
 			t.Errorf("section %s missing", yamlName(sf))
 			continue
 		}
-		for j := range sf.Type.NumField() {
-			f := sf.Type.Field(j)
-			name := yamlName(sf) + "." + yamlName(f)
-			n := lookup(section, yamlName(f))
-			if n == nil {
-				t.Errorf("key %s missing", name)
-				continue
-			}
-			if !strings.Contains(keyComments(section, yamlName(f)), "Default: ") {
-				t.Errorf("key %s: no comment giving its default", name)
-			}
-			if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
-				et := f.Type.Elem()
-				for k := range et.NumField() {
-					sub := yamlName(et.Field(k))
-					if !strings.Contains(keyComments(section, yamlName(f)), sub+":") {
-						t.Errorf("%s: the commented example shows no %s", name, sub)
-					}
+		checkExampleFields(t, section, sf.Type, yamlName(sf))
+	}
+}
+
+// checkExampleFields checks the fields of struct type st in mapping
+// section, and those of nested mappings (output.file) in theirs.
+func checkExampleFields(t *testing.T, section *yaml.Node, st reflect.Type, prefix string) {
+	for j := range st.NumField() {
+		f := st.Field(j)
+		name := prefix + "." + yamlName(f)
+		n := lookup(section, yamlName(f))
+		if n == nil {
+			t.Errorf("key %s missing", name)
+			continue
+		}
+		if f.Type.Kind() == reflect.Struct {
+			checkExampleFields(t, n, f.Type, name)
+			continue
+		}
+		if !strings.Contains(keyComments(section, yamlName(f)), "Default: ") {
+			t.Errorf("key %s: no comment giving its default", name)
+		}
+		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+			et := f.Type.Elem()
+			for k := range et.NumField() {
+				sub := yamlName(et.Field(k))
+				if !strings.Contains(keyComments(section, yamlName(f)), sub+":") {
+					t.Errorf("%s: the commented example shows no %s", name, sub)
 				}
 			}
 		}

@@ -25,11 +25,12 @@ type Key struct {
 	index []int
 }
 
-// Section returns the key's section: capture, trace, exporter, snmp or
-// control.
+// Section returns the key's section: capture, trace, exporter, snmp,
+// control, sensor or output.
 func (k Key) Section() string { return k.Name[:strings.IndexByte(k.Name, '.')] }
 
-// Field returns the key's name within its section.
+// Field returns the key's name within its section: file.path for
+// output.file.path.
 func (k Key) Field() string { return k.Name[strings.IndexByte(k.Name, '.')+1:] }
 
 // EnvName returns the key's environment variable: TCPTAP_TRACE_CACHE_MODE.
@@ -90,6 +91,21 @@ var sectionDocs = map[string][]string{
 	"control": {
 		"The operator commands (tcptap trace|display|reset ...) reach the running",
 		"daemon over this Unix socket.",
+	},
+	"sensor": {
+		"This sensor's name and identifiers in its records (tcptap run and",
+		"tcptap read): each record carries sensor, a uid unique across sensors",
+		"and restarts, and community_id, the Community ID v1 flow hash that",
+		"Zeek, Suricata, Arkime and Elastic records of the same flow carry.",
+	},
+	"output": {
+		"Where tcptap run writes the JSON record of every finished connection, in",
+		"any combination: a file (JSON Lines, rotated, reopened on SIGHUP),",
+		"standard output, syslog and NATS JetStream. Independent of the trace",
+		"cache. Capture never waits for an output: each has a queue of",
+		"queue_size bytes; when an output is slow or down, records wait there and",
+		"beyond it the newest are dropped and counted",
+		"(tcptap_output_records_total{result=\"dropped\"}).",
 	},
 }
 
@@ -180,6 +196,9 @@ var keyDocs = map[string]keyDoc{
 	},
 	"trace.close_linger": {
 		help: "keep a reset or closed connection this long to absorb trailing segments (0: not at all)",
+	},
+	"trace.vlan_policy": {
+		help: "how VLAN tags separate connections: auto (by tags when both directions carry the same; directions on different tags or one untagged joined; a direction seen again on other tags is a copy, set aside) or strict (every tag set its own connection)",
 	},
 	"trace.max_connections": {
 		help: "connections tracked at once (all workers); when full, the least recently seen is let go",
@@ -320,6 +339,102 @@ var keyDocs = map[string]keyDoc{
 	"control.socket": {
 		help: "Unix socket (mode 0600) of the operator commands",
 	},
+
+	"sensor.name": {
+		help: "this sensor's name in the records' sensor field (empty: the host name)",
+	},
+	"sensor.community_id_seed": {
+		help: "seed of the records' Community ID flow hash, 0 to 65535",
+		doc:  []string{"Other tools whose records are joined on it must use the same seed."},
+	},
+
+	"output.records": {
+		help: "records written to the outputs: all or abnormal (every reason but AN, PN and OP)",
+	},
+	"output.queue_size": {
+		help: "queue of each output, in bytes of records (about 1.5 KB each) not yet written",
+		doc: []string{
+			"Records wait here while an output is slow, down or reconnecting",
+			"(with backoff, up to 30s between attempts); when it is full, new records",
+			"are dropped for that output and counted.",
+		},
+	},
+	"output.flush_timeout": {
+		help: "at stop (SIGINT, SIGTERM), how long to keep writing queued records before dropping the rest",
+	},
+	"output.stdout": {
+		help: "write JSON Lines to standard output (containers, journald)",
+	},
+	"output.file.path": {
+		help: "JSON Lines file, one record per line (empty: no file output)",
+		doc: []string{
+			"Records are written in batches of whole lines, so a crash never leaves",
+			"a partial line. SIGHUP reopens the file: logrotate's create (with",
+			"postrotate kill -HUP) and copytruncate both work.",
+		},
+	},
+	"output.file.max_size": {
+		help: "rotate the file before it grows beyond this size (0: never by size)",
+	},
+	"output.file.max_age": {
+		help: "rotate the file when it is this old (0: never by age)",
+	},
+	"output.file.max_files": {
+		help: "rotated files kept, PATH.1 (newest) to PATH.N; older ones are deleted (0: none kept)",
+	},
+	"output.syslog.address": {
+		help: "syslog server, unix:PATH (datagram, such as unix:/dev/log), udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (empty: no syslog output)",
+		doc: []string{
+			"One record per message; over TCP and TLS framed by octet counting",
+			"(RFC 6587), over UDP one datagram each.",
+		},
+	},
+	"output.syslog.format": {
+		help: "message format: rfc5424 or rfc3164",
+	},
+	"output.syslog.facility": {
+		help: "syslog facility: kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp or local0 to local7",
+		doc:  []string{"Abnormal closes are sent with severity warning, others notice."},
+	},
+	"output.syslog.tag": {
+		help: "APP-NAME (RFC 5424) or TAG (RFC 3164) of the messages",
+	},
+	"output.syslog.tls_ca_file": {
+		help: "PEM CA certificates that sign the syslog server's certificate (empty: the system's)",
+	},
+	"output.syslog.tls_cert_file": {
+		help: "PEM client certificate for a TLS syslog server that asks for one",
+	},
+	"output.syslog.tls_key_file": {
+		help: "PEM key of output.syslog.tls_cert_file",
+	},
+	"output.nats.url": {
+		help: "NATS server URLs, nats://HOST:PORT or tls://HOST:PORT, comma-separated (empty: no NATS output)",
+		doc: []string{
+			"Records are published to JetStream and each acknowledged by the",
+			"server; a record stays queued until it is. Its uid is the message ID",
+			"(Nats-Msg-Id), so a record sent again after a lost acknowledgement is",
+			"stored once.",
+		},
+	},
+	"output.nats.subject": {
+		help: "subject the records are published on",
+	},
+	"output.nats.stream": {
+		help: "JetStream stream the subject belongs to; created (file storage) when missing (empty: an existing stream must capture the subject)",
+	},
+	"output.nats.credentials_file": {
+		help: "NATS credentials file (JWT and NKey seed) for servers that require it",
+	},
+	"output.nats.tls_ca_file": {
+		help: "PEM CA certificates that sign the NATS server's certificate (empty: the system's)",
+	},
+	"output.nats.tls_cert_file": {
+		help: "PEM client certificate for NATS servers that ask for one",
+	},
+	"output.nats.tls_key_file": {
+		help: "PEM key of output.nats.tls_cert_file",
+	},
 }
 
 var (
@@ -327,22 +442,32 @@ var (
 	keys     []Key
 )
 
-// Keys returns every key, in the order of the Config struct.
+// Keys returns every key, in the order of the Config struct. A field that
+// is itself a struct (output.file) holds keys one level down
+// (output.file.path).
 func Keys() []Key {
 	keysOnce.Do(func() {
-		ct := reflect.TypeFor[Config]()
-		for i := range ct.NumField() {
-			sf := ct.Field(i)
-			section := yamlName(sf)
-			for j := range sf.Type.NumField() {
-				f := sf.Type.Field(j)
-				name := section + "." + yamlName(f)
+		var walk func(t reflect.Type, prefix string, index []int)
+		walk = func(t reflect.Type, prefix string, index []int) {
+			for j := range t.NumField() {
+				f := t.Field(j)
+				name := prefix + "." + yamlName(f)
+				idx := append(append([]int{}, index...), j)
+				if f.Type.Kind() == reflect.Struct {
+					walk(f.Type, name, idx)
+					continue
+				}
 				d, ok := keyDocs[name]
 				if !ok {
 					panic(fmt.Sprintf("config: key %s has no documentation in keyDocs", name))
 				}
-				keys = append(keys, Key{Name: name, Help: d.help, Doc: d.doc, Repeat: d.repeat, index: []int{i, j}})
+				keys = append(keys, Key{Name: name, Help: d.help, Doc: d.doc, Repeat: d.repeat, index: idx})
 			}
+		}
+		ct := reflect.TypeFor[Config]()
+		for i := range ct.NumField() {
+			sf := ct.Field(i)
+			walk(sf.Type, yamlName(sf), []int{i})
 		}
 	})
 	return keys

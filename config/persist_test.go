@@ -23,6 +23,7 @@ func changedTrace() Trace {
 		IdleTimeout:          90 * time.Second,
 		CloseLinger:          0,
 		MaxConnections:       5000,
+		VLANPolicy:           "strict",
 		RTMinRetransmissions: 4,
 		PTMinProbes:          3,
 		KTMinProbes:          5,

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/tcptap/tcptap/reassembly"
 )
 
 // KeyError is a problem with one key: Key is the key's name, with an index
@@ -102,6 +104,8 @@ func (c *Config) Validate() error {
 	c.Exporter.validate(&v)
 	c.SNMP.validate(&v)
 	c.Control.validate(&v)
+	c.Sensor.validate(&v)
+	c.Output.validate(&v)
 	return v.err()
 }
 
@@ -175,6 +179,9 @@ func (t Trace) validate(v *validator) {
 	}
 	if t.MaxConnections < 1 {
 		v.add("trace.max_connections", "%d: want at least 1", t.MaxConnections)
+	}
+	if _, err := reassembly.ParseVLANPolicy(t.VLANPolicy); err != nil {
+		v.add("trace.vlan_policy", "%v", err)
 	}
 	t.validateThresholds(v)
 }

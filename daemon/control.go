@@ -38,6 +38,7 @@ type Request struct {
 	Verbose     bool   `json:"verbose,omitempty"`
 	Wireshark   bool   `json:"wireshark,omitempty"`
 	Last        int    `json:"last,omitempty"`
+	Svg         bool   `json:"svg,omitempty"` // the time–sequence diagram (svg.go)
 }
 
 // Response is the daemon's answer: the command's output (text, or a pcap
@@ -230,6 +231,9 @@ func (d *Daemon) cachePacket(req *Request) ([]byte, error) {
 	entries := d.cache.Find(a, b)
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("no cached connection between %v and %v (cache mode %s)", a, b, d.cache.Mode())
+	}
+	if req.Svg {
+		return d.cachePacketSVG(entries[len(entries)-1])
 	}
 	var out bytes.Buffer
 	bw := bufio.NewWriter(&out)

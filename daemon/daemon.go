@@ -72,6 +72,10 @@ type Options struct {
 	// PortLabels are the server ports whose closes are counted on their
 	// own (exporter.port_labels; at most metrics.MaxServices).
 	PortLabels []uint16
+
+	// Fleet, when set, stamps every record with the sensor name and the
+	// Community ID, and those of finished connections with a uid.
+	Fleet *exporter.Fleet
 }
 
 // TraceSettings is the runtime trace configuration the operator changes.
@@ -382,6 +386,9 @@ func (w *worker) publish(frames uint64) {
 func (w *worker) finished(c *reassembly.Conn) {
 	res := w.d.cls.Classify(c)
 	rec := exporter.NewRecord(c, res, w.iface)
+	if w.d.opts.Fleet != nil {
+		w.d.opts.Fleet.Stamp(&rec)
+	}
 	w.conns.Add(&rec, w.d.opts.PortLabels)
 	w.opens.ended(c)
 	w.d.cache.Add(c, &rec)
@@ -600,6 +607,9 @@ func (w *worker) workerPage(q OpenQuery, now int64) OpenPage {
 		c.EvalTime = max(now, c.LastSeen)
 		rec := exporter.NewRecord(c, w.d.cls.Classify(c), w.iface)
 		rec.SetRisk(classifier.RiskOf(c, now))
+		if w.d.opts.Fleet != nil {
+			w.d.opts.Fleet.StampOpen(&rec)
+		}
 		pg.Records = append(pg.Records, rec)
 	}
 	if !q.AtRisk {

@@ -54,6 +54,13 @@ type Record struct {
 	LastSeen   time.Time       `json:"last_seen"`
 	DurationS  float64         `json:"duration_s"`
 
+	// The fleet fields (Fleet.Stamp): which sensor made the record, an
+	// identifier unique across sensors and restarts (ID counts per run),
+	// and the Community ID v1 flow hash other tools' records join on.
+	Sensor      string `json:"sensor"`
+	UID         string `json:"uid"`
+	CommunityID string `json:"community_id"`
+
 	Packets                 Pair[uint64] `json:"packets"`
 	Bytes                   Pair[uint64] `json:"bytes"`
 	IPBytes                 Pair[uint64] `json:"ip_bytes"`

@@ -66,6 +66,12 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	b = appendTime(b, r.LastSeen)
 	b = append(b, `,"duration_s":`...)
 	b = appendFloat(b, r.DurationS)
+	b = append(b, `,"sensor":`...)
+	b = appendJSONString(b, r.Sensor)
+	b = append(b, `,"uid":`...)
+	b = appendJSONString(b, r.UID)
+	b = append(b, `,"community_id":`...)
+	b = appendJSONString(b, r.CommunityID)
 
 	b = appendPairU64(b, `,"packets":`, r.Packets)
 	b = appendPairU64(b, `,"bytes":`, r.Bytes)

@@ -230,6 +230,7 @@ func FuzzAppendJSON(f *testing.F) {
 		r := exporter.Record{
 			ID: id, Client: addr(ca, cp), Server: addr(sa, sp), Family: family, VLAN: vlan,
 			Interface: iface, Local: history, Reason: classifier.Code(reason), ReasonText: reason + iface,
+			Sensor: iface + zone, UID: history, CommunityID: reason,
 			Actor: zone, State: family, ConnState: history, History: history, Midstream: mid,
 			FirstSeen: first, LastSeen: first.Add(time.Duration(durNS)), DurationS: floats[0],
 			Packets:     exporter.Pair[uint64]{Client: id, Server: vlanBits},

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
@@ -32,10 +34,28 @@ type Options struct {
 	Trace reassembly.TraceConfig
 	Quota *reassembly.Quota
 	Cache *cache.Cache
+	// CaptureEnd, when set, decides when the capture ended, given the
+	// capture's own clock at the end of input: the latest time of any frame
+	// (TCP or not, decodable or not, on any interface) or pcapng isb_endtime.
+	// The connections still open are judged as of the time it returns (a
+	// time before the capture's clock counts as the clock). Nil keeps the
+	// capture's clock.
+	CaptureEnd func(clock int64) int64
 	// Progress, when set, is called from the reading goroutine about every
 	// 64k frames with the bytes consumed and the total (-1 when unknown) of
 	// the current input.
 	Progress func(name string, done, total int64)
+	// Fleet, when set, stamps every record with the sensor name, a uid
+	// and the Community ID.
+	Fleet *exporter.Fleet
+	// FlushIdle, when positive, makes a pipe on standard input ("-")
+	// deliver records as connections finish: whenever no input arrived
+	// for this long, the packets read so far reach the workers, their
+	// clocks advance by the time waited (so closed connections linger
+	// and idle ones time out as they would live), their records reach
+	// the sink, and then Flush runs in the sink's goroutine.
+	FlushIdle time.Duration
+	Flush     func()
 }
 
 // Sink receives each finished connection's record. The sink runs in a
@@ -91,6 +111,10 @@ type batch struct {
 	// flight recorder is on.
 	hdr    [batchSize][reassembly.MaxHeaderBytes]byte
 	hdrLen [batchSize]uint8
+	// Set when input paused (Options.FlushIdle): the worker advances its
+	// clock to tick (when not 0) and hands its records to the sink.
+	tick  int64
+	flush bool
 }
 
 // freeGroup is batches a worker hands back to the reader at once.
@@ -141,8 +165,9 @@ func (w *worker) done(b *batch) {
 // sink goroutine, so that encoding and writing them (JSON, ~2 µs a record)
 // runs beside the worker rather than in it.
 type recordBatch struct {
-	recs [recordBatchSize]exporter.Record
-	n    int
+	recs  [recordBatchSize]exporter.Record
+	n     int
+	flush bool // run Options.Flush after delivering it
 }
 
 // sinkLoop is the sink goroutine: it delivers batches of records to sink
@@ -161,13 +186,16 @@ func newSinkLoop(workers int) *sinkLoop {
 	return s
 }
 
-func (s *sinkLoop) run(sink Sink) {
+func (s *sinkLoop) run(sink Sink, flush func()) {
 	for b := range s.in {
 		for i := range b.recs[:b.n] {
 			sink(&b.recs[i])
 			b.recs[i] = exporter.Record{} // drop references to strings and slices
 		}
-		b.n = 0
+		if b.flush && flush != nil {
+			flush()
+		}
+		b.n, b.flush = 0, false
 		s.free <- b
 	}
 }
@@ -181,12 +209,22 @@ func Run(ctx context.Context, names []string, opts Options, sink Sink) (Stats, e
 	sources := make([]Input, 0, len(names))
 	var errs []error
 	for _, n := range names {
-		src, err := capture.Open(n)
+		var idle *idleReader
+		var src capture.Source
+		var err error
+		if n == "-" && opts.FlushIdle > 0 && !isRegular(os.Stdin) {
+			idle = newIdleReader(os.Stdin, opts.FlushIdle, func() {})
+			if src, err = capture.NewReader(idle); err != nil {
+				err = fmt.Errorf("standard input: %w", err)
+			}
+		} else {
+			src, err = capture.Open(n)
+		}
 		if err != nil {
 			errs = append(errs, &InputError{Name: n, Err: unwrapPath(err, n)})
 			continue
 		}
-		sources = append(sources, Input{name: n, src: src})
+		sources = append(sources, Input{name: n, src: src, idle: idle})
 	}
 	st, err := RunSources(ctx, sources, opts, sink)
 	for _, s := range sources {
@@ -213,10 +251,11 @@ func unwrapPath(err error, name string) error {
 type Input struct {
 	name string
 	src  capture.Source
+	idle *idleReader // a pipe read with Options.FlushIdle
 }
 
 // NewInput pairs a name with an already open source, for RunSources.
-func NewInput(name string, src capture.Source) Input { return Input{name, src} }
+func NewInput(name string, src capture.Source) Input { return Input{name: name, src: src} }
 
 // RunSources is Run over sources the caller opened.
 func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (Stats, error) {
@@ -242,7 +281,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 	sinkDone := make(chan struct{})
 	go func() {
 		defer close(sinkDone)
-		sinks.run(sink)
+		sinks.run(sink, opts.Flush)
 	}()
 	var supply *reassembly.ChunkSupply
 	if tracing {
@@ -278,6 +317,9 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 			ifacesMu.Unlock()
 			rec := &w.out.recs[w.out.n]
 			*rec = exporter.NewRecord(c, res, name)
+			if opts.Fleet != nil {
+				opts.Fleet.Stamp(rec)
+			}
 			if opts.Cache != nil {
 				opts.Cache.Add(c, rec)
 			}
@@ -299,13 +341,27 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 				for k := 0; k < b.n; k++ {
 					w.table.PacketWithHeaders(&b.pkts[k], b.hdr[k][:b.hdrLen[k]])
 				}
+				tick, flush := b.tick, b.flush
+				b.tick, b.flush = 0, false
 				w.done(b)
+				if tick != 0 {
+					w.table.Tick(tick)
+				}
+				if flush {
+					w.out.flush = true
+					sinks.in <- w.out
+					w.out = <-sinks.free
+				}
 			}
 		}()
 	}
 
 	dec := capture.NewDecoder(opts.Decoder)
 	var pkt capture.Packet
+	// last is the capture's clock: every frame moves it, not only the TCP
+	// segments, since any frame shows the capture was still running then.
+	// A sender silent for seconds before a capture that ends with a UDP
+	// frame or an ARP request was silent that long on the wire.
 	var last int64
 	var errs []error
 	nIfaces := 0 // len(ifaces), read without the lock by the reader that alone appends
@@ -321,6 +377,21 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		ifacesMu.Unlock()
 		total := capture.Size(s.src)
 		off, _ := s.src.(capture.OffsetSource)
+		if s.idle != nil {
+			// Called in this goroutine, from within s.src.Next, between
+			// packets: the batches are the reader's to hand over.
+			s.idle.onIdle = func() {
+				var tick int64
+				if last > 0 {
+					tick = last + int64(time.Since(s.idle.lastData))
+				}
+				for _, w := range workers {
+					w.cur.tick, w.cur.flush = tick, true
+					w.in <- w.cur
+					w.cur = w.next()
+				}
+			}
+		}
 		for frames := 0; ; frames++ {
 			if frames&0xffff == 0 {
 				if ctx.Err() != nil {
@@ -339,6 +410,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 				break
 			}
 			st.Frames++
+			last = max(last, f.Timestamp)
 			gi := ifaceBase[si] + int(f.Interface)
 			if gi >= nIfaces {
 				ifacesMu.Lock()
@@ -352,9 +424,6 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 				continue
 			}
 			pkt.Interface = uint16(gi)
-			if pkt.Timestamp > last {
-				last = pkt.Timestamp
-			}
 			w := workers[capture.Shard(capture.FlowHash(&pkt), n)]
 			w.cur.pkts[w.cur.n] = pkt
 			w.cur.hdrLen[w.cur.n] = 0
@@ -371,6 +440,12 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		if opts.Progress != nil && off != nil {
 			opts.Progress(s.name, off.Offset(), total)
 		}
+		if e, ok := s.src.(capture.EndTimeSource); ok {
+			last = max(last, e.EndTime())
+		}
+	}
+	if opts.CaptureEnd != nil {
+		last = max(last, opts.CaptureEnd(last))
 	}
 	for _, w := range workers {
 		if w.cur.n > 0 {
@@ -401,6 +476,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		st.Table.Finalized += ts.Finalized
 		st.Table.ReusedPorts += ts.ReusedPorts
 		st.Table.Evicted += ts.Evicted
+		st.Table.VLANCopies += ts.VLANCopies
 		st.Table.Segments.Add(&ts.Segments)
 		st.Table.Trace.Traced += ts.Trace.Traced
 		st.Table.Trace.NotTracedQuota += ts.Trace.NotTracedQuota
@@ -411,4 +487,10 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 	}
 	st.Decode = dec.Stats
 	return st, errors.Join(errs...)
+}
+
+// isRegular reports whether f is a regular file (not a pipe or terminal).
+func isRegular(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode().IsRegular()
 }

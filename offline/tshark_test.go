@@ -39,10 +39,6 @@ var tsharkKnown = []struct{ file, stream, field, reason string }{
 
 	// Connection boundaries.
 	{"arkime__long-session.pcap", "10.0.0.1:54869<->10.0.0.2:80", "split", "design: 15 min of silence; tcptap's idle timeout (5 min, Zeek's tcp_inactivity_timeout) ends the connection (IT) and the later segments are a mid-stream one; tshark has no idle timeout"},
-	{"suricata-verify__bug-2646-01.pcap", "151.101.36.133:443<->192.168.0.253:49584", "split", "design: both FINs seen at 0.21 s; the server's FIN retransmissions after the 5 s close linger (frames 26-29, from 7.4 s) form a new connection in tcptap (Zeek's tcp_close_delay); one stream in tshark"},
-	{"suricata-verify__bug-2646-01.pcap", "151.101.36.133:443<->192.168.0.253:49584", "retransmission", "design: follows the split: frame 26 is the first segment of tcptap's second connection, tshark's retransmission (9 vs 8)"},
-	{"zeek__ldap__gap-data-missing.pcapng", "[2a00:6020:ad0b:8380::10]:389<->[2a00:6020:ad0b:8381:fd70:e2f9:f031:9dc4]:49980", "split", "design: the two directions travel on different VLANs (81 and 80); tcptap keys connections by VLAN (DESIGN §2.1 VPN name), tshark does not"},
-	{"zeek__ldap__gap-data-missing.pcapng", "[2a00:6020:ad0b:8380::10]:389<->[2a00:6020:ad0b:8381:fd70:e2f9:f031:9dc4]:49980", "ack_of_unseen_segment", "design: follows the VLAN split: each half sees only one direction, so nothing is 'unseen' (tshark 2, tcptap 0)"},
 	{"zeek__modbus__modbus-and-non-modbus-p502.pcap", "192.168.10.111:502<->198.74.56.135:60293", "split", "design: a RST ends the first connection; data 16 s later is a new mid-stream connection (Zeek agrees: rows RSTO and RSTRH); tshark keeps one stream"},
 }
 

@@ -24,7 +24,6 @@ var zeekKnown = []struct{ caseID, tuple, field, reason string }{
 	{"checksum-validated", "35.221.46.9:80<->192.168.1.28:53246", "split", "design: Zeek ran without -C and dropped the bad-checksum packets (history C/c), leaving an OTH row and a flipped SH row; tcptap never verifies checksums (offloaded checksums are wrong on the sender's own capture) and sees one SF connection, which is what Zeek reports with checksums ignored (checksum-ignored, matched)"},
 	{"syn-bad-checksum", "141.142.228.5:59856<->192.150.187.43:80", "conn_state", "design: the only segment, a SYN, has a bad checksum; Zeek without -C drops it (OTH, history C), tcptap counts it (S0)"},
 	{"syn-bad-checksum", "141.142.228.5:59856<->192.150.187.43:80", "history", "design: Zeek without -C records the dropped SYN as C, tcptap as S"},
-	{"ldap-gap-multi-linktype", "[2a00:6020:ad0b:8380::10]:389<->[2a00:6020:ad0b:8381:fd70:e2f9:f031:9dc4]:49980", "split", "design: the client's segments are on VLAN 81, the server's on VLAN 80; tcptap keys connections by VLAN and reports two half connections (SH and RSTRH); Zeek's default connection key ignores VLANs"},
 }
 
 // TestZeekConnState compares tcptap's conn_state and history with every

@@ -233,6 +233,12 @@ func boolU32(b bool) uint32 {
 // dissect_tcp and verify_tcp_window_scaling do.
 func noteSYN(fwd, rev *trackedEnd, p *capture.Packet) {
 	fwd.flags |= efIsFirstAck
+	if p.OptionsTruncated && p.Options.WScale < 0 {
+		// The capture cut the options before any window scale: whether
+		// it was offered is unknown, as in Wireshark, whose dissector
+		// stops at the cut before verifying the scaling.
+		return
+	}
 	if p.Options.WScale >= 0 {
 		ws := p.Options.WScale
 		if ws > 14 {

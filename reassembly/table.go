@@ -1,6 +1,7 @@
 package reassembly
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 	"unsafe"
@@ -42,6 +43,43 @@ type Config struct {
 	// exactly one endpoint is, else the client (LocalRoleOf, the rule the
 	// classifier names the local side by; pass it the same prefixes).
 	LocalNets []netip.Prefix
+	// VLANPolicy says how VLAN tags separate connections (the zero value
+	// is VLANAuto).
+	VLANPolicy VLANPolicy
+}
+
+// VLANPolicy says how 802.1Q/802.1ad tags separate connections.
+type VLANPolicy uint8
+
+const (
+	// VLANAuto keys a connection by its tags when both directions carry
+	// the same ones (two VLANs may reuse one address space), joins the
+	// directions of a 4-tuple whose tags differ or where one is untagged
+	// (asymmetric tagging on a mirror port), and counts a direction's
+	// segments seen again on other tags (a SPAN of two VLANs sees a routed
+	// packet twice) as copies: TableStats.VLANCopies, not the connection's.
+	VLANAuto VLANPolicy = iota
+	// VLANStrict makes every tag set a connection of its own.
+	VLANStrict
+)
+
+// String returns the policy's name in the configuration.
+func (v VLANPolicy) String() string {
+	if v == VLANStrict {
+		return "strict"
+	}
+	return "auto"
+}
+
+// ParseVLANPolicy parses a policy name: auto or strict.
+func ParseVLANPolicy(s string) (VLANPolicy, error) {
+	switch s {
+	case "auto":
+		return VLANAuto, nil
+	case "strict":
+		return VLANStrict, nil
+	}
+	return 0, fmt.Errorf("%q: want auto or strict", s)
 }
 
 // Defaults for Config.
@@ -71,6 +109,7 @@ type TableStats struct {
 	Finalized   uint64 // connections handed to the sink
 	ReusedPorts uint64 // connections ended by a new SYN on their 4-tuple
 	Evicted     uint64 // connections let go early because the table was full
+	VLANCopies  uint64 // segments set aside as copies on other VLAN tags (VLANAuto)
 	// Segments counts every segment when it is applied, by its sender's
 	// role and side, so that byte, segment and retransmission rates show
 	// open connections too.
@@ -112,6 +151,8 @@ type Table struct {
 
 	watch []uint32    // connections with a run in progress (watch.go)
 	page  []pageEntry // EachOpenFrom's heap, kept for the next page
+
+	keyedByTags int // connections keyed by their VLAN tags under VLANAuto
 
 	deadCheck    func(c *Conn) bool
 	deadEvery    int64
@@ -320,8 +361,18 @@ func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
 		t.expire(t.now)
 	}
 	k, srcLo := keyOf(p)
-	kh := t.seed.hash(&k)
-	h := t.lookup(&k, kh)
+	var kh uint64
+	var h uint32
+	if t.cfg.VLANPolicy == VLANAuto {
+		var copied bool
+		if h, kh, copied = t.findByTags(&k, srcLo, p); copied {
+			t.Stats.VLANCopies++
+			return
+		}
+	} else {
+		kh = t.seed.hash(&k)
+		h = t.lookup(&k, kh)
+	}
 	var c *tracked
 	if h != 0 {
 		c = t.conns.at(h)
@@ -338,6 +389,9 @@ func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
 		}
 		h, c = t.conns.alloc()
 		c.init(&k, p, srcLo, t.idBase+t.nextID*t.idStep)
+		if k.VLAN&vlanKeyed != 0 {
+			t.keyedByTags++
+		}
 		t.decideLocal(c)
 		t.nextID++
 		t.index.insert(kh, h)
@@ -364,6 +418,76 @@ func (t *Table) PacketWithHeaders(p *capture.Packet, hdr []byte) {
 		}
 		t.pushBack(&t.ended, h, c)
 	}
+}
+
+// vlanKeyed marks Key.VLAN of a connection VLANAuto keys by its tags (the
+// packed tags take 24 bits); the others of VLANAuto have Key.VLAN 0.
+const vlanKeyed = 1 << 31
+
+// findByTags looks up p's connection under VLANAuto. k is p's key with its
+// tags; it is changed to the key the connection has or would be created
+// with, and kh is that key's hash. copied reports a segment to set aside:
+// its sender was seen on other tags before.
+//
+// A 4-tuple's connection is held under the tag-free key, its first sender's
+// tags in vlan and the other endpoint's in peerTags once seen. A segment
+// whose sender was not seen yet joins, whatever its tags; one on the tags
+// its sender was seen with belongs; one on other tags is a copy, unless it
+// is a SYN with another initial sequence number: a connection of its own,
+// on the same 4-tuple in another VLAN, keyed by its tags (vlanKeyed), found
+// first for segments on those tags.
+func (t *Table) findByTags(k *Key, srcLo bool, p *capture.Packet) (h uint32, kh uint64, copied bool) {
+	tags := k.VLAN
+	if t.keyedByTags > 0 {
+		k.VLAN = tags | vlanKeyed
+		kh = t.seed.hash(k)
+		if h = t.lookup(k, kh); h != 0 {
+			return h, kh, false
+		}
+	}
+	keyed, keyedHash := *k, kh
+	k.VLAN = 0
+	kh = t.seed.hash(k)
+	h = t.lookup(k, kh)
+	if h == 0 {
+		return 0, kh, false
+	}
+	c := t.conns.at(h)
+	from := c.dirOf(srcLo)
+	var seen uint32
+	switch {
+	case from == roleIf(c.has(cfFirstFromServer)):
+		seen = packTags(c.vlanCount, c.vlan)
+	case c.has(cfPeerTagsSeen):
+		seen = c.peerTags
+	default:
+		c.peerTags = tags
+		c.flags |= cfPeerTagsSeen
+		return h, kh, false
+	}
+	if seen == tags {
+		return h, kh, false
+	}
+	if e := &c.ends[from]; p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN && e.has(efSawSYN) && p.Seq != e.isn {
+		if keyed.VLAN == tags {
+			keyed.VLAN = tags | vlanKeyed
+			keyedHash = t.seed.hash(&keyed)
+		}
+		*k = keyed
+		return 0, keyedHash, false
+	}
+	return 0, 0, true
+}
+
+// packTags packs VLAN tags as Key.VLAN does.
+func packTags(n uint8, vlan [2]uint16) uint32 {
+	switch n {
+	case 0:
+		return 0
+	case 1:
+		return uint32(vlan[0])
+	}
+	return uint32(vlan[0])<<12 | uint32(vlan[1])
 }
 
 // isNewConnection reports whether p, a segment of c's 4-tuple, starts a new
@@ -395,6 +519,10 @@ func (t *Table) isNewConnection(c *tracked, p *capture.Packet, srcLo bool) bool 
 func (t *Table) expire(now int64) {
 	linger := int64(t.cfg.CloseLinger)
 	for h := t.ended.head; h != 0 && t.endedHeadAt+linger <= now; h = t.ended.head {
+		if linger > 0 && t.stillRetransmitting(t.conns.at(h), now) {
+			t.lingerAgain(h, now)
+			continue
+		}
 		t.finalize(h, EndClosed, t.conns.at(h).lastSeen())
 	}
 	idle := int64(t.cfg.IdleTimeout)
@@ -405,6 +533,16 @@ func (t *Table) expire(now int64) {
 		}
 		t.finalize(h, EndIdle, last+idle)
 	}
+}
+
+// lingerAgain starts connection h's close linger again as of now: it
+// goes to the back of the ended list.
+func (t *Table) lingerAgain(h uint32, now int64) {
+	c := t.conns.at(h)
+	t.remove(&t.ended, h, c)
+	t.closeExt(c).endedAt = now
+	t.pushBack(&t.ended, h, c)
+	t.endedHeadAt = t.closes.at(t.conns.at(t.ended.head).closeX).endedAt
 }
 
 // evictOne makes room for one connection: the oldest ended connection, else
@@ -504,6 +642,9 @@ func (t *Table) finalize(h uint32, end EndCause, eval int64) {
 	}
 	k := c.key()
 	t.index.remove(t.seed.hash(&k), h)
+	if k.VLAN&vlanKeyed != 0 {
+		t.keyedByTags--
+	}
 	t.Stats.Finalized++
 	tr := t.traceOf(c)
 	if t.sink != nil {

@@ -281,3 +281,133 @@ func TestDeadCheckEndsSilentConnections(t *testing.T) {
 		t.Errorf("dead check called %d times, want once (only the connection with retransmissions)", checked)
 	}
 }
+
+// TestStaleACKResetFromSYNSent: the client's SYN is answered by a stale ACK
+// (the server still holds an old connection on the 4-tuple); the client
+// resets it with the ACK's number as its sequence number (RFC 9293
+// section 3.10.7.3), stays in SYN_SENT and sends its SYN again 3 s later.
+// One connection, the RST counted but not ending it nor moving the
+// client's sequence numbers, the second SYN the only retransmission.
+func TestStaleACKResetFromSYNSent(t *testing.T) {
+	conns := feed(t, []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(20), false, A, 7000, 9999, 0, 0}, // stale: acknowledges nothing the client sent
+		{ms(21), true, R, 9999, 0, 0, 0},
+		{3 * time.Second, true, S, 100, 0, 0, 0},
+		{3*time.Second + ms(20), false, S | A, 500, 101, 0, 0},
+		{3*time.Second + ms(21), true, A, 101, 501, 0, 0},
+		{3*time.Second + ms(22), true, P | A, 101, 501, 10, 0},
+		{3*time.Second + ms(40), false, P | A, 501, 111, 20, 0},
+		{3*time.Second + ms(41), true, F | A, 111, 521, 0, 0},
+		{3*time.Second + ms(60), false, F | A, 521, 112, 0, 0},
+		{3*time.Second + ms(61), true, A, 112, 522, 0, 0},
+	})
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(conns))
+	}
+	c := conns[0]
+	cl := c.Ends[Client]
+	if c.AnyRST || cl.RSTs != 1 || cl.Retransmissions != 1 || cl.SYNs != 2 || cl.HighSeq != 112 || cl.Packets != 7 {
+		t.Errorf("any RST %v; client RSTs %d, retransmissions %d, SYNs %d, high seq %d, packets %d",
+			c.AnyRST, cl.RSTs, cl.Retransmissions, cl.SYNs, cl.HighSeq, cl.Packets)
+	}
+	if cl.State != StateTimeWait || c.Ends[Server].State != StateClosed {
+		t.Errorf("states %v %v", cl.State, c.Ends[Server].State)
+	}
+
+	// A RST that does not carry the stale ACK's number still resets.
+	conns = feed(t, []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(20), false, A, 7000, 9999, 0, 0},
+		{ms(21), true, R, 101, 0, 0, 0},
+		{3 * time.Second, true, S, 100, 0, 0, 0},
+	})
+	if len(conns) != 1 || !conns[0].AnyRST {
+		t.Errorf("RST at the client's own sequence number: %d connections, any RST %v", len(conns), len(conns) > 0 && conns[0].AnyRST)
+	}
+}
+
+// TestCloseLingerFollowsRetransmissions: after both FINs the client's
+// request and FIN go unacknowledged; it retransmits them with doubling gaps
+// (1 to 8 s, past the 5-s close linger) and resets 15 s after the last one.
+// The linger starts again while a retransmission is still due, so all of it
+// is one connection; with no linger configured nothing waits.
+func TestCloseLingerFollowsRetransmissions(t *testing.T) {
+	segs := []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{ms(1), false, S | A, 500, 101, 0, 0},
+		{ms(2), false, P | A, 501, 101, 10, 0},
+		{ms(3), false, F | A, 511, 101, 0, 0},
+		{ms(4), true, A, 101, 512, 0, 0},
+		{ms(5), true, P | A, 101, 512, 50, 0},
+		{ms(6), true, F | A, 151, 512, 0, 0},
+	}
+	at := ms(6)
+	for gap := time.Second; gap <= 8*time.Second; gap *= 2 {
+		at += gap
+		segs = append(segs, seg{at, true, P | F | A, 101, 512, 50, 0})
+	}
+	segs = append(segs, seg{at + 15*time.Second, true, R, 152, 0, 0, 0})
+	conns := feed(t, segs)
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(conns))
+	}
+	cl := conns[0].Ends[Client]
+	if cl.Retransmits.Count != 4 || !cl.RSTSent || cl.Packets != 9 {
+		t.Errorf("client run %+v, RST sent %v, packets %d", cl.Retransmits, cl.RSTSent, cl.Packets)
+	}
+
+	// A RST long after the retransmissions stopped is a connection of its own.
+	late := append(segs[:len(segs)-1:len(segs)-1], seg{at + 60*time.Second, true, R, 152, 0, 0, 0})
+	if conns := feed(t, late); len(conns) != 2 {
+		t.Errorf("RST 60 s after the last retransmission: %d connections, want 2", len(conns))
+	}
+
+	var n int
+	tab := NewTable(Config{CloseLinger: -1}, 0, 1, func(*Conn) { n++ })
+	for _, s := range segs {
+		p := packetOf(s)
+		tab.Packet(&p)
+	}
+	tab.Flush(0)
+	if n < 2 {
+		t.Errorf("no linger: %d connections, want the close and later ones apart", n)
+	}
+}
+
+// TestSYNRetriesAfterRSTOneConnection: Windows answers a RST to its SYN by
+// sending the same SYN (same ISN) again, twice, 0.5 s apart; Zeek logs a
+// REJ row per attempt, tcptap one connection whose SYN and RST counts show
+// the attempts.
+func TestSYNRetriesAfterRSTOneConnection(t *testing.T) {
+	var segs []seg
+	for i := range 3 {
+		at := time.Duration(i) * 500 * time.Millisecond
+		segs = append(segs, seg{at, true, S, 100, 0, 0, 0}, seg{at + ms(1), false, R | A, 0, 101, 0, 0})
+	}
+	conns := feed(t, segs)
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(conns))
+	}
+	if c := conns[0]; c.Ends[Client].SYNs != 3 || c.Ends[Server].RSTs != 3 {
+		t.Errorf("client SYNs %d, server RSTs %d; want 3 and 3", c.Ends[Client].SYNs, c.Ends[Server].RSTs)
+	}
+}
+
+// TestTimedOutAttemptThenFINOneConnection: SYNs that went unanswered, then
+// a FIN on the same 4-tuple a minute later (within the idle timeout):
+// Zeek logs S0 then SH, tcptap one connection with both in its counts.
+func TestTimedOutAttemptThenFINOneConnection(t *testing.T) {
+	conns := feed(t, []seg{
+		{0, true, S, 100, 0, 0, 0},
+		{time.Second, true, S, 100, 0, 0, 0},
+		{3 * time.Second, true, S, 100, 0, 0, 0},
+		{time.Minute, true, F | A, 101, 900, 0, 0},
+	})
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(conns))
+	}
+	if cl := conns[0].Ends[Client]; cl.SYNs != 3 || cl.FINs != 1 {
+		t.Errorf("client SYNs %d, FINs %d; want 3 and 1", cl.SYNs, cl.FINs)
+	}
+}

@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/tcptap/tcptap/capture"
 )
@@ -32,7 +33,11 @@ type tracked struct {
 	prev, next     uint32 // handles of the neighbours in the table's list (0: none)
 	closeX, rareX  uint32 // extension handles (0: none yet)
 	traceX         uint32 // flight recorder handle (0: not traced)
-	id             uint64
+	// peerTags are the packed VLAN tags (as Key.VLAN) the endpoint that
+	// did not send the first segment was first seen with (VLANAuto, once
+	// cfPeerTagsSeen); the first sender's are vlan and vlanCount.
+	peerTags uint32
+	id       uint64
 
 	// synTime is the time of the first SYN until the handshake completes,
 	// then Conn.HandshakeRTT (only that is read afterwards).
@@ -67,6 +72,7 @@ const (
 	cfRunGrew         // a run (or the SYN run) grew on this packet: the table puts the connection on its watch list
 	cfWatched         // on the table's watch list (rareExt.watchAt)
 	cfLocalIsServer   // the server is the local side (Config.LocalNets), decided at creation
+	cfPeerTagsSeen    // peerTags holds the other endpoint's VLAN tags
 )
 
 func (c *tracked) has(f uint32) bool { return c.flags&f != 0 }
@@ -340,6 +346,17 @@ func (t *Table) update(c *tracked, p *capture.Packet, srcLo bool) (Role, Analysi
 	}
 	s.lastTime = ts
 
+	if f.Has(capture.FlagRST) && staleACKReset(s, r, p) {
+		// Counted as sent (packets, resets), but it is no part of the
+		// connection: its sequence number is the stale ACK's, not data
+		// the sender sent, and the sender stays in SYN_SENT and will
+		// send its SYN again.
+		t.bumpSmall(c, from, scRSTs)
+		o := zeekOp{z: &c.zeek, t: t, c: c}
+		o.update(p, c.zeekFromFirst(from))
+		return from, 0
+	}
+
 	a := analyze(s, r, p, c.firstRTT())
 	a |= interpretProbe(s, r, p, a)
 	t.count(c, from, a)
@@ -388,7 +405,7 @@ func (t *Table) update(c *tracked, p *capture.Packet, srcLo bool) (Role, Analysi
 
 	// Handshake completion: the client's ACK of the server's SYN.
 	if !c.has(cfEstablished) && f.Has(capture.FlagACK) && !f.Any(capture.FlagSYN|capture.FlagRST) {
-		if from == Client && r.has(efSawSYN) && p.Ack == r.isn+1 && c.has(cfSYNACKSeen) {
+		if from == Client && acksSYN(r, p.Ack) && c.has(cfSYNACKSeen) {
 			c.flags |= cfEstablished
 			if c.synTime != 0 {
 				c.synTime = ts - c.synTime // now HandshakeRTT
@@ -426,6 +443,27 @@ func (t *Table) update(c *tracked, p *capture.Packet, srcLo bool) (Role, Analysi
 	o := zeekOp{z: &c.zeek, t: t, c: c} // it looks up the extensions only when it needs them
 	o.update(p, c.zeekFromFirst(from))
 	return from, a
+}
+
+// acksSYN reports whether ack acknowledges e's SYN: it covers the SYN and
+// at most what e sent (RFC 9293's acceptable ACK in SYN-RECEIVED, SND.UNA <
+// SEG.ACK =< SND.NXT). A server that sends data, or data and its FIN, right
+// after its SYN-ACK gets a first ACK beyond ISN+1, which still completes
+// the handshake.
+func acksSYN(e *trackedEnd, ack uint32) bool {
+	return e.has(efSawSYN) && seqGT(ack, e.isn) && seqLE(ack, e.highSeq)
+}
+
+// staleACKReset reports whether p, a RST from s, is RFC 9293's answer from
+// SYN_SENT to an unacceptable ACK (section 3.10.7.3: <SEQ=SEG.ACK><CTL=RST>):
+// s sent its SYN, the peer r answered with a plain ACK that does not
+// acknowledge it — typically the peer still holds a half-open connection on
+// the 4-tuple from before — and the RST carries that ACK's number as its
+// sequence number, without ACK. The RST resets the peer's stale connection,
+// not s's attempt, which goes on with a retransmitted SYN.
+func staleACKReset(s, r *trackedEnd, p *capture.Packet) bool {
+	return !p.Flags.Has(capture.FlagACK) && s.state == StateSynSent && s.has(efSawSYN) &&
+		!r.has(efSawSYN) && r.has(efAckedAny) && p.Seq == r.highAck && r.highAck != s.isn+1
 }
 
 // addSYN records a SYN (or SYN-ACK) from role r in its SYN run; first
@@ -670,10 +708,10 @@ func (t *Table) trackClose(c *tracked, s, r *trackedEnd, from Role, p *capture.P
 		}
 	}
 	if f.Has(capture.FlagACK) {
-		if s.state == StateSynSent && r.has(efSawSYN) && p.Ack == r.isn+1 {
+		if s.state == StateSynSent && acksSYN(r, p.Ack) {
 			s.state = StateEstablished
 		}
-		if r.state == StateSynReceived && r.has(efSawSYN) && p.Ack == r.isn+1 {
+		if r.state == StateSynReceived && acksSYN(r, p.Ack) {
 			r.state = StateEstablished
 		}
 		if s.state == StateSynReceived && c.has(cfEstablished) {
@@ -730,6 +768,40 @@ func (t *Table) trackClose(c *tracked, s, r *trackedEnd, from Role, p *capture.P
 		// a missing final ACK (lost, or past the capture) still counts.
 		c.flags |= cfCloseDone
 	}
+}
+
+// Bounds of a retransmission timer as the table estimates it (Linux's
+// TCP_RTO_MAX, and the least slack allowed for jitter).
+const (
+	maxRetransmissionGap = 120 * time.Second
+	minRetransmitSlack   = time.Second
+)
+
+// stillRetransmitting reports whether c, which ended with both FINs and no
+// RST, has an endpoint whose unanswered retransmissions of its oldest
+// unacknowledged data (its FIN included) may still go on at now: the next
+// one is due within twice the last gap (at most maxRetransmissionGap), plus
+// a quarter of that or minRetransmitSlack for jitter. Such a connection is
+// dying, not closed: its close linger is started again, so the
+// retransmissions and the RST that ends them stay in the one connection
+// rather than forming a mid-stream one after the linger.
+func (t *Table) stillRetransmitting(c *tracked, now int64) bool {
+	if !c.has(cfRuns) || c.has(cfAnyRST) {
+		return false
+	}
+	x := t.rares.at(c.rareX)
+	for i := range x.ends {
+		run := &x.ends[i].retransmits
+		if run.Count < 2 || run.Unanswered == 0 {
+			continue
+		}
+		due := min(2*run.LastGap, int64(maxRetransmissionGap))
+		due = max(due, run.LastGap)
+		if now < run.Last+due+max(int64(minRetransmitSlack), due/4) {
+			return true
+		}
+	}
+	return false
 }
 
 // inProgress reports whether a timer of either end could still be running:

@@ -139,6 +139,14 @@ func TestConfigEachSource(t *testing.T) {
 			}},
 		{"empty list", "snmp:\n  listen: []\n", map[string]string{"TCPTAP_SNMP_LISTEN": ""}, []string{"--snmp.listen="},
 			func(c config.Config) bool { return len(c.SNMP.Listen) == 0 }},
+		{"nested key", "output:\n  file:\n    path: /var/log/tcptap/records.json\n", map[string]string{"TCPTAP_OUTPUT_FILE_PATH": "/var/log/tcptap/records.json"}, []string{"--output.file.path", "/var/log/tcptap/records.json"},
+			func(c config.Config) bool { return c.Output.File.Path == "/var/log/tcptap/records.json" }},
+		{"nested duration", "output:\n  file:\n    max_age: 1h\n", map[string]string{"TCPTAP_OUTPUT_FILE_MAX_AGE": "1h"}, []string{"--output.file.max-age", "1h"},
+			func(c config.Config) bool { return c.Output.File.MaxAge == time.Hour }},
+		{"nats and sensor", "sensor:\n  name: s7\noutput:\n  nats:\n    url: nats://10.0.0.1:4222\n", map[string]string{"TCPTAP_SENSOR_NAME": "s7", "TCPTAP_OUTPUT_NATS_URL": "nats://10.0.0.1:4222"}, []string{"--sensor.name", "s7", "--output.nats.url", "nats://10.0.0.1:4222"},
+			func(c config.Config) bool {
+				return c.Sensor.Name == "s7" && c.Output.NATS.URL == "nats://10.0.0.1:4222"
+			}},
 		{"dashes in flag", "control:\n  socket: /tmp/t.sock\n", map[string]string{"TCPTAP_CONTROL_SOCKET": "/tmp/t.sock"}, []string{"--control.socket", "/tmp/t.sock"},
 			func(c config.Config) bool { return c.Control.Socket == "/tmp/t.sock" }},
 	}
@@ -241,6 +249,18 @@ func TestConfigInvalid(t *testing.T) {
 			`snmp.communities[0].access: "write": want ro or rw`},
 		{"socket", "control:\n  socket: rel.sock\n", map[string]string{"TCPTAP_CONTROL_SOCKET": "rel.sock"}, []string{"--control.socket", "rel.sock"},
 			`control.socket: "rel.sock": want an absolute path`},
+		{"syslog address", "output:\n  syslog:\n    address: udp:host\n", map[string]string{"TCPTAP_OUTPUT_SYSLOG_ADDRESS": "udp:host"}, []string{"--output.syslog.address", "udp:host"},
+			`output.syslog.address: "udp:host": want udp://HOST:PORT`},
+		{"syslog facility", "output:\n  syslog:\n    facility: local9\n", map[string]string{"TCPTAP_OUTPUT_SYSLOG_FACILITY": "local9"}, []string{"--output.syslog.facility", "local9"},
+			`output.syslog.facility: "local9": want kern, user`},
+		{"output records", "output:\n  records: some\n", map[string]string{"TCPTAP_OUTPUT_RECORDS": "some"}, []string{"--output.records", "some"},
+			`output.records: "some": want all or abnormal`},
+		{"file path", "output:\n  file:\n    path: rel.json\n", map[string]string{"TCPTAP_OUTPUT_FILE_PATH": "rel.json"}, []string{"--output.file.path", "rel.json"},
+			`output.file.path: "rel.json": want an absolute path`},
+		{"seed", "sensor:\n  community_id_seed: 70000\n", map[string]string{"TCPTAP_SENSOR_COMMUNITY_ID_SEED": "70000"}, []string{"--sensor.community_id_seed", "70000"},
+			`sensor.community_id_seed: 70000: want 0 to 65535`},
+		{"nats url", "output:\n  nats:\n    url: http://x:4222\n", map[string]string{"TCPTAP_OUTPUT_NATS_URL": "http://x:4222"}, []string{"--output.nats.url", "http://x:4222"},
+			`output.nats.url: "http://x:4222": want nats://HOST:PORT or tls://HOST:PORT`},
 		// Values that do not decode: the file and the environment only,
 		// a typed flag refuses them itself.
 		{"not a number", "trace:\n  max_packet_number: many\n", map[string]string{"TCPTAP_TRACE_MAX_PACKET_NUMBER": "many"}, nil,

@@ -102,7 +102,7 @@ func newDisplayCmd() *cobra.Command {
 func newCachePacketCmd() *cobra.Command {
 	var srcIP, dstIP string
 	var srcPort, dstPort uint16
-	var verbose, wireshark bool
+	var verbose, wireshark, svg bool
 	var last int
 	cmd := controlCmd("cache-packet", "The recorded packets of one cached connection", cobra.NoArgs, func([]string) (*daemon.Request, error) {
 		a, err := netip.ParseAddr(srcIP)
@@ -113,14 +113,14 @@ func newCachePacketCmd() *cobra.Command {
 		if err != nil {
 			return nil, fmt.Errorf("--destination-ip %q: %v", dstIP, err)
 		}
-		if verbose && wireshark {
-			return nil, fmt.Errorf("--verbose and --wireshark exclude each other")
+		if verbose && wireshark || svg && (verbose || wireshark) {
+			return nil, fmt.Errorf("--verbose, --wireshark and --svg exclude each other")
 		}
 		return &daemon.Request{
 			Cmd:         "display cache-packet",
 			Source:      netip.AddrPortFrom(a, srcPort).String(),
 			Destination: netip.AddrPortFrom(b, dstPort).String(),
-			Verbose:     verbose, Wireshark: wireshark, Last: last,
+			Verbose:     verbose, Wireshark: wireshark, Last: last, Svg: svg,
 		}, nil
 	})
 	fl := cmd.Flags()
@@ -131,6 +131,7 @@ func newCachePacketCmd() *cobra.Command {
 	fl.BoolVar(&verbose, "verbose", false, "add each packet's sequence snapshot and analysis flags")
 	fl.BoolVar(&wireshark, "wireshark", false, "write the packets as a pcap (redirect to a file)")
 	fl.IntVar(&last, "last", 0, "only the last N packets")
+	fl.BoolVar(&svg, "svg", false, "write the connection's time–sequence diagram as SVG (redirect to a file)")
 	for _, f := range []string{"source-ip", "source-port", "destination-ip", "destination-port"} {
 		cmd.MarkFlagRequired(f)
 	}

@@ -21,6 +21,10 @@ import (
 	"github.com/tcptap/tcptap/reassembly"
 )
 
+// readFlushIdle is how long a pipe on standard input may stay silent
+// before the JSON records of the connections finished so far are written.
+const readFlushIdle = 200 * time.Millisecond
+
 type readFlags struct {
 	format    string
 	cacheMode string
@@ -28,11 +32,18 @@ type readFlags struct {
 	workers   int
 	localNets []string
 	progress  string
+	sensor    string
+	cidSeed   int
 
 	idleTimeout    time.Duration
 	closeLinger    time.Duration
 	maxConnections int
 	cls            classifier.Config
+	captureEnd     string
+	vlanPolicy     string
+
+	captureEndAt func(clock int64) int64 // from captureEnd; nil: the capture's clock
+	vlan         reassembly.VLANPolicy
 
 	// The trace feature (flight recorder and cache).
 	trace             bool
@@ -48,6 +59,7 @@ type readFlags struct {
 	information       bool
 
 	metricsOut string
+	report     reportFlags // --svg, --html (report.go)
 
 	quotaBytes int64
 	acl        reassembly.ACL
@@ -79,10 +91,14 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.StringVar(&f.family, "family", "", "report only ipv4 or ipv6 connections")
 	fl.IntVar(&f.workers, "workers", 0, "worker goroutines (0: one per CPU)")
 	fl.StringArrayVar(&f.localNets, "local-net", nil, "CIDR of the local side (repeatable); default: the client is local")
+	fl.StringVar(&f.sensor, "sensor", "", "the records' sensor field (default: the host name)")
+	fl.IntVar(&f.cidSeed, "community-id-seed", 0, "seed of the records' Community ID flow hash, 0 to 65535")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on standard error: auto (when it is a terminal), always or never")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", reassembly.DefaultIdleTimeout, "end a connection after this long without a segment (reason IT)")
 	fl.IntVar(&f.maxConnections, "max-connections", reassembly.DefaultMaxConnections, "connections tracked at once; when full the least recently seen is let go (end \"evicted\")")
+	fl.StringVar(&f.vlanPolicy, "vlan-policy", reassembly.VLANAuto.String(), "how VLAN tags separate connections: auto (by tags when both directions carry the same; directions on different tags or one untagged joined; a direction seen again on other tags is a copy, set aside) or strict (every tag set its own connection)")
 	fl.DurationVar(&f.closeLinger, "close-linger", reassembly.DefaultCloseLinger, "keep a reset or closed connection this long to absorb trailing segments")
+	fl.StringVar(&f.captureEnd, "capture-end", "last-frame", "when the capture ended, for judging the connections still open: last-frame (the last frame of any kind, or a pcapng isb_endtime), now (the wall clock when the input ends, for a live pipe) or an RFC 3339 time")
 	fl.Uint32Var(&f.cls.RTMinRetransmissions, "rt-min-retransmissions", f.cls.RTMinRetransmissions, "retransmissions of unacknowledged data, backing off, that make a retransmit timeout (RT)")
 	fl.Uint32Var(&f.cls.PTMinProbes, "pt-min-probes", f.cls.PTMinProbes, "window probes against a zero window that make a persist timeout (PT)")
 	fl.Uint32Var(&f.cls.KTMinProbes, "kt-min-probes", f.cls.KTMinProbes, "evenly spaced unanswered keepalives that make a keepalive timeout (KT) when no RST follows")
@@ -102,6 +118,7 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.StringVar(&f.pcapDir, "pcap-dir", "", "write one pcap per cached connection into this directory")
 	fl.BoolVar(&f.information, "information", false, "print the trace configuration and statistics after the table")
 	fl.StringVar(&f.metricsOut, "metrics-out", "", "write the run's final metrics to `FILE` in the Prometheus text format (for node_exporter's textfile collector)")
+	addReportFlags(fl, &f.report)
 	return cmd
 }
 
@@ -129,6 +146,9 @@ func (f *readFlags) validate() error {
 	if f.workers < 0 {
 		return fmt.Errorf("--workers %d: want 0 (one per CPU) or more", f.workers)
 	}
+	if f.cidSeed < 0 || f.cidSeed > 0xffff {
+		return fmt.Errorf("--community-id-seed %d: want 0 to 65535", f.cidSeed)
+	}
 	if f.idleTimeout <= 0 {
 		return fmt.Errorf("--idle-timeout %v: want a positive duration", f.idleTimeout)
 	}
@@ -137,6 +157,23 @@ func (f *readFlags) validate() error {
 	}
 	if f.closeLinger < 0 {
 		return fmt.Errorf("--close-linger %v: want zero or a positive duration", f.closeLinger)
+	}
+	vlan, err := reassembly.ParseVLANPolicy(f.vlanPolicy)
+	if err != nil {
+		return fmt.Errorf("--vlan-policy %w", err)
+	}
+	f.vlan = vlan
+	switch f.captureEnd {
+	case "last-frame":
+	case "now":
+		f.captureEndAt = func(int64) int64 { return time.Now().UnixNano() }
+	default:
+		at, err := time.Parse(time.RFC3339Nano, f.captureEnd)
+		if err != nil {
+			return fmt.Errorf("--capture-end %q: want last-frame, now or an RFC 3339 time such as 2026-12-06T15:04:05Z", f.captureEnd)
+		}
+		end := at.UnixNano()
+		f.captureEndAt = func(int64) int64 { return end }
 	}
 	for _, s := range f.localNets {
 		p, err := netip.ParsePrefix(s)
@@ -189,6 +226,9 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
+	if err := f.report.validate(f); err != nil {
+		return err
+	}
 	out := cmd.OutOrStdout()
 	errOut := cmd.ErrOrStderr()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -228,7 +268,27 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		Workers:    f.workers,
 		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: lingerOrNone(f.closeLinger), MaxConnections: f.maxConnections},
 		Classifier: f.cls,
+		CaptureEnd: f.captureEndAt,
+		Fleet:      &exporter.Fleet{Sensor: f.sensor, CommunityIDSeed: uint16(f.cidSeed)},
 	}
+	if opts.Fleet.Sensor == "" {
+		opts.Fleet.Sensor = exporter.DefaultSensor()
+	}
+	if jw != nil {
+		// From a pipe, each record as its connection finishes: after
+		// 200 ms without input the pending packets are processed and
+		// the records written out.
+		opts.FlushIdle = readFlushIdle
+		opts.Flush = func() {
+			if jw == nil {
+				return // --connection: nothing written per record
+			}
+			if err := jw.Flush(); err != nil && writeErr == nil {
+				writeErr = err
+			}
+		}
+	}
+	opts.Table.VLANPolicy = f.vlan
 	var tc *cache.Cache
 	quota := reassembly.NewQuota(f.quotaBytes)
 	if f.trace {
@@ -302,6 +362,9 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		}
 		fmt.Fprintln(infoOut)
 		writeErr = exporter.WriteInformation(infoOut, information(f, st, quota, tc))
+	}
+	if writeErr == nil {
+		writeErr = writeReports(errOut, f, args, tc, summary)
 	}
 	if writeErr != nil {
 		return fmt.Errorf("writing output: %w", writeErr)

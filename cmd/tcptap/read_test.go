@@ -197,3 +197,41 @@ func TestReadMetricsOut(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s", err, msg)
 	}
 }
+
+// TestReadCaptureEnd checks --capture-end: the connection left open in the
+// reason suite's OP capture stays OP at its last frame (and for a time
+// before it), is idle (IT) when the capture is said to end an hour later,
+// and with "now", weeks after the capture was made.
+func TestReadCaptureEnd(t *testing.T) {
+	pcap := filepath.Join(peers.ModuleRoot(t), "testdata", "scenarios", "OP-open_tcp4.pcap")
+	for _, tc := range []struct{ end, want string }{
+		{"last-frame", "OP"},
+		{"2026-11-21T22:00:00Z", "OP"},
+		{"2026-11-21T23:03:23.5Z", "IT"},
+		{"now", "IT"},
+	} {
+		out, errOut, code := runCLI(t, "read", "--cache-mode", "all", "--format", "json", "--capture-end", tc.end, pcap)
+		if code != 0 {
+			t.Fatalf("--capture-end %s: exit %d, %s", tc.end, code, errOut)
+		}
+		// The marker connection that ends the capture closed (AN); the
+		// other is the one left open.
+		var reasons []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var r struct{ Reason string }
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Reason != "AN" {
+				reasons = append(reasons, r.Reason)
+			}
+		}
+		if len(reasons) != 1 || reasons[0] != tc.want {
+			t.Errorf("--capture-end %s: %v, want [%s]", tc.end, reasons, tc.want)
+		}
+	}
+	_, errOut, code := runCLI(t, "read", "--capture-end", "yesterday", pcap)
+	if code != 1 || !strings.Contains(errOut, `--capture-end "yesterday": want last-frame, now or an RFC 3339 time`) {
+		t.Errorf("bad --capture-end: exit %d, %q", code, errOut)
+	}
+}

@@ -15,8 +15,11 @@ import (
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/daemon"
+	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/exporter/output"
 	"github.com/tcptap/tcptap/exporter/web"
+	"github.com/tcptap/tcptap/snmp"
 )
 
 func newRunCmd() *cobra.Command {
@@ -149,9 +152,18 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 	if err != nil {
 		return err
 	}
-	if notifier != nil {
-		opts.OnClose = notifier.AbnormalClose
+	fleet := cfg.Sensor.Fleet()
+	opts.Fleet = &fleet
+	outs, err := openOutputs(cfg, fleet.Sensor, opts.Logger)
+	if err != nil {
+		return err
 	}
+	// Stopped after the daemon: the records of the connections it
+	// finishes at stop are delivered within output.flush_timeout.
+	defer outs.Close()
+	opts.OnClose = onClose(notifier, outs)
+	stopSignals := handleSignals(outs, opts.Logger)
+	defer stopSignals()
 	d, err := daemon.New(opts)
 	if err != nil {
 		return err
@@ -163,6 +175,7 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 	var ctlErr, httpErr error
 	if cfg.Exporter.Listen != "" {
 		reg := metrics.NewRegistry(d.MetricsSnapshot, metrics.Options{Version: version, PortLabels: opts.PortLabels})
+		reg.MustRegister(outs.Collector())
 		srv, err := web.Listen(cfg.Exporter.Listen, web.Handler(reg, d), cfg.Exporter.WebConfigFile, opts.Logger)
 		if err != nil {
 			ctlStop()
@@ -197,6 +210,7 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 	runErr := d.Run(ctx)
 	ctlStop()
 	wg.Wait()
+	outs.Close()
 	opts.Logger.Info("tcptap stopped")
 	if err := errors.Join(runErr, ctlErr, httpErr); err != nil {
 		return fmt.Errorf("run: %w", err)
@@ -216,4 +230,64 @@ func portLabels(ports []int) []uint16 {
 		}
 	}
 	return out
+}
+
+// openOutputs starts the record outputs of output.* (none configured: an
+// empty set, whose Write does nothing).
+func openOutputs(cfg *config.Config, sensor string, log *slog.Logger) (*output.Set, error) {
+	ocfg, oopts, err := cfg.Output.Outputs(sensor)
+	if err != nil {
+		return nil, err
+	}
+	oopts.Logger = log
+	outs, err := output.New(ocfg, oopts)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range outs.Stats() {
+		log.Info("record output", "output", st.Name, "queue_bytes", st.QueueLimit, "records", cfg.Output.Records)
+	}
+	return outs, nil
+}
+
+// onClose is the daemon's hook for every finished connection: SNMP
+// notifications of abnormal closes and the record outputs.
+func onClose(notifier *snmp.Notifier, outs *output.Set) func(rec *exporter.Record) {
+	switch {
+	case notifier == nil && outs.Len() == 0:
+		return nil
+	case notifier == nil:
+		return outs.Write
+	case outs.Len() == 0:
+		return notifier.AbnormalClose
+	}
+	return func(rec *exporter.Record) {
+		notifier.AbnormalClose(rec)
+		outs.Write(rec)
+	}
+}
+
+// handleSignals acts on SIGHUP until the returned function is called:
+// the file output reopens its file (after logrotate moved or truncated
+// it). SIGINT and SIGTERM stop the daemon (runDaemon's context). This is
+// the place to extend SIGHUP into a reload of the configuration.
+func handleSignals(outs *output.Set, log *slog.Logger) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				log.Info("SIGHUP: reopening the file output")
+				outs.Reopen()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
 }

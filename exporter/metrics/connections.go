@@ -16,6 +16,7 @@ type connectionsCollector struct {
 	ports []uint16
 
 	opened, closed, service, tracked, evicted, reused, segmentsSeen *prometheus.Desc
+	vlanCopies                                                      *prometheus.Desc
 	dir                                                             []dirFamily
 }
 
@@ -38,6 +39,7 @@ func newConnectionsCollector(o Options) collector {
 		evicted:      desc("connections_evicted_total", "TCP connections let go early because a connection table was full."),
 		reused:       desc("connections_port_reused_total", "TCP connections ended by a new SYN on their 4-tuple."),
 		segmentsSeen: desc("tcp_segments_processed_total", "TCP segments applied to the connection tables."),
+		vlanCopies:   desc("vlan_copies_total", "TCP segments set aside as copies: their direction was seen on other VLAN tags before (trace.vlan_policy auto)."),
 		dir: []dirFamily{
 			{dirDesc("segments_total", "TCP segments by direction."), func(c *sc) uint64 { return c.Segments }},
 			{dirDesc("payload_bytes_total", "TCP payload bytes by direction."), func(c *sc) uint64 { return c.PayloadBytes }},
@@ -60,6 +62,7 @@ func (c *connectionsCollector) describe(ch chan<- *prometheus.Desc) {
 	ch <- c.evicted
 	ch <- c.reused
 	ch <- c.segmentsSeen
+	ch <- c.vlanCopies
 	if len(c.ports) > 0 {
 		ch <- c.service
 	}
@@ -71,7 +74,7 @@ func (c *connectionsCollector) describe(ch chan<- *prometheus.Desc) {
 func (c *connectionsCollector) update(s *Snapshot, ch chan<- prometheus.Metric) {
 	var sum Counters
 	var segments reassembly.SegmentStats
-	var opened, evicted, reused, segs uint64
+	var opened, evicted, reused, segs, copies uint64
 	var active int
 	for i := range s.Workers {
 		w := &s.Workers[i]
@@ -81,12 +84,14 @@ func (c *connectionsCollector) update(s *Snapshot, ch chan<- prometheus.Metric) 
 		evicted += w.Table.Evicted
 		reused += w.Table.ReusedPorts
 		segs += w.Table.Packets
+		copies += w.Table.VLANCopies
 		active += w.Active
 	}
 	counter(ch, c.opened, opened)
 	counter(ch, c.evicted, evicted)
 	counter(ch, c.reused, reused)
 	counter(ch, c.segmentsSeen, segs)
+	counter(ch, c.vlanCopies, copies)
 	gauge(ch, c.tracked, float64(active))
 	// Every code, present at 0 from the start.
 	for i, code := range classifier.Codes {

@@ -18,9 +18,9 @@ func newDecodeCollector(Options) collector {
 	return &decodeCollector{
 		errors:      desc("decode_errors_total", "Frames skipped as malformed or unsupported, by cause.", "cause"),
 		ignored:     desc("decode_ignored_frames_total", "Frames that are not TCP, by kind.", "kind"),
-		fragments:   desc("ip_fragments_total", "IP fragments received (IPv4: of TCP datagrams), by family.", "family"),
-		reassembled: desc("ip_fragments_reassembled_total", "IPv4 TCP datagrams rebuilt from fragments."),
-		fragDropped: desc("ip_fragments_dropped_total", "IPv4 fragments dropped: table full, timeout, overlap or malformed."),
+		fragments:   desc("ip_fragments_total", "Fragments of TCP datagrams received, by family.", "family"),
+		reassembled: desc("ip_fragments_reassembled_total", "TCP datagrams rebuilt from fragments, by family.", "family"),
+		fragDropped: desc("ip_fragments_dropped_total", "Fragments dropped: table full, timeout, overlap or malformed, by family.", "family"),
 	}
 }
 
@@ -42,10 +42,13 @@ func (c *decodeCollector) update(s *Snapshot, ch chan<- prometheus.Metric) {
 	counter(ch, c.errors, d.TruncatedTCP, "truncated_tcp")
 	counter(ch, c.errors, d.BadTCPHeader, "bad_tcp_header")
 	counter(ch, c.errors, d.BadTCPOption, "bad_tcp_option")
+	counter(ch, c.errors, d.TruncatedTCPOptions, "truncated_tcp_options")
 	counter(ch, c.ignored, d.NonIP, "non_ip")
 	counter(ch, c.ignored, d.NonTCP, "non_tcp")
 	counter(ch, c.fragments, d.Fragments, "ipv4")
 	counter(ch, c.fragments, d.IPv6Fragments, "ipv6")
-	counter(ch, c.reassembled, d.FragmentsDone)
-	counter(ch, c.fragDropped, d.FragmentsDropped)
+	counter(ch, c.reassembled, d.FragmentsDone, "ipv4")
+	counter(ch, c.reassembled, d.IPv6FragmentsDone, "ipv6")
+	counter(ch, c.fragDropped, d.FragmentsDropped, "ipv4")
+	counter(ch, c.fragDropped, d.IPv6FragmentsDropped, "ipv6")
 }

@@ -61,6 +61,7 @@ func Handler(g prometheus.Gatherer, b Backend) http.Handler {
 	mux.HandleFunc("GET /api/v1/connections/{id}/packets", a.packets)
 	mux.HandleFunc("GET /api/v1/connections/{id}/pcap", a.pcap)
 	mux.HandleFunc("GET /api/v1/information", a.information)
+	registerUI(mux, b) // /ui/ and /api/v1/connections/{id}/svg (ui.go)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, landing)
@@ -69,6 +70,7 @@ func Handler(g prometheus.Gatherer, b Backend) http.Handler {
 }
 
 const landing = `<html><head><title>tcptap</title></head><body><h1>tcptap</h1><ul>
+<li><a href="ui/">/ui/</a>: the connections that ended, their diagrams and packets</li>
 <li><a href="metrics">/metrics</a></li><li><a href="healthz">/healthz</a></li>
 <li><a href="api/v1/connections">/api/v1/connections</a></li>
 <li><a href="api/v1/information">/api/v1/information</a></li></ul></body></html>
