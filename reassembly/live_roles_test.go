@@ -3,6 +3,7 @@ package reassembly
 import (
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // TestLiveCountsKeepFirstRoles: a segment counts under the role its sender
@@ -25,8 +26,14 @@ func TestLiveCountsKeepFirstRoles(t *testing.T) {
 		{ms(4), true, P | A, 100, 5010, 20, 0}, // a retransmission
 		{ms(5), false, R | A, 5010, 120, 0, 0},
 		{ms(6), true, A, 120, 5010, 0, 0}, // lingers: counted with it
-		// A new SYN with another ISN reuses the port after the RST.
+		// A new SYN with another ISN reuses the port after the RST; B
+		// still holds the old connection and answers with a stale ACK,
+		// which A resets from SYN_SENT (with a FIN flag too: counted as
+		// sent, as ever), then retransmits its SYN.
 		{ms(7), true, S, 9000, 0, 0, 0},
+		{ms(7) + 100*time.Microsecond, false, A, 5010, 120, 0, 0},
+		{ms(7) + 200*time.Microsecond, true, R | F, 120, 0, 0, 0},
+		{ms(7) + 300*time.Microsecond, true, S, 9000, 0, 0, 0},
 		{ms(8), false, S | A, 7000, 9001, 0, 0},
 		{ms(9), true, A, 9001, 7001, 0, 0},
 		{ms(10), true, P | A, 9001, 7001, 30, 0},
@@ -66,12 +73,12 @@ func TestLiveCountsKeepFirstRoles(t *testing.T) {
 	if live != want {
 		t.Errorf("live counts\n%+v\nrecords\n%+v", live, want)
 	}
-	// By hand: the client (A) sent 9 segments, 70 payload bytes, two
-	// retransmissions (its late SYN and its data) and one FIN; the server
-	// (B) 3 segments, 10 bytes, one RST.
+	// By hand: the client (A) sent 11 segments, 70 payload bytes, three
+	// retransmissions (its late SYN, its data, its second SYN), one RST
+	// and two FINs; the server (B) 4 segments, 10 bytes, one RST.
 	c2s, s2c := live.Direction(Client), live.Direction(Server)
-	if c2s.Segments != 9 || c2s.PayloadBytes != 70 || c2s.Retransmissions != 2 || c2s.FINs != 1 ||
-		s2c.Segments != 3 || s2c.PayloadBytes != 10 || s2c.RSTs != 1 {
+	if c2s.Segments != 11 || c2s.PayloadBytes != 70 || c2s.Retransmissions != 3 || c2s.FINs != 2 || c2s.RSTs != 1 ||
+		s2c.Segments != 4 || s2c.PayloadBytes != 10 || s2c.RSTs != 1 {
 		t.Errorf("client to server %+v, server to client %+v", c2s, s2c)
 	}
 	if l, r := live.Side(Local), live.Side(Remote); l != s2c || r != c2s {

@@ -355,6 +355,9 @@ func (t *Table) update(c *tracked, p *capture.Packet, srcLo bool) (Role, Analysi
 		// the sender sent, and the sender stays in SYN_SENT and will
 		// send its SYN again.
 		t.bumpSmall(c, from, scRSTs)
+		if f.Has(capture.FlagFIN) {
+			t.bumpSmall(c, from, scFINs) // as sent, as the live counts have it
+		}
 		o := zeekOp{z: &c.zeek, t: t, c: c}
 		o.update(p, c.zeekFromFirst(from))
 		return from, 0
