@@ -188,7 +188,7 @@ func tcptapMIB(b Backend) []Provider {
 }
 
 // closedTable is tcptapClosedTable: one row per reason code, indexed by
-// its position in classifier.Codes + 1.
+// the code's stable index (classifier.Reason.Index), which never changes.
 func closedTable(b Backend, info func(*Request) *exporter.TraceInformation) *Table {
 	type row struct {
 		code   classifier.Code
@@ -207,14 +207,12 @@ func closedTable(b Backend, info func(*Request) *exporter.TraceInformation) *Tab
 			s := snapshot(b, r)
 			in := info(r)
 			rows := make([]Row, 0, len(classifier.Codes))
-			for i, c := range classifier.Codes {
+			for _, c := range classifier.Codes {
 				x := row{code: c, cached: in.CachedByReason[c]}
-				if j := metrics.ReasonIndex(c); j >= 0 {
-					for _, w := range s.Workers {
-						x.closed += w.Conns.Closed[j]
-					}
+				for _, w := range s.Workers {
+					x.closed += w.Conns.Closed[metrics.ReasonIndex(c)]
 				}
-				rows = append(rows, Row{Index: OID{uint32(i + 1)}, Data: x})
+				rows = append(rows, Row{Index: OID{uint32(c.Index())}, Data: x})
 			}
 			return rows
 		},

@@ -33,7 +33,7 @@ func newConnectionsCollector(o Options) collector {
 	return &connectionsCollector{
 		ports:        o.PortLabels,
 		opened:       desc("connections_opened_total", "TCP connections the workers started tracking."),
-		closed:       desc("connections_closed_total", "TCP connections that ended, by reason code (DESIGN §3: RF, ST, RT, PT, KT, AA, SR, RR, AN, PN, IT, OP, BD).", "reason"),
+		closed:       desc("connections_closed_total", "TCP connections that ended, by reason code ("+classifier.CodeList()+"; see docs/reasons.md).", "reason"),
 		service:      desc("service_connections_closed_total", "TCP connections that ended, by server port (only the ports of exporter.port_labels) and reason code.", "server_port", "reason"),
 		tracked:      desc("connections_tracked", "TCP connections currently held in the connection tables."),
 		evicted:      desc("connections_evicted_total", "TCP connections let go early because a connection table was full."),
@@ -94,12 +94,12 @@ func (c *connectionsCollector) update(s *Snapshot, ch chan<- prometheus.Metric) 
 	counter(ch, c.vlanCopies, copies)
 	gauge(ch, c.tracked, float64(active))
 	// Every code, present at 0 from the start.
-	for i, code := range classifier.Codes {
-		counter(ch, c.closed, sum.Closed[i], string(code))
+	for _, code := range classifier.Codes {
+		counter(ch, c.closed, sum.Closed[ReasonIndex(code)], string(code))
 	}
 	for si, p := range c.ports {
-		for i, code := range classifier.Codes {
-			counter(ch, c.service, sum.Services[si][i], portLabel(p), string(code))
+		for _, code := range classifier.Codes {
+			counter(ch, c.service, sum.Services[si][ReasonIndex(code)], portLabel(p), string(code))
 		}
 	}
 	byDir := [2]reassembly.SegmentCounts{segments.Direction(reassembly.Client), segments.Direction(reassembly.Server)}

@@ -7,8 +7,9 @@ import (
 	"github.com/tcptap/tcptap/exporter"
 )
 
-// NumReasons is the number of reason codes (classifier.Codes).
-const NumReasons = 13
+// NumReasons is the number of reason codes: per-reason arrays are indexed
+// by a code's stable index less one (classifier.Reason.Index).
+const NumReasons = classifier.NumCodes
 
 // MaxServices bounds exporter.port_labels: each listed server port gets its
 // own series per reason, so cardinality stays bounded.
@@ -18,15 +19,9 @@ const MaxServices = 32
 // (reassembly.Client: client to server).
 var directionNames = [2]string{"client_to_server", "server_to_client"}
 
-// ReasonIndex returns the index of code in classifier.Codes, or -1.
-func ReasonIndex(code classifier.Code) int {
-	for i, c := range classifier.Codes {
-		if c == code {
-			return i
-		}
-	}
-	return -1
-}
+// ReasonIndex returns code's slot in per-reason arrays, or -1 for an
+// unknown code.
+func ReasonIndex(code classifier.Code) int { return code.Index() - 1 }
 
 // Counters are one worker's plain counters of ended connections. The
 // worker owns them and adds each connection once, when it ends (the record

@@ -98,7 +98,7 @@ func TestCollectAndCompare(t *testing.T) {
 	cases := []struct {
 		name, want string
 	}{
-		{"tcptap_connections_closed_total", `# HELP tcptap_connections_closed_total TCP connections that ended, by reason code (DESIGN §3: RF, ST, RT, PT, KT, AA, SR, RR, AN, PN, IT, OP, BD).
+		{"tcptap_connections_closed_total", `# HELP tcptap_connections_closed_total TCP connections that ended, by reason code (RF, ST, RT, PT, KT, AA, SR, RR, AN, PN, IT, OP, BD; see docs/reasons.md).
 # TYPE tcptap_connections_closed_total counter
 ` + closedLines()},
 		{"tcptap_connections_opened_total", "# HELP tcptap_connections_opened_total TCP connections the workers started tracking.\n# TYPE tcptap_connections_opened_total counter\ntcptap_connections_opened_total 9\n"},

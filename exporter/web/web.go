@@ -139,7 +139,7 @@ func (a *api) connections(w http.ResponseWriter, r *http.Request) {
 		for _, s := range strings.Split(v, ",") {
 			c := classifier.Code(strings.ToUpper(strings.TrimSpace(s)))
 			if !c.Valid() {
-				httpError(w, http.StatusBadRequest, fmt.Sprintf("reason %q: want a reason code (RF, ST, RT, PT, KT, AA, SR, RR, AN, PN, IT, OP, BD)", s))
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("reason %q: want a reason code (%s)", s, classifier.CodeList()))
 				return
 			}
 			reasons[c] = true
