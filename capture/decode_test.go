@@ -1125,7 +1125,7 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 // BenchmarkGopacketDLP decodes the same frames with gopacket's
-// DecodingLayerParser, as DESIGN.md §5 first planned, and fills the same
+// DecodingLayerParser, as the first design planned, and fills the same
 // summary, for comparison with BenchmarkDecode.
 func BenchmarkGopacketDLP(b *testing.B) {
 	var (

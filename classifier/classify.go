@@ -11,7 +11,7 @@ import (
 
 // Config holds the local networks and the thresholds of the timeout rules.
 // The defaults are chosen from what the real Linux stack puts on the wire
-// (REFERENCE §3, §8) so that a connection that lost packets but recovered is
+// (docs/wire.md) so that a connection that lost packets but recovered is
 // never called a timeout: every run is reset when the peer answers.
 type Config struct {
 	// LocalNets names the local side: the endpoint inside these prefixes

@@ -21,7 +21,7 @@ type rule struct {
 	match func(in *input) (actor reassembly.Role, hasActor, ok bool)
 }
 
-// rules are tried in this order; the first match wins (DESIGN §3).
+// rules are tried in this order; the first match wins (docs/reasons.md).
 var rules = [...]rule{
 	// RF refused: the handshake never completed and the server answered
 	// the client's SYN with a RST (Linux: RST|ACK with seq 0 from a closed

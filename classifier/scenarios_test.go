@@ -24,7 +24,7 @@ import (
 )
 
 // The scenario tests make real Linux TCP connections die in each way of
-// DESIGN §3 (internal/scenarios), capture them on the lab's mirror port and
+// docs/reasons.md (internal/scenarios), capture them on the lab's mirror port and
 // check tcptap's reason, actor, local side and conn_state for every
 // connection. They need root (netlab.Require): they skip without it, and
 // fail without it when CI is set.

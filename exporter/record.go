@@ -1,5 +1,5 @@
 // Package exporter turns finished connections into what users read: the
-// JSON record of DESIGN §4, the switch vendor's cache-connection table, and
+// JSON record (docs/trace.md), the switch vendor's cache-connection table, and
 // per-reason summaries.
 package exporter
 
@@ -33,7 +33,7 @@ type RTT struct {
 	Data     Pair[float64] `json:"data"`
 }
 
-// Record is one connection as tcptap reports it (DESIGN §4). Field names
+// Record is one connection as tcptap reports it (docs/trace.md). Field names
 // are part of the interface: add fields, never rename.
 type Record struct {
 	ID         uint64          `json:"id"`

@@ -28,7 +28,7 @@ import (
 // SYN/FIN/RST counts must be equal; the Wireshark-compatible analysis
 // counts must be equal too unless realKnown explains why not; and each
 // connection must get the reason code the traffic was made to produce
-// (DESIGN §3).
+// (docs/reasons.md).
 
 // realConn is one connection a scenario made, with what tcptap must say
 // about it.

@@ -25,7 +25,7 @@ const (
 	AckedUnseen // "ACKed unseen segment"
 	ReusedPorts
 
-	// tcptap's reading of a probe-shaped segment by context (REFERENCE §1,
+	// tcptap's reading of a probe-shaped segment by context (docs/wire.md,
 	// §3): Linux keepalive and persist probes are byte-identical, and a
 	// 1-byte retransmission of the last byte sent looks like a keepalive to
 	// Wireshark.
@@ -103,7 +103,7 @@ const (
 // analyze runs Wireshark's tcp_analyze_sequence_number for segment p sent in
 // the fwd direction, updating fwd and rev, and returns the segment's flags.
 // firstRTT is the handshake RTT (0 when unknown), Wireshark's ts_first_rtt.
-// The order of the checks and their quirks are Wireshark's; see REFERENCE §1.
+// The order of the checks and their quirks are Wireshark's; see docs/wire.md.
 func analyze(fwd, rev *trackedEnd, p *capture.Packet, firstRTT int64) Analysis {
 	var a Analysis
 	seq, ack, seglen, flags, ts := p.Seq, p.Ack, p.PayloadLen, p.Flags, p.Timestamp

@@ -11,7 +11,7 @@ import (
 )
 
 // The trace filter's ACL, after the switch vendor's
-// "tcp trace filter { acl N | acl6 N }" (DESIGN §2.1, config key
+// "tcp trace filter { acl N | acl6 N }" (docs/trace.md, config key
 // trace.filter): an ordered list of permit and deny rules that decides which
 // connections are traced.
 //

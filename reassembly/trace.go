@@ -17,7 +17,7 @@ const (
 	ringStart = 8
 )
 
-// TraceConfig is the trace feature's configuration (DESIGN §2.1).
+// TraceConfig is the trace feature's configuration (docs/trace.md).
 type TraceConfig struct {
 	Enabled bool
 	// MaxPacketNumber is the size of each connection's packet record ring;

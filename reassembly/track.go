@@ -515,7 +515,7 @@ func (c *tracked) zeekFromFirst(from Role) bool {
 }
 
 // interpretProbe reads a probe-shaped segment from s to r by context
-// (REFERENCE §1).
+// (docs/wire.md).
 func interpretProbe(s, r *trackedEnd, p *capture.Packet, a Analysis) Analysis {
 	if a&ZeroWindowProbe != 0 {
 		return PersistProbe // BSD/Windows: one byte at the next sequence number
@@ -625,7 +625,7 @@ func (t *Table) trackRTT(c *tracked, s, r *trackedEnd, from Role, p *capture.Pac
 }
 
 // trackRuns maintains the retransmission and probe runs the timeout rules
-// read (classifier package, REFERENCE §3). Runs live in the rare extension:
+// read (classifier package, docs/reasons.md). Runs live in the rare extension:
 // a connection without one has none, and then there is nothing to answer.
 // r is c's endpoint from.Other().
 func (t *Table) trackRuns(c *tracked, r *trackedEnd, from Role, p *capture.Packet, a Analysis, ackAdvanced bool) {

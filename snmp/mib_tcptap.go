@@ -17,7 +17,7 @@ import (
 // until registered with IANA):
 //
 //	tcptapObjects                  TCPTAPMIB.1
-//	  tcptapTrace                  .1   trace configuration (DESIGN §2.1)
+//	  tcptapTrace                  .1   trace configuration (docs/trace.md)
 //	    tcptapTraceEnable          .1.1 TruthValue, read-write
 //	    tcptapTraceMaxPacketNumber .1.2 Integer32 (1..1048576), read-write
 //	    tcptapTraceMemoryQuota     .1.3 Unsigned32 KiB, read-write

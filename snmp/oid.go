@@ -1,4 +1,4 @@
-// Package snmp is tcptap's SNMP agent (DESIGN §2.2, REFERENCE §5 and §6):
+// Package snmp is tcptap's SNMP agent (docs/tcp-mib.md):
 // BER through gosnmp (SnmpDecodePacket and MarshalMsg; gosnmp has no agent),
 // the agent logic ours. A [Tree] of [Provider]s registered at disjoint
 // subtrees answers get and get-next against live state, computing table rows

@@ -22,7 +22,7 @@ import (
 	"github.com/tcptap/tcptap/config"
 )
 
-// The configuration of 'tcptap run' (DESIGN §6): every key of package
+// The configuration of 'tcptap run' (docs/trace.md, Conventions): every key of package
 // config is a YAML path in the file, an environment variable
 // TCPTAP_SECTION_KEY and a flag --section.key. Precedence: flag >
 // environment > file > default.

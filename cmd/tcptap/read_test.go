@@ -66,7 +66,7 @@ func TestReadJSONRecordFields(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
 		t.Fatal(err)
 	}
-	// DESIGN §4's field names are part of the interface.
+	// The record's field names (docs/trace.md) are part of the interface.
 	for _, k := range []string{"client", "server", "family", "vlan", "interface", "local", "reason", "reason_text",
 		"actor", "state", "conn_state", "history", "midstream", "first_seen", "last_seen", "duration_s",
 		"packets", "bytes", "retransmissions", "fast_retransmissions", "spurious_retransmissions", "out_of_order",

@@ -2,7 +2,7 @@
 // plain counters (Counters, the decoder's and the table's stats); at scrape
 // time a custom collector takes one Snapshot of every worker and builds
 // constant metrics from it, so the per-packet path never touches a
-// Prometheus metric (REFERENCE §5). As node_exporter's collector/, each
+// Prometheus metric: users of similar tools found per-packet metric updates their bottleneck. As node_exporter's collector/, each
 // group of metric families lives in its own file and registers itself in
 // init().
 package metrics

@@ -207,7 +207,7 @@ func (l *Lab) Blackhole(t testing.TB, dir Direction) *Fault {
 // incoming TCP segments with a RST (nft "reject with tcp reset") instead of
 // delivering them. The RST comes from ns's address, built by netfilter and
 // not by the socket, which stays open: a forged or middlebox reset as the
-// peer sees it. (Bridge-family reject is not available, see REFERENCE §8.)
+// peer sees it. (Bridge-family reject is not available, see docs/wire.md.)
 func (l *Lab) RejectWithReset(t testing.TB, ns *Namespace, r Rule) *Fault {
 	t.Helper()
 	if ns.Role != RoleClient && ns.Role != RoleServer {

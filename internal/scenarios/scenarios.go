@@ -1,5 +1,5 @@
 // Package scenarios drives real Linux TCP connections between the namespaces
-// of a [netlab.Lab] into each way a connection can end (DESIGN §3), and says
+// of a [netlab.Lab] into each way a connection can end (docs/reasons.md), and says
 // what tcptap must report for each of them.
 //
 // A [Scenario] runs one way of dying for one address family ("tcp4" or
@@ -104,7 +104,7 @@ type Scenario struct {
 }
 
 // LabOptions returns the lab options every scenario assumes: retransmission
-// budgets of seconds instead of minutes (REFERENCE §8 has the timings on
+// budgets of seconds instead of minutes (docs/wire.md has the timings on
 // this kernel). tcp_retries2=3: unacknowledged data is retransmitted 5 times
 // (the tail-loss probe included) and the socket fails with ETIMEDOUT ~6.8 s
 // after the original; window probes give up after 3. tcp_syn_retries=2 with
