@@ -38,6 +38,7 @@ type Config struct {
 	Exporter Exporter `mapstructure:"exporter" yaml:"exporter"`
 	SNMP     SNMP     `mapstructure:"snmp" yaml:"snmp"`
 	Control  Control  `mapstructure:"control" yaml:"control"`
+	Log      Log      `mapstructure:"log" yaml:"log"`
 }
 
 // Capture is live capture with AF_PACKET (tcptap run).
@@ -93,7 +94,19 @@ type Exporter struct {
 	// WebConfigFile is a Prometheus exporter-toolkit web configuration
 	// (TLS, basic authentication); empty: plain HTTP.
 	WebConfigFile string `mapstructure:"web_config_file" yaml:"web_config_file"`
+	// API says to whom the JSON API (connections, packets, pcaps,
+	// information) is served: APILoopback (requests that reach the
+	// listener on a loopback address), APIAll, or APINone. /metrics,
+	// /healthz and /readyz are served to everyone.
+	API string `mapstructure:"api" yaml:"api"`
 }
+
+// exporter.api values.
+const (
+	APILoopback = "loopback"
+	APIAll      = "all"
+	APINone     = "none"
+)
 
 // SNMP is the SNMP agent. It is read-only unless a community or user with
 // access rw is configured.
@@ -158,6 +171,14 @@ type View struct {
 // Control is the Unix control socket of the operator commands.
 type Control struct {
 	Socket string `mapstructure:"socket" yaml:"socket"`
+}
+
+// Log is the daemon's log on standard error (log/slog).
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `mapstructure:"level" yaml:"level"`
+	// Format is text (logfmt-like key=value) or json.
+	Format string `mapstructure:"format" yaml:"format"`
 }
 
 // Capture defaults.
@@ -225,6 +246,7 @@ func Default() Config {
 		Exporter: Exporter{
 			Listen:     DefaultExporterListen,
 			PortLabels: []int{},
+			API:        APILoopback,
 		},
 		SNMP: SNMP{
 			Listen:            []string{DefaultSNMPListen},
@@ -237,6 +259,7 @@ func Default() Config {
 			StateDir:          DefaultSNMPStateDir,
 		},
 		Control: Control{Socket: DefaultControlSocket},
+		Log:     Log{Level: "info", Format: "text"},
 	}
 }
 

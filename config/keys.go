@@ -25,8 +25,8 @@ type Key struct {
 	index []int
 }
 
-// Section returns the key's section: capture, trace, exporter, snmp or
-// control.
+// Section returns the key's section: capture, trace, exporter, snmp,
+// control or log.
 func (k Key) Section() string { return k.Name[:strings.IndexByte(k.Name, '.')] }
 
 // Field returns the key's name within its section.
@@ -90,6 +90,13 @@ var sectionDocs = map[string][]string{
 	"control": {
 		"The operator commands (tcptap trace|display|reset ...) reach the running",
 		"daemon over this Unix socket.",
+	},
+	"log": {
+		"The daemon's log on standard error: start and stop, capture set-up,",
+		"kernel drops, and one line per operator action (trace and reset",
+		"commands, SNMP sets, reloads) naming who did it: the control socket",
+		"peer's uid and pid, the SNMP community or user and source address.",
+		"Both keys change on reload (SIGHUP).",
 	},
 }
 
@@ -213,12 +220,29 @@ var keyDocs = map[string]keyDoc{
 		help: "address of the HTTP listener, host:port (empty: none)",
 		doc: []string{
 			"9911 is not one of the well-known default ports of Prometheus's own",
-			"exporters. Use 127.0.0.1:9911 to serve only local scrapers.",
+			"exporters. /metrics, /healthz and /readyz are served on every address",
+			"of the listener so Prometheus and probes reach them; the JSON API is",
+			"governed by exporter.api. Use 127.0.0.1:9911 to serve only local",
+			"scrapers.",
+		},
+	},
+	"exporter.api": {
+		help: "who gets the JSON API (connections, packets, pcaps): loopback (only requests to a loopback address), all, or none",
+		doc: []string{
+			"The API serves every tracked 4-tuple, packet header and pcap. With the",
+			"default, a request that reaches the listener on a non-loopback address",
+			"(such as the node's address on a host network) gets 403 for /api/;",
+			"curl localhost:9911/api/v1/... on the sensor works. Set all only with",
+			"exporter.web_config_file (TLS and basic authentication) or on a",
+			"trusted network.",
 		},
 	},
 	"exporter.port_labels": {
-		help: "server ports that get their own port label value on per-port metrics; others count as \"other\" (at most 64)",
-		doc:  []string{"Example: [22, 80, 443]."},
+		help: "server ports whose closes are counted on their own in tcptap_service_connections_closed_total (at most 32)",
+		doc: []string{
+			"Closes on other ports are only in tcptap_connections_closed_total.",
+			"Example: [22, 80, 443].",
+		},
 	},
 	"exporter.web_config_file": {
 		help: "Prometheus web configuration file (TLS, basic authentication) for the listener (empty: plain HTTP)",
@@ -319,6 +343,13 @@ var keyDocs = map[string]keyDoc{
 
 	"control.socket": {
 		help: "Unix socket (mode 0600) of the operator commands",
+	},
+
+	"log.level": {
+		help: "least level logged: debug, info, warn or error",
+	},
+	"log.format": {
+		help: "log line format: text (key=value) or json (one object a line)",
 	},
 }
 

@@ -96,7 +96,7 @@ func (d *Daemon) serveConn(conn net.Conn) {
 	var resp Response
 	if err := json.NewDecoder(io.LimitReader(conn, maxRequest)).Decode(&req); err != nil {
 		resp.Error = fmt.Sprintf("bad request: %v", err)
-	} else if out, err := d.Handle(&req); err != nil {
+	} else if out, err := d.HandleAs(&req, PeerActor(conn)); err != nil {
 		resp.Error = err.Error()
 	} else {
 		resp.OK, resp.Output = true, out

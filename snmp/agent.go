@@ -45,7 +45,10 @@ type Counters struct {
 
 // Community is a parsed config.Community.
 type Community struct {
-	Name    string
+	Name string
+	// Label names the community in the audit log without its name (a
+	// v1/v2c community is a password): snmp.communities[1].
+	Label   string
 	Write   bool
 	View    *View // nil: everything
 	Sources []netip.Prefix
@@ -129,7 +132,7 @@ func Communities(cfg config.SNMP) ([]Community, error) {
 		if len(c.Name) > 255 {
 			return nil, fmt.Errorf("snmp.communities %q: longer than 255 bytes", c.Name)
 		}
-		k := Community{Name: c.Name, Write: c.Access == "rw"}
+		k := Community{Name: c.Name, Write: c.Access == "rw", Label: fmt.Sprintf("snmp.communities[%d]", len(out))}
 		if c.View != "" {
 			k.View = views[c.View]
 			if k.View == nil {
@@ -248,6 +251,7 @@ func (h *Handler) Handle(ctx context.Context, msg []byte, from netip.Addr) []byt
 		PDUType:   gosnmp.GetResponse,
 		RequestID: req.RequestID,
 	}
+	ctx = withActor(ctx, "via", "snmp", "community", com.Label, "source", from.Unmap().String())
 	bulk, ok := h.serve(ctx, req, com, req.Version == gosnmp.Version1, resp)
 	if !ok {
 		return nil
@@ -492,9 +496,11 @@ func (h *Handler) set(r *Request, com *Community, v1 bool, vbs []Binding, resp *
 		}
 		if err := commits[i].Apply(); err != nil {
 			h.debug("set commit", "oid", vbs[i].OID.String(), "err", err)
+			h.auditSet(r, vbs, err)
 			fail(resp, v1, vbs, gosnmp.CommitFailed, i)
 			return
 		}
 	}
+	h.auditSet(r, vbs, nil)
 	resp.Variables = pdus(vbs)
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -43,6 +43,8 @@ port 161 also needs CAP_NET_BIND_SERVICE.
 	}
 	v := bindConfig(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		hup := notifyHangup() // from the start: a SIGHUP never kills the daemon
+		defer signal.Stop(hup)
 		cfg, err := loadConfig(v)
 		if err == nil {
 			err = cfg.Capture.RequireInterfaces()
@@ -55,7 +57,10 @@ port 161 also needs CAP_NET_BIND_SERVICE.
 			return err
 		}
 		path := persistPath(v)
+		rl := &reloader{v: v, mu: new(sync.Mutex), cfg: &cfg, started: cfg, log: opts.Logger}
 		opts.Persist = func(s daemon.TraceSettings) error {
+			rl.mu.Lock()
+			defer rl.mu.Unlock()
 			t := cfg.Trace
 			t.Enable, t.Filter, t.OnlyNewConnection, t.MaxPacketNumber = s.Enabled, s.Filter, s.OnlyNewConnection, s.MaxPacketNumber
 			t.MemoryQuota, t.CacheMode = config.FormatSize(s.MemoryQuota), s.CacheMode.String()
@@ -65,14 +70,14 @@ port 161 also needs CAP_NET_BIND_SERVICE.
 			cfg.Trace = t
 			return nil
 		}
-		return runDaemon(cmd.Context(), &cfg, opts)
+		return runDaemon(cmd.Context(), &cfg, opts, hup, rl)
 	}
 	return cmd
 }
 
 // daemonOptions turns the validated configuration into the daemon's.
 func daemonOptions(cfg *config.Config) (daemon.Options, error) {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := newLogger(cfg.Log)
 	tc, err := cfg.Trace.TraceConfig()
 	if err != nil {
 		return daemon.Options{}, err
@@ -138,8 +143,9 @@ func daemonOptions(cfg *config.Config) (daemon.Options, error) {
 	}, nil
 }
 
-// runDaemon runs the daemon and its control socket until SIGINT/SIGTERM.
-func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) error {
+// runDaemon runs the daemon and its control socket until SIGINT/SIGTERM,
+// reloading on SIGHUP (hup) with rl.
+func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options, hup <-chan os.Signal, rl *reloader) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -157,18 +163,25 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 		return err
 	}
 	opts.Logger.Info("tcptap running", "version", version, "interfaces", cfg.Capture.Interfaces,
-		"workers", len(d.Stats()), "control_socket", cfg.Control.Socket, "trace", opts.Trace.Enabled)
+		"workers", len(d.Stats()), "control_socket", cfg.Control.Socket, "trace", opts.Trace.Enabled,
+		"snaplen", cfg.Capture.Snaplen, "ring_size", cfg.Capture.RingSize, "block_size", cfg.Capture.BlockSize,
+		"promiscuous", cfg.Capture.Promiscuous, "pid", os.Getpid())
 	ctlCtx, ctlStop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	rl.d = d
+	wg.Add(2)
+	go func() { defer wg.Done(); reloadOnHangup(ctlCtx, hup, rl) }()
+	go func() { defer wg.Done(); d.LogDrops(ctlCtx, time.Minute) }()
 	var ctlErr, httpErr error
 	if cfg.Exporter.Listen != "" {
 		reg := metrics.NewRegistry(d.MetricsSnapshot, metrics.Options{Version: version, PortLabels: opts.PortLabels})
-		srv, err := web.Listen(cfg.Exporter.Listen, web.Handler(reg, d), cfg.Exporter.WebConfigFile, opts.Logger)
+		h := web.NewHandler(reg, d, web.Options{API: cfg.Exporter.API})
+		srv, err := web.Listen(cfg.Exporter.Listen, h, cfg.Exporter.WebConfigFile, opts.Logger)
 		if err != nil {
 			ctlStop()
 			return err
 		}
-		opts.Logger.Info("HTTP listening", "address", srv.Addr().String(), "web_config_file", cfg.Exporter.WebConfigFile)
+		opts.Logger.Info("HTTP listening", "address", srv.Addr().String(), "web_config_file", cfg.Exporter.WebConfigFile, "api", cfg.Exporter.API)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -197,7 +210,7 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 	runErr := d.Run(ctx)
 	ctlStop()
 	wg.Wait()
-	opts.Logger.Info("tcptap stopped")
+	opts.Logger.Info("tcptap stopped", "version", version, "err", errors.Join(runErr, ctlErr, httpErr))
 	if err := errors.Join(runErr, ctlErr, httpErr); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
