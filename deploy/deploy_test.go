@@ -105,7 +105,8 @@ func TestSystemdUnit(t *testing.T) {
 
 	want := map[string]string{
 		"Type":                    "simple",
-		"Restart":                 "on-failure",
+		"Restart":                 "always",
+		"ExecReload":              "/bin/kill -HUP $MAINPID",
 		"NoNewPrivileges":         "yes",
 		"ProtectSystem":           "strict",
 		"ProtectHome":             "yes",
@@ -474,6 +475,12 @@ type podSpec struct {
 			MountPath string `yaml:"mountPath"`
 			ReadOnly  bool   `yaml:"readOnly"`
 		} `yaml:"volumeMounts"`
+		Ports []struct {
+			Name          string `yaml:"name"`
+			ContainerPort int    `yaml:"containerPort"`
+		} `yaml:"ports"`
+		LivenessProbe  *k8sProbe `yaml:"livenessProbe"`
+		ReadinessProbe *k8sProbe `yaml:"readinessProbe"`
 	} `yaml:"containers"`
 	Volumes []struct {
 		Name      string         `yaml:"name"`
@@ -482,6 +489,14 @@ type podSpec struct {
 			Name string `yaml:"name"`
 		} `yaml:"configMap"`
 	} `yaml:"volumes"`
+}
+
+// k8sProbe is a container probe.
+type k8sProbe struct {
+	HTTPGet *struct {
+		Path string `yaml:"path"`
+		Port any    `yaml:"port"`
+	} `yaml:"httpGet"`
 }
 
 // quantity parses a Kubernetes memory quantity with a binary suffix.
@@ -633,6 +648,29 @@ func TestKubernetesDaemonSet(t *testing.T) {
 	}
 	if req := c.Resources.Requests["memory"]; req == "" || quantity(t, req) != limit {
 		t.Errorf("memory request %q: want it equal to the limit", req)
+	}
+	// Probes: liveness on /healthz, readiness on /readyz, on the port
+	// exporter.listen serves (the host network: the node's address, where
+	// the probe paths are served whatever exporter.api says).
+	_, port, _ := strings.Cut(cfg.Exporter.Listen, ":")
+	for _, p := range []struct {
+		name  string
+		probe *k8sProbe
+		path  string
+	}{{"livenessProbe", c.LivenessProbe, "/healthz"}, {"readinessProbe", c.ReadinessProbe, "/readyz"}} {
+		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path {
+			t.Errorf("%s: want an httpGet of %s", p.name, p.path)
+			continue
+		}
+		got := fmt.Sprint(p.probe.HTTPGet.Port)
+		for _, cp := range c.Ports {
+			if cp.Name == got {
+				got = strconv.Itoa(cp.ContainerPort)
+			}
+		}
+		if got != port {
+			t.Errorf("%s port %s: exporter.listen serves %s", p.name, got, port)
+		}
 	}
 	if _, ok := c.Resources.Limits["cpu"]; ok {
 		t.Error("a CPU limit throttles the capture workers into kernel drops")
