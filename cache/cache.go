@@ -109,7 +109,7 @@ func (c *Cache) Add(conn *reassembly.Conn, rec *exporter.Record) *Entry {
 		return nil
 	}
 	e := &Entry{Record: *rec}
-	e.Record.VLAN = append([]uint16(nil), rec.VLAN...)
+	e.Record.VLAN = append([]uint16{}, rec.VLAN...) // [] in JSON, as every record, never null
 	r := conn.Trace
 	var ringBytes int64
 	room := 0

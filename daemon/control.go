@@ -169,8 +169,11 @@ func (d *Daemon) Handle(req *Request) ([]byte, error) {
 		err := exporter.WriteInformation(&out, d.Information())
 		return out.Bytes(), err
 	case "display cache-connection":
+		if req.Family == "ip" {
+			req.Family = "ipv4" // the vendor's form: display tcp trace cache-connection ip
+		}
 		if req.Family != "" && req.Family != "ipv4" && req.Family != "ipv6" {
-			return nil, fmt.Errorf("display cache-connection %q: want ipv4 or ipv6", req.Family)
+			return nil, fmt.Errorf("display cache-connection %q: want ip (or ipv4) or ipv6", req.Family)
 		}
 		var recs []exporter.Record
 		for _, e := range d.cache.Entries(nil) {
@@ -191,6 +194,9 @@ func (d *Daemon) Handle(req *Request) ([]byte, error) {
 
 // atRisk lists the open connections at risk (display at-risk).
 func (d *Daemon) atRisk(req *Request) ([]byte, error) {
+	if req.Family == "ip" {
+		req.Family = "ipv4"
+	}
 	if req.Family != "" && req.Family != "ipv4" && req.Family != "ipv6" {
 		return nil, fmt.Errorf("display at-risk %q: want ipv4 or ipv6", req.Family)
 	}

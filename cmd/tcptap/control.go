@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -77,7 +78,7 @@ func newResetCmd() *cobra.Command {
 func newDisplayCmd() *cobra.Command {
 	display := &cobra.Command{Use: "display", Short: "Show the running daemon's trace cache and statistics"}
 	display.AddCommand(
-		controlCmd("cache-connection [ipv4|ipv6]", "The table of cached closed connections and their reasons", cobra.MaximumNArgs(1),
+		controlCmd("cache-connection [ip|ipv4|ipv6]", "The table of cached closed connections and their reasons (ip: IPv4, as the vendor's 'display tcp trace cache-connection ip')", cobra.MaximumNArgs(1),
 			func(args []string) (*daemon.Request, error) {
 				req := &daemon.Request{Cmd: "display cache-connection"}
 				if len(args) == 1 {
@@ -105,11 +106,11 @@ func newCachePacketCmd() *cobra.Command {
 	var verbose, wireshark bool
 	var last int
 	cmd := controlCmd("cache-packet", "The recorded packets of one cached connection", cobra.NoArgs, func([]string) (*daemon.Request, error) {
-		a, err := netip.ParseAddr(srcIP)
+		a, err := parseIP(srcIP)
 		if err != nil {
 			return nil, fmt.Errorf("--source-ip %q: %v", srcIP, err)
 		}
-		b, err := netip.ParseAddr(dstIP)
+		b, err := parseIP(dstIP)
 		if err != nil {
 			return nil, fmt.Errorf("--destination-ip %q: %v", dstIP, err)
 		}
@@ -135,4 +136,19 @@ func newCachePacketCmd() *cobra.Command {
 		cmd.MarkFlagRequired(f)
 	}
 	return cmd
+}
+
+// parseIP parses an address as the views print it: 10.0.0.1, fd00::1, or
+// an IPv6 address in brackets ([fd00::1], the table's form of addr:port).
+func parseIP(s string) (netip.Addr, error) {
+	if t, ok := strings.CutPrefix(s, "["); ok {
+		if t, ok = strings.CutSuffix(t, "]"); ok {
+			a, err := netip.ParseAddr(t)
+			if err == nil && !a.Is6() {
+				return netip.Addr{}, fmt.Errorf("brackets are for IPv6 addresses")
+			}
+			return a, err
+		}
+	}
+	return netip.ParseAddr(s)
 }
