@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sort"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gosnmp/gosnmp"
@@ -94,6 +95,8 @@ type Handler struct {
 	// digest, a message that does not decrypt. It must not block.
 	OnAuthFailure func()
 	Log           *slog.Logger
+
+	comMu sync.RWMutex // guards Communities once serving (SetCommunities)
 }
 
 // parseViews parses snmp.views by name.
@@ -164,8 +167,11 @@ func (h *Handler) maxSize() int {
 
 func (h *Handler) community(name string, from netip.Addr) *Community {
 	from = from.Unmap()
-	for i := range h.Communities {
-		c := &h.Communities[i]
+	h.comMu.RLock()
+	coms := h.Communities
+	h.comMu.RUnlock()
+	for i := range coms {
+		c := &coms[i]
 		if c.Name != name {
 			continue
 		}

@@ -52,13 +52,16 @@ type reloader struct {
 	// that need a restart are compared with.
 	started config.Config
 	d       *daemon.Daemon
+	snmp    *snmpReloader // nil until the SNMP agent and notifier run
 	log     *slog.Logger
 }
 
 // Reload is the single entry point of a reload (SIGHUP): it re-reads the
 // configuration file (with the same environment and flags over it) and
 // applies what can change at run time: the trace settings (within the
-// vendor's rules, see daemon.ApplyTrace) and log.level. A file that does
+// vendor's rules, see daemon.ApplyTrace), log.level, and the SNMP agent's
+// communities, views, users, trap targets and authentication traps (see
+// snmpReloader). A file that does
 // not load or validate changes nothing and the error is logged and
 // returned; keys that need a restart (capture, listeners, SNMP, ...) are
 // logged as such and left running as they are.
@@ -73,14 +76,26 @@ func (r *reloader) Reload(who daemon.Actor) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var restart []string
+	var restart, snmpChanged []string
+	snmpOK := r.snmp.applicable(next.SNMP)
 	for _, k := range config.Keys() {
-		if runtimeKeys[k.Name] {
-			continue
-		}
-		if !reflect.DeepEqual(k.Ptr(&r.started), k.Ptr(&next)) {
+		switch {
+		case runtimeKeys[k.Name]:
+		case snmpOK[k.Name]:
+			if !reflect.DeepEqual(k.Ptr(r.cfg), k.Ptr(&next)) {
+				snmpChanged = append(snmpChanged, k.Name)
+			}
+		case !reflect.DeepEqual(k.Ptr(&r.started), k.Ptr(&next)):
 			restart = append(restart, k.Name)
 		}
+	}
+	if len(snmpChanged) > 0 {
+		if err := r.snmp.apply(next.SNMP); err != nil {
+			r.log.Error("reload refused: the running configuration stays", append([]any{"action", "reload", "err", err.Error()}, who...)...)
+			return fmt.Errorf("reload: %w", err)
+		}
+		// The keys, not their values: communities and passwords are secrets.
+		r.log.Info("operator action", append([]any{"action", "reload snmp", "changed", snmpChanged}, who...)...)
 	}
 	if r.cfg.Log.Level != next.Log.Level {
 		lv, _ := next.Log.SlogLevel()
@@ -105,7 +120,7 @@ func (r *reloader) Reload(who daemon.Actor) error {
 		// they ran.
 		r.cfg.Trace.Filter = r.d.Settings().Filter
 	}
-	r.log.Info("reloaded", append([]any{"action", "reload", "trace", changed, "kept_while_enabled", kept, "restart_needed", restart}, who...)...)
+	r.log.Info("reloaded", append([]any{"action", "reload", "trace", changed, "kept_while_enabled", kept, "snmp", snmpChanged, "restart_needed", restart}, who...)...)
 	return nil
 }
 

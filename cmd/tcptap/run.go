@@ -190,11 +190,15 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options, 
 			}
 		}()
 	}
-	if err := startSNMP(ctlCtx, cfg.SNMP, usm, d, notifier, opts.Logger, &wg); err != nil {
+	agent, err := startSNMP(ctlCtx, cfg.SNMP, usm, d, notifier, opts.Logger, &wg)
+	if err != nil {
 		ctlStop()
 		wg.Wait()
 		return err
 	}
+	rl.mu.Lock() // a SIGHUP may already be in Reload
+	rl.snmp = &snmpReloader{started: cfg.SNMP, usm: usm, agent: agent, n: notifier, log: opts.Logger}
+	rl.mu.Unlock()
 	if notifier != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); notifier.Run(ctlCtx) }()
