@@ -78,7 +78,8 @@ var sectionDocs = map[string][]string{
 		"other sections and the comments are kept).",
 	},
 	"exporter": {
-		"The HTTP listener: Prometheus metrics at /metrics. It is read-only;",
+		"The HTTP listener: Prometheus metrics at /metrics, /healthz and /readyz",
+		"for probes, and the JSON API under /api/v1/ (see api). It is read-only;",
 		"commands that change anything go through the control socket.",
 	},
 	"snmp": {
