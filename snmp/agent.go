@@ -233,7 +233,7 @@ func (h *Handler) Handle(ctx context.Context, msg []byte, from netip.Addr) []byt
 	case int(gosnmp.Version1), int(gosnmp.Version2c):
 	case int(gosnmp.Version3):
 		if h.USM != nil {
-			return h.handleV3(ctx, msg)
+			return h.handleV3(withSource(ctx, from), msg)
 		}
 		fallthrough
 	default:

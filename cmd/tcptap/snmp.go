@@ -106,11 +106,8 @@ type snmpReloader struct {
 	log     *slog.Logger
 }
 
-// snmpRuntimeKeys are the snmp keys a reload may apply.
-var snmpRuntimeKeys = []string{"snmp.communities", "snmp.views", "snmp.users", "snmp.trap_targets", "snmp.authentication_traps"}
-
-// applicable returns which of snmpRuntimeKeys next may change without a
-// restart: none without an agent or notifier; users only while SNMPv3's
+// applicable returns which snmp keys (communities, views, users, trap
+// targets, authentication traps) next may change without a restart: none without an agent or notifier; users only while SNMPv3's
 // engine state was set up at start (or is not needed); trap targets only
 // with a notifier running.
 func (r *snmpReloader) applicable(next config.SNMP) map[string]bool {
