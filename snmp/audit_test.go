@@ -16,7 +16,11 @@ type auditLog struct {
 	b  bytes.Buffer
 }
 
-func (a *auditLog) Write(p []byte) (int, error) { a.mu.Lock(); defer a.mu.Unlock(); return a.b.Write(p) }
+func (a *auditLog) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.b.Write(p)
+}
 
 func (a *auditLog) actions(t *testing.T) []map[string]any {
 	t.Helper()
