@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,3 +192,46 @@ func (idleSource) Next() (capture.Frame, error) {
 	return capture.Frame{}, capture.ErrTimeout
 }
 func (idleSource) Close() error { return nil }
+
+// droppingSource is an idle source whose kernel statistics count drops:
+// 5 more at each call.
+type droppingSource struct {
+	idleSource
+	drops atomic.Uint64
+}
+
+func (s *droppingSource) Stats() (capture.LiveStats, error) {
+	n := s.drops.Add(5)
+	return capture.LiveStats{Packets: n, Drops: n, QueueFreezes: n / 5}, nil
+}
+
+// Kernel drops are logged at most once per interval, with the drops and
+// freezes of that interval; none while nothing drops.
+func TestLogDrops(t *testing.T) {
+	var logs syncBuffer
+	src := &droppingSource{}
+	d, err := New(Options{Interfaces: []string{"eth9"}, Workers: 1, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Open: func(string, int, int) (Source, error) { return src, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); d.Run(ctx) }()
+	go func() { defer wg.Done(); d.LogDrops(ctx, 300*time.Millisecond) }()
+	time.Sleep(1100 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	lines := logs.lines(t, "capture: kernel dropped packets (raise capture.ring_size or capture.workers)")
+	// The worker publishes every 20-50 ms, so every interval has drops:
+	// 3 intervals in 1.1 s, at most 3 lines.
+	if len(lines) < 2 || len(lines) > 3 {
+		t.Fatalf("%d drop lines in 1.1 s at a 300 ms interval, want 2 or 3: %v", len(lines), lines)
+	}
+	for _, l := range lines {
+		if l["interface"] != "eth9" || l["drops"].(float64) <= 0 || l["ring_freezes"] == nil || l["interval"] != "300ms" {
+			t.Errorf("drop line: %v", l)
+		}
+	}
+}
