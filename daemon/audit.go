@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -31,10 +32,27 @@ func mutating(cmd string) bool {
 	return strings.HasPrefix(cmd, "trace ") || cmd == "reset cache"
 }
 
+// SetReload sets what the "reload" command runs (tcptap run's reload of
+// its configuration file); it logs its own audit lines with who.
+func (d *Daemon) SetReload(fn func(who Actor) error) {
+	d.mu.Lock()
+	d.reload = fn
+	d.mu.Unlock()
+}
+
 // HandleAs executes one request for who and, when the request changes
 // anything, logs one audit line: the command, its arguments, what changed
 // and who asked.
 func (d *Daemon) HandleAs(req *Request, who Actor) ([]byte, error) {
+	if req.Cmd == "reload" {
+		d.mu.Lock()
+		fn := d.reload
+		d.mu.Unlock()
+		if fn == nil {
+			return nil, errors.New("reload: this daemon has no configuration file to reload")
+		}
+		return nil, fn(who)
+	}
 	if !mutating(req.Cmd) {
 		return d.Handle(req)
 	}

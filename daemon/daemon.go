@@ -99,6 +99,8 @@ type Daemon struct {
 	acl      reassembly.ACL
 	trace    reassembly.TraceConfig
 	gen      atomic.Uint64 // bumped on every trace change; workers pick it up
+
+	reload func(who Actor) error // the "reload" command (SetReload); under mu
 }
 
 type worker struct {

@@ -69,6 +69,10 @@ func newTraceCmd() *cobra.Command {
 	return trace
 }
 
+func newReloadCmd() *cobra.Command {
+	return controlCmd("reload", "Re-read the daemon's configuration file and apply what changes at run time (as SIGHUP; the log names the caller)", cobra.NoArgs, simple("reload"))
+}
+
 func newResetCmd() *cobra.Command {
 	reset := &cobra.Command{Use: "reset", Short: "Reset daemon state"}
 	reset.AddCommand(controlCmd("cache", "Clear the trace cache: cached connections and their packets", cobra.NoArgs, simple("reset cache")))

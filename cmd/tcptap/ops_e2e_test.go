@@ -268,6 +268,13 @@ log:
 	alive()
 	mustRun(bin, "display", "information", "--control.socket", sock)
 
+	// 'tcptap reload' over the control socket: the same reload, logged
+	// with the caller's uid.
+	mustRun(bin, "reload", "--control.socket", sock)
+	if r := waitLog(t, &log, "reloaded", 3)[2]; r["via"] != "control" || r["uid"] != float64(os.Getuid()) {
+		t.Errorf("tcptap reload line: %v", r)
+	}
+
 	// A new community by reload: the old one gets no answer, the new one
 	// does.
 	snmpget := func(com string) error {
@@ -280,7 +287,7 @@ log:
 	community = "ops-rw-rotated"
 	cfg("trace:\n  cache_mode: all\n  enable: true\n  idle_timeout: 1m\n")
 	cmd.Process.Signal(syscall.SIGHUP)
-	if r := waitLog(t, &log, "reloaded", 3)[2]; fmt.Sprint(r["snmp"]) != "[snmp.communities]" {
+	if r := waitLog(t, &log, "reloaded", 4)[3]; fmt.Sprint(r["snmp"]) != "[snmp.communities]" {
 		t.Errorf("reload of the community: %v", r)
 	}
 	if err := snmpget("ops-rw-rotated"); err != nil {

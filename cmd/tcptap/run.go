@@ -169,6 +169,7 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options, 
 	ctlCtx, ctlStop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	rl.d = d
+	d.SetReload(rl.Reload) // tcptap reload: the same reload, audited with the caller's uid
 	wg.Add(2)
 	go func() { defer wg.Done(); reloadOnHangup(ctlCtx, hup, rl) }()
 	go func() { defer wg.Done(); d.LogDrops(ctlCtx, time.Minute) }()
