@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -674,5 +675,45 @@ func TestKubernetesDaemonSet(t *testing.T) {
 	}
 	if _, ok := c.Resources.Limits["cpu"]; ok {
 		t.Error("a CPU limit throttles the capture workers into kernel drops")
+	}
+}
+
+// TestContainerfileRunExample: the Containerfile's docker run example, run
+// as the image's non-root user with only NET_RAW, must not need a port
+// below 1024: its environment moves the SNMP agent (default 127.0.0.1:161)
+// above 1023, and the configuration it gives validates.
+func TestContainerfileRunExample(t *testing.T) {
+	text := string(readFile(t, "Containerfile"))
+	i := strings.Index(text, "docker run")
+	if i < 0 {
+		t.Fatal("no docker run example in the Containerfile")
+	}
+	example := text[i:]
+	example = example[:strings.Index(example, "\n#\n")]
+	if strings.Contains(example, "NET_BIND_SERVICE") {
+		t.Skip("the example grants NET_BIND_SERVICE")
+	}
+	env := map[string]string{}
+	for _, m := range regexp.MustCompile(`-e (TCPTAP_[A-Z_]+)=(\S+)`).FindAllStringSubmatch(example, -1) {
+		env[m[1]] = m[2]
+	}
+	cfg := config.Default()
+	if v, ok := env["TCPTAP_SNMP_LISTEN"]; ok {
+		cfg.SNMP.Listen = strings.Split(v, ",")
+	}
+	if v, ok := env["TCPTAP_CAPTURE_INTERFACES"]; ok {
+		cfg.Capture.Interfaces = strings.Split(v, ",")
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the example's configuration: %v", err)
+	}
+	if err := cfg.Capture.RequireInterfaces(); err != nil {
+		t.Error(err)
+	}
+	for _, l := range cfg.SNMP.Listen {
+		_, port, err := net.SplitHostPort(l)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1024 {
+			t.Errorf("snmp.listen %s in the docker run example: a port below 1024 needs NET_BIND_SERVICE, which the example does not add", l)
+		}
 	}
 }
