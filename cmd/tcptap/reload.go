@@ -61,11 +61,15 @@ type reloader struct {
 // applies what can change at run time: the trace settings (within the
 // vendor's rules, see daemon.ApplyTrace), log.level, and the SNMP agent's
 // communities, views, users, trap targets and authentication traps (see
-// snmpReloader). A file that does
-// not load or validate changes nothing and the error is logged and
-// returned; keys that need a restart (capture, listeners, SNMP, ...) are
-// logged as such and left running as they are.
+// snmpReloader). A file that does not load or validate changes nothing
+// and the error is logged and returned; keys that need a restart (capture,
+// listeners, the SNMP engine, ...) are logged as such and left running as
+// they are.
 func (r *reloader) Reload(who daemon.Actor) error {
+	// One reload at a time (SIGHUP and 'tcptap reload' may cross), and
+	// none while 'trace persist' writes the file.
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	next, err := loadConfig(r.v)
 	if err == nil {
 		err = checkRuntime(&next)
@@ -74,8 +78,6 @@ func (r *reloader) Reload(who daemon.Actor) error {
 		r.log.Error("reload refused: the running configuration stays", append([]any{"action", "reload", "err", err.Error()}, who...)...)
 		return fmt.Errorf("reload: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var restart, snmpChanged []string
 	snmpOK := r.snmp.applicable(next.SNMP)
 	for _, k := range config.Keys() {
@@ -112,14 +114,9 @@ func (r *reloader) Reload(who daemon.Actor) error {
 		r.log.Warn("reload: changed keys take effect only after a restart", append([]any{"keys", restart}, who...)...)
 	}
 	// The running configuration is now the file's, for what 'trace
-	// persist' writes back: the keys that need a restart as the file has
-	// them, the trace settings as the daemon runs them.
+	// persist' writes back: the other trace keys as the file has them (the
+	// runtime settings come from the daemon, as they run).
 	*r.cfg = next
-	if len(kept) > 0 {
-		// Not applied: persist must not write the file's values as if
-		// they ran.
-		r.cfg.Trace.Filter = r.d.Settings().Filter
-	}
 	r.log.Info("reloaded", append([]any{"action", "reload", "trace", changed, "kept_while_enabled", kept, "snmp", snmpChanged, "restart_needed", restart}, who...)...)
 	return nil
 }
