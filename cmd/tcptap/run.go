@@ -168,10 +168,7 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options, 
 		"promiscuous", cfg.Capture.Promiscuous, "pid", os.Getpid())
 	ctlCtx, ctlStop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	rl.d = d
-	d.SetReload(rl.Reload) // tcptap reload: the same reload, audited with the caller's uid
-	wg.Add(2)
-	go func() { defer wg.Done(); reloadOnHangup(ctlCtx, hup, rl) }()
+	wg.Add(1)
 	go func() { defer wg.Done(); d.LogDrops(ctlCtx, time.Minute) }()
 	var ctlErr, httpErr error
 	if cfg.Exporter.Listen != "" {
@@ -197,17 +194,21 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options, 
 		wg.Wait()
 		return err
 	}
-	rl.mu.Lock() // a SIGHUP may already be in Reload
-	rl.snmp = &snmpReloader{started: cfg.SNMP, usm: usm, agent: agent, n: notifier, log: opts.Logger}
-	rl.mu.Unlock()
 	if notifier != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); notifier.Run(ctlCtx) }()
 	}
-	wg.Add(1)
+	// Reloads start here (a SIGHUP meanwhile waited in hup): from now on
+	// Reload may rewrite *cfg, which nothing below reads.
+	sock := cfg.Control.Socket
+	rl.d = d
+	rl.snmp = &snmpReloader{started: cfg.SNMP, usm: usm, agent: agent, n: notifier, log: opts.Logger}
+	d.SetReload(rl.Reload) // tcptap reload: the same reload, audited with the caller's uid
+	wg.Add(2)
+	go func() { defer wg.Done(); reloadOnHangup(ctlCtx, hup, rl) }()
 	go func() {
 		defer wg.Done()
-		if ctlErr = d.ServeControl(ctlCtx, cfg.Control.Socket); ctlErr != nil {
+		if ctlErr = d.ServeControl(ctlCtx, sock); ctlErr != nil {
 			opts.Logger.Error("control socket", "err", ctlErr)
 			stop() // without a control socket the operator cannot reach the daemon
 		}
