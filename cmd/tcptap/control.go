@@ -91,7 +91,7 @@ func newDisplayCmd() *cobra.Command {
 				return req, nil
 			}),
 		controlCmd("information", "The trace configuration and statistics", cobra.NoArgs, simple("display information")),
-		controlCmd("at-risk [ipv4|ipv6]", "Open connections at risk of a timeout: retransmitting, probing a zero window, unanswered keepalives or SYNs", cobra.MaximumNArgs(1),
+		controlCmd("at-risk [ip|ipv4|ipv6]", "Open connections at risk of a timeout: retransmitting, probing a zero window, unanswered keepalives or SYNs", cobra.MaximumNArgs(1),
 			func(args []string) (*daemon.Request, error) {
 				req := &daemon.Request{Cmd: "display at-risk"}
 				if len(args) == 1 {

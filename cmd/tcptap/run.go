@@ -216,7 +216,11 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options, 
 	runErr := d.Run(ctx)
 	ctlStop()
 	wg.Wait()
-	opts.Logger.Info("tcptap stopped", "version", version, "err", errors.Join(runErr, ctlErr, httpErr))
+	stopped := []any{"version", version}
+	if err := errors.Join(runErr, ctlErr, httpErr); err != nil {
+		stopped = append(stopped, "err", err.Error())
+	}
+	opts.Logger.Info("tcptap stopped", stopped...)
 	if err := errors.Join(runErr, ctlErr, httpErr); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}

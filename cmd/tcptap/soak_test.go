@@ -278,7 +278,7 @@ control:
 	}()
 
 	// Samples after the warm-up.
-	type sample struct{ at, rss, goroutines, fds, tracked float64 }
+	type sample struct{ at, rss, heap, goroutines, fds, tracked float64 }
 	var samples []sample
 	began := time.Now()
 	for ctx.Err() == nil {
@@ -301,7 +301,7 @@ control:
 			continue
 		}
 		samples = append(samples, sample{
-			at: time.Since(began).Minutes(), rss: m["process_resident_memory_bytes"], goroutines: m["go_goroutines"],
+			at: time.Since(began).Minutes(), rss: m["process_resident_memory_bytes"], heap: m["go_memstats_heap_inuse_bytes"], goroutines: m["go_goroutines"],
 			fds: m["process_open_fds"], tracked: m["tcptap_connections_tracked"],
 		})
 	}
@@ -328,12 +328,13 @@ control:
 		return ys, lo, hi
 	}
 	rss, rssLo, rssHi := col(func(s sample) float64 { return s.rss })
+	heap, heapLo, heapHi := col(func(s sample) float64 { return s.heap })
 	gor, gorLo, gorHi := col(func(s sample) float64 { return s.goroutines })
 	fds, fdsLo, fdsHi := col(func(s sample) float64 { return s.fds })
 	_, trLo, trHi := col(func(s sample) float64 { return s.tracked })
 	rssSlope, gorSlope, fdsSlope := slope(xs, rss), slope(xs, gor), slope(xs, fds)
-	t.Logf("after %s of warm-up, %d samples: RSS %.1f-%.1f MiB (slope %+.2f MiB/min), goroutines %.0f-%.0f (slope %+.2f/min), open files %.0f-%.0f (slope %+.2f/min), tracked %.0f-%.0f",
-		soakWarmup, len(samples), rssLo/(1<<20), rssHi/(1<<20), rssSlope/(1<<20), gorLo, gorHi, gorSlope, fdsLo, fdsHi, fdsSlope, trLo, trHi)
+	t.Logf("after %s of warm-up, %d samples: RSS %.1f-%.1f MiB (slope %+.2f MiB/min), Go heap in use %.1f-%.1f MiB (slope %+.2f MiB/min), goroutines %.0f-%.0f (slope %+.2f/min), open files %.0f-%.0f (slope %+.2f/min), tracked %.0f-%.0f",
+		soakWarmup, len(samples), rssLo/(1<<20), rssHi/(1<<20), rssSlope/(1<<20), heapLo/(1<<20), heapHi/(1<<20), slope(xs, heap)/(1<<20), gorLo, gorHi, gorSlope, fdsLo, fdsHi, fdsSlope, trLo, trHi)
 	// Flat: RSS within 2 MiB a minute of slope and an 8 MiB band (the
 	// garbage collector's swing over a few minutes); goroutines and open
 	// files within a few of each other (a leak per connection would be
