@@ -125,8 +125,14 @@ func (r *snmpReloader) applicable(next config.SNMP) map[string]bool {
 }
 
 // apply parses everything first and changes nothing on an error; then
-// swaps the users, the communities and the targets.
+// swaps the users, the communities and the targets, each only where
+// applicable says it may (the users and targets of SNMPv3 that was not set
+// up at start stay as they started).
 func (r *snmpReloader) apply(next config.SNMP) error {
+	ok := r.applicable(next)
+	if !ok["snmp.users"] {
+		next.Users = r.started.Users
+	}
 	users, err := snmp.NewUSM(next, r.usm.Engine)
 	if err != nil {
 		return err
@@ -142,7 +148,7 @@ func (r *snmpReloader) apply(next config.SNMP) error {
 		}
 	}
 	var targets *snmp.Notifier
-	if r.n != nil {
+	if ok["snmp.trap_targets"] {
 		if targets, err = snmp.NewNotifierUSM(next.TrapTargets, users, r.n.Start, r.log); err != nil {
 			return err
 		}
@@ -152,7 +158,7 @@ func (r *snmpReloader) apply(next config.SNMP) error {
 		r.agent.SetCommunities(coms)
 		r.agent.Counters.EnableAuthenTraps.Store(next.AuthenticationTraps)
 	}
-	if r.n != nil {
+	if ok["snmp.trap_targets"] {
 		r.n.SetTargets(targets)
 	}
 	return nil
