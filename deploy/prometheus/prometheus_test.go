@@ -83,7 +83,8 @@ func TestDashboardJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"tcptap_connections_closed_total": false, "tcptap_retransmissions_total": false, "tcptap_data_rtt_seconds_bucket": false, "tcptap_capture_kernel_drops_total": false}
+	want := map[string]bool{"tcptap_connections_closed_total": false, "tcptap_retransmissions_total": false, "tcptap_data_rtt_seconds_bucket": false, "tcptap_capture_kernel_drops_total": false,
+		"process_resident_memory_bytes": false, "go_goroutines": false, "process_open_fds": false}
 	for _, p := range d.Panels {
 		for _, tg := range p.Targets {
 			for m := range want {
