@@ -68,6 +68,7 @@ type Stats struct {
 	ByReason       map[classifier.Code]uint64
 	RecordsCached  uint64 // packet records held
 	Resets         uint64
+	Mode           Mode // the mode, as of the copy
 }
 
 // Cache holds closed connections. It is safe for concurrent use.
@@ -108,7 +109,7 @@ func (c *Cache) Add(conn *reassembly.Conn, rec *exporter.Record) *Entry {
 		return nil
 	}
 	e := &Entry{Record: *rec}
-	e.Record.VLAN = append([]uint16(nil), rec.VLAN...)
+	e.Record.VLAN = append([]uint16{}, rec.VLAN...) // [] in JSON, as every record, never null
 	r := conn.Trace
 	var ringBytes int64
 	room := 0
@@ -168,6 +169,7 @@ func (c *Cache) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
+	s.Mode = c.mode
 	s.ByReason = make(map[classifier.Code]uint64, len(c.stats.ByReason))
 	for k, v := range c.stats.ByReason {
 		s.ByReason[k] = v

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/tcptap/tcptap/capture"
@@ -76,5 +77,22 @@ func TestAddAccountsRecordRoom(t *testing.T) {
 	c.Reset()
 	if q.Used() != 0 {
 		t.Errorf("after reset: quota used %d", q.Used())
+	}
+}
+
+// An untagged connection's cached record says "vlan":[] as every other
+// record does, never null (the record given to Add may have a nil slice).
+func TestCachedRecordVLANIsEmptyList(t *testing.T) {
+	q := reassembly.NewQuota(1 << 20)
+	c := New(All, q)
+	e := traced(t, c, q, 10, 3)
+	if e == nil {
+		t.Fatal("not cached")
+	}
+	if e.Record.VLAN == nil {
+		t.Fatal("cached record's VLAN is nil")
+	}
+	if js := string(e.Record.AppendJSON(nil)); !strings.Contains(js, `"vlan":[]`) {
+		t.Errorf("cached record JSON: %s", js)
 	}
 }

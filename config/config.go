@@ -41,6 +41,7 @@ type Config struct {
 	Control  Control  `mapstructure:"control" yaml:"control"`
 	Sensor   Sensor   `mapstructure:"sensor" yaml:"sensor"`
 	Output   Output   `mapstructure:"output" yaml:"output"`
+	Log      Log      `mapstructure:"log" yaml:"log"`
 }
 
 // Capture is live capture with AF_PACKET (tcptap run).
@@ -123,7 +124,19 @@ type Exporter struct {
 	// WebConfigFile is a Prometheus exporter-toolkit web configuration
 	// (TLS, basic authentication); empty: plain HTTP.
 	WebConfigFile string `mapstructure:"web_config_file" yaml:"web_config_file"`
+	// API says to whom the JSON API (connections, packets, pcaps,
+	// information) is served: APILoopback (requests that reach the
+	// listener on a loopback address), APIAll, or APINone. /metrics,
+	// /healthz and /readyz are served to everyone.
+	API string `mapstructure:"api" yaml:"api"`
 }
+
+// exporter.api values.
+const (
+	APILoopback = "loopback"
+	APIAll      = "all"
+	APINone     = "none"
+)
 
 // SNMP is the SNMP agent. It is read-only unless a community or user with
 // access rw is configured.
@@ -273,6 +286,14 @@ const (
 	DefaultNATSSubject        = "tcptap.records"
 )
 
+// Log is the daemon's log on standard error (log/slog).
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `mapstructure:"level" yaml:"level"`
+	// Format is text (logfmt-like key=value) or json.
+	Format string `mapstructure:"format" yaml:"format"`
+}
+
 // Capture defaults.
 const (
 	// DefaultSnaplen (capture.DefaultLiveSnaplen) keeps the headers: Ethernet with two VLAN tags and a
@@ -341,6 +362,7 @@ func Default() Config {
 		Exporter: Exporter{
 			Listen:     DefaultExporterListen,
 			PortLabels: []int{},
+			API:        APILoopback,
 		},
 		SNMP: SNMP{
 			Listen:            []string{DefaultSNMPListen},
@@ -361,6 +383,7 @@ func Default() Config {
 			Syslog:       Syslog{Format: DefaultSyslogFormat, Facility: DefaultSyslogFacility, Tag: DefaultSyslogTag},
 			NATS:         NATS{Subject: DefaultNATSSubject},
 		},
+		Log:     Log{Level: "info", Format: "text"},
 	}
 }
 

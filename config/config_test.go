@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"log/slog"
 	"math"
 	"net/netip"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/reassembly"
 )
 
@@ -147,6 +149,14 @@ func TestValidateNamesKey(t *testing.T) {
 		{"exporter port", func(c *Config) { c.Exporter.Listen = ":http" }, `exporter.listen: ":http": port "http": want 1 to 65535`},
 		{"port label", func(c *Config) { c.Exporter.PortLabels = []int{80, 0} }, `exporter.port_labels[1]: 0: want a port 1 to 65535`},
 		{"port label twice", func(c *Config) { c.Exporter.PortLabels = []int{80, 80} }, `exporter.port_labels[1]: 80: given twice`},
+		{"port labels 33", func(c *Config) {
+			for p := 1; p <= 33; p++ {
+				c.Exporter.PortLabels = append(c.Exporter.PortLabels, p)
+			}
+		}, `exporter.port_labels: 33 ports: want at most 32 (each is a label value on every per-port metric)`},
+		{"exporter api", func(c *Config) { c.Exporter.API = "public" }, `exporter.api: "public": want loopback, all or none`},
+		{"log level", func(c *Config) { c.Log.Level = "verbose" }, `log.level: "verbose": want debug, info, warn or error`},
+		{"log format", func(c *Config) { c.Log.Format = "xml" }, `log.format: "xml": want text or json`},
 		{"web config", func(c *Config) { c.Exporter.WebConfigFile = "/nonexistent/web.yml" }, `exporter.web_config_file: stat /nonexistent/web.yml: no such file or directory`},
 		{"snmp listen", func(c *Config) { c.SNMP.Listen = []string{"localhost"} }, `snmp.listen[0]: "localhost": want host:port…`},
 		{"community access", func(c *Config) { c.SNMP.Communities = []Community{{Name: "x", Access: "write"}} }, `snmp.communities[0].access: "write": want ro or rw`},
@@ -480,5 +490,20 @@ snmp:
 	}
 	if _, err := Decode([]byte("trace:\n  idle_timout: 5m\n")); err == nil || !errors.As(err, new(*KeyError)) {
 		t.Errorf("Decode(unknown key) = %v", err)
+	}
+}
+
+// The defaults are safe: the JSON API only on loopback; and every port
+// label the configuration accepts is exported.
+func TestSafeDefaultsAndLimits(t *testing.T) {
+	d := Default()
+	if d.Exporter.API != APILoopback {
+		t.Errorf("exporter.api defaults to %q, want %q", d.Exporter.API, APILoopback)
+	}
+	if maxPortLabels != metrics.MaxServices {
+		t.Errorf("exporter.port_labels accepts %d ports, the metrics export %d", maxPortLabels, metrics.MaxServices)
+	}
+	if lv, err := d.Log.SlogLevel(); err != nil || lv != slog.LevelInfo || d.Log.Format != "text" {
+		t.Errorf("log defaults: %v %v %q", lv, err, d.Log.Format)
 	}
 }

@@ -26,7 +26,7 @@ type Key struct {
 }
 
 // Section returns the key's section: capture, trace, exporter, snmp,
-// control, sensor or output.
+// control, sensor, output or log.
 func (k Key) Section() string { return k.Name[:strings.IndexByte(k.Name, '.')] }
 
 // Field returns the key's name within its section: file.path for
@@ -79,7 +79,8 @@ var sectionDocs = map[string][]string{
 		"other sections and the comments are kept).",
 	},
 	"exporter": {
-		"The HTTP listener: Prometheus metrics at /metrics. It is read-only;",
+		"The HTTP listener: Prometheus metrics at /metrics, /healthz and /readyz",
+		"for probes, and the JSON API under /api/v1/ (see api). It is read-only;",
 		"commands that change anything go through the control socket.",
 	},
 	"snmp": {
@@ -106,6 +107,13 @@ var sectionDocs = map[string][]string{
 		"queue_size bytes; when an output is slow or down, records wait there and",
 		"beyond it the newest are dropped and counted",
 		"(tcptap_output_records_total{result=\"dropped\"}).",
+	},
+	"log": {
+		"The daemon's log on standard error: start and stop, capture set-up,",
+		"kernel drops, and one line per operator action (trace and reset",
+		"commands, SNMP sets, reloads) naming who did it: the control socket",
+		"peer's uid and pid, the SNMP community or user and source address.",
+		"Both keys change on reload (SIGHUP).",
 	},
 }
 
@@ -253,12 +261,29 @@ var keyDocs = map[string]keyDoc{
 		help: "address of the HTTP listener, host:port (empty: none)",
 		doc: []string{
 			"9911 is not one of the well-known default ports of Prometheus's own",
-			"exporters. Use 127.0.0.1:9911 to serve only local scrapers.",
+			"exporters. /metrics, /healthz and /readyz are served on every address",
+			"of the listener so Prometheus and probes reach them; the JSON API is",
+			"governed by exporter.api. Use 127.0.0.1:9911 to serve only local",
+			"scrapers.",
+		},
+	},
+	"exporter.api": {
+		help: "who gets the JSON API (connections, packets, pcaps): loopback (only requests to a loopback address), all, or none",
+		doc: []string{
+			"The API serves every tracked 4-tuple, packet header and pcap. With the",
+			"default, a request that reaches the listener on a non-loopback address",
+			"(such as the node's address on a host network) gets 403 for /api/;",
+			"curl localhost:9911/api/v1/... on the sensor works. Set all only with",
+			"exporter.web_config_file (TLS and basic authentication) or on a",
+			"trusted network.",
 		},
 	},
 	"exporter.port_labels": {
-		help: "server ports that get their own port label value on per-port metrics; others count as \"other\" (at most 64)",
-		doc:  []string{"Example: [22, 80, 443]."},
+		help: "server ports whose closes are counted on their own in tcptap_service_connections_closed_total (at most 32)",
+		doc: []string{
+			"Closes on other ports are only in tcptap_connections_closed_total.",
+			"Example: [22, 80, 443].",
+		},
 	},
 	"exporter.web_config_file": {
 		help: "Prometheus web configuration file (TLS, basic authentication) for the listener (empty: plain HTTP)",
@@ -455,6 +480,12 @@ var keyDocs = map[string]keyDoc{
 	},
 	"output.nats.tls_key_file": {
 		help: "PEM key of output.nats.tls_cert_file",
+	},
+	"log.level": {
+		help: "least level logged: debug, info, warn or error",
+	},
+	"log.format": {
+		help: "log line format: text (key=value) or json (one object a line)",
 	},
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/exporter/metrics"
 )
 
 // KeyError is a problem with one key: Key is the key's name, with an index
@@ -84,12 +86,12 @@ func (v *validator) err() error { return errors.Join(v.errs...) }
 const (
 	maxPacketNumber = 1 << 20
 	maxWorkers      = 1024
-	minSnaplen      = 128    // Ethernet + VLAN tags + IPv6 + the largest TCP header, roughly
-	maxSnaplen      = 262144 // capture.MaxRecordLen
-	maxPortLabels   = 64
-	maxUnixPath     = 107 // sun_path is 108 bytes with the terminating NUL
-	minUSMPassword  = 8   // RFC 3414 §11.2
-	maxUSMName      = 32  // SnmpAdminString (SIZE(1..32))
+	minSnaplen      = 128                 // Ethernet + VLAN tags + IPv6 + the largest TCP header, roughly
+	maxSnaplen      = 262144              // capture.MaxRecordLen
+	maxPortLabels   = metrics.MaxServices // the counters have this many slots
+	maxUnixPath     = 107                 // sun_path is 108 bytes with the terminating NUL
+	minUSMPassword  = 8                   // RFC 3414 §11.2
+	maxUSMName      = 32                  // SnmpAdminString (SIZE(1..32))
 
 	maxNotificationRate = 100000 // per second, or in one burst
 )
@@ -107,6 +109,7 @@ func (c *Config) Validate() error {
 	c.Control.validate(&v)
 	c.Sensor.validate(&v)
 	c.Output.validate(&v)
+	c.Log.validate(&v)
 	return v.err()
 }
 
@@ -233,6 +236,11 @@ func (e Exporter) validate(v *validator) {
 			v.add(key, "%d: given twice", p)
 		}
 		seen[p] = true
+	}
+	switch e.API {
+	case APILoopback, APIAll, APINone:
+	default:
+		v.add("exporter.api", "%q: want %s, %s or %s", e.API, APILoopback, APIAll, APINone)
 	}
 	if e.WebConfigFile != "" {
 		if fi, err := os.Stat(e.WebConfigFile); err != nil {
@@ -494,4 +502,30 @@ func (c Control) validate(v *validator) {
 	case len(c.Socket) > maxUnixPath:
 		v.add("control.socket", "%q: longer than %d bytes, the limit of a Unix socket path", c.Socket, maxUnixPath)
 	}
+}
+
+func (l Log) validate(v *validator) {
+	if _, err := l.SlogLevel(); err != nil {
+		v.addErr(err)
+	}
+	switch l.Format {
+	case "text", "json":
+	default:
+		v.add("log.format", "%q: want text or json", l.Format)
+	}
+}
+
+// SlogLevel parses log.level.
+func (l Log) SlogLevel() (slog.Level, error) {
+	switch strings.ToLower(l.Level) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, keyErr("log.level", "%q: want debug, info, warn or error", l.Level)
 }

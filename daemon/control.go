@@ -97,7 +97,7 @@ func (d *Daemon) serveConn(conn net.Conn) {
 	var resp Response
 	if err := json.NewDecoder(io.LimitReader(conn, maxRequest)).Decode(&req); err != nil {
 		resp.Error = fmt.Sprintf("bad request: %v", err)
-	} else if out, err := d.Handle(&req); err != nil {
+	} else if out, err := d.HandleAs(&req, PeerActor(conn)); err != nil {
 		resp.Error = err.Error()
 	} else {
 		resp.OK, resp.Output = true, out
@@ -170,8 +170,11 @@ func (d *Daemon) Handle(req *Request) ([]byte, error) {
 		err := exporter.WriteInformation(&out, d.Information())
 		return out.Bytes(), err
 	case "display cache-connection":
+		if req.Family == "ip" {
+			req.Family = "ipv4" // the vendor's form: display tcp trace cache-connection ip
+		}
 		if req.Family != "" && req.Family != "ipv4" && req.Family != "ipv6" {
-			return nil, fmt.Errorf("display cache-connection %q: want ipv4 or ipv6", req.Family)
+			return nil, fmt.Errorf("display cache-connection %q: want ip (or ipv4) or ipv6", req.Family)
 		}
 		var recs []exporter.Record
 		for _, e := range d.cache.Entries(nil) {
@@ -192,6 +195,9 @@ func (d *Daemon) Handle(req *Request) ([]byte, error) {
 
 // atRisk lists the open connections at risk (display at-risk).
 func (d *Daemon) atRisk(req *Request) ([]byte, error) {
+	if req.Family == "ip" {
+		req.Family = "ipv4"
+	}
 	if req.Family != "" && req.Family != "ipv4" && req.Family != "ipv6" {
 		return nil, fmt.Errorf("display at-risk %q: want ipv4 or ipv6", req.Family)
 	}

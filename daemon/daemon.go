@@ -105,6 +105,8 @@ type Daemon struct {
 	trace    reassembly.TraceConfig
 	gen      atomic.Uint64 // bumped on every trace change; workers pick it up
 	causes   sync.Map      // causes of undecoded frames already logged (string → true)
+
+	reload func(who Actor) error // the "reload" command (SetReload); under mu
 }
 
 type worker struct {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,7 +106,8 @@ func TestSystemdUnit(t *testing.T) {
 
 	want := map[string]string{
 		"Type":                    "simple",
-		"Restart":                 "on-failure",
+		"Restart":                 "always",
+		"ExecReload":              "/bin/kill -HUP $MAINPID",
 		"NoNewPrivileges":         "yes",
 		"ProtectSystem":           "strict",
 		"ProtectHome":             "yes",
@@ -474,6 +476,12 @@ type podSpec struct {
 			MountPath string `yaml:"mountPath"`
 			ReadOnly  bool   `yaml:"readOnly"`
 		} `yaml:"volumeMounts"`
+		Ports []struct {
+			Name          string `yaml:"name"`
+			ContainerPort int    `yaml:"containerPort"`
+		} `yaml:"ports"`
+		LivenessProbe  *k8sProbe `yaml:"livenessProbe"`
+		ReadinessProbe *k8sProbe `yaml:"readinessProbe"`
 	} `yaml:"containers"`
 	Volumes []struct {
 		Name      string         `yaml:"name"`
@@ -482,6 +490,14 @@ type podSpec struct {
 			Name string `yaml:"name"`
 		} `yaml:"configMap"`
 	} `yaml:"volumes"`
+}
+
+// k8sProbe is a container probe.
+type k8sProbe struct {
+	HTTPGet *struct {
+		Path string `yaml:"path"`
+		Port any    `yaml:"port"`
+	} `yaml:"httpGet"`
 }
 
 // quantity parses a Kubernetes memory quantity with a binary suffix.
@@ -634,7 +650,70 @@ func TestKubernetesDaemonSet(t *testing.T) {
 	if req := c.Resources.Requests["memory"]; req == "" || quantity(t, req) != limit {
 		t.Errorf("memory request %q: want it equal to the limit", req)
 	}
+	// Probes: liveness on /healthz, readiness on /readyz, on the port
+	// exporter.listen serves (the host network: the node's address, where
+	// the probe paths are served whatever exporter.api says).
+	_, port, _ := strings.Cut(cfg.Exporter.Listen, ":")
+	for _, p := range []struct {
+		name  string
+		probe *k8sProbe
+		path  string
+	}{{"livenessProbe", c.LivenessProbe, "/healthz"}, {"readinessProbe", c.ReadinessProbe, "/readyz"}} {
+		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path {
+			t.Errorf("%s: want an httpGet of %s", p.name, p.path)
+			continue
+		}
+		got := fmt.Sprint(p.probe.HTTPGet.Port)
+		for _, cp := range c.Ports {
+			if cp.Name == got {
+				got = strconv.Itoa(cp.ContainerPort)
+			}
+		}
+		if got != port {
+			t.Errorf("%s port %s: exporter.listen serves %s", p.name, got, port)
+		}
+	}
 	if _, ok := c.Resources.Limits["cpu"]; ok {
 		t.Error("a CPU limit throttles the capture workers into kernel drops")
+	}
+}
+
+// TestContainerfileRunExample: the Containerfile's docker run example, run
+// as the image's non-root user with only NET_RAW, must not need a port
+// below 1024: its environment moves the SNMP agent (default 127.0.0.1:161)
+// above 1023, and the configuration it gives validates.
+func TestContainerfileRunExample(t *testing.T) {
+	text := string(readFile(t, "Containerfile"))
+	i := strings.Index(text, "docker run")
+	if i < 0 {
+		t.Fatal("no docker run example in the Containerfile")
+	}
+	example := text[i:]
+	example = example[:strings.Index(example, "\n#\n")]
+	if strings.Contains(example, "NET_BIND_SERVICE") {
+		t.Skip("the example grants NET_BIND_SERVICE")
+	}
+	env := map[string]string{}
+	for _, m := range regexp.MustCompile(`-e (TCPTAP_[A-Z_]+)=(\S+)`).FindAllStringSubmatch(example, -1) {
+		env[m[1]] = m[2]
+	}
+	cfg := config.Default()
+	if v, ok := env["TCPTAP_SNMP_LISTEN"]; ok {
+		cfg.SNMP.Listen = strings.Split(v, ",")
+	}
+	if v, ok := env["TCPTAP_CAPTURE_INTERFACES"]; ok {
+		cfg.Capture.Interfaces = strings.Split(v, ",")
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the example's configuration: %v", err)
+	}
+	if err := cfg.Capture.RequireInterfaces(); err != nil {
+		t.Error(err)
+	}
+	for _, l := range cfg.SNMP.Listen {
+		_, port, err := net.SplitHostPort(l)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1024 {
+			t.Errorf("snmp.listen %s in the docker run example: a port below 1024 needs NET_BIND_SERVICE, which the example does not add", l)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sort"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gosnmp/gosnmp"
@@ -45,7 +46,10 @@ type Counters struct {
 
 // Community is a parsed config.Community.
 type Community struct {
-	Name    string
+	Name string
+	// Label names the community in the audit log without its name (a
+	// v1/v2c community is a password): snmp.communities[1].
+	Label   string
 	Write   bool
 	View    *View // nil: everything
 	Sources []netip.Prefix
@@ -91,6 +95,8 @@ type Handler struct {
 	// digest, a message that does not decrypt. It must not block.
 	OnAuthFailure func()
 	Log           *slog.Logger
+
+	comMu sync.RWMutex // guards Communities once serving (SetCommunities)
 }
 
 // parseViews parses snmp.views by name.
@@ -129,7 +135,7 @@ func Communities(cfg config.SNMP) ([]Community, error) {
 		if len(c.Name) > 255 {
 			return nil, fmt.Errorf("snmp.communities %q: longer than 255 bytes", c.Name)
 		}
-		k := Community{Name: c.Name, Write: c.Access == "rw"}
+		k := Community{Name: c.Name, Write: c.Access == "rw", Label: fmt.Sprintf("snmp.communities[%d]", len(out))}
 		if c.View != "" {
 			k.View = views[c.View]
 			if k.View == nil {
@@ -161,8 +167,11 @@ func (h *Handler) maxSize() int {
 
 func (h *Handler) community(name string, from netip.Addr) *Community {
 	from = from.Unmap()
-	for i := range h.Communities {
-		c := &h.Communities[i]
+	h.comMu.RLock()
+	coms := h.Communities
+	h.comMu.RUnlock()
+	for i := range coms {
+		c := &coms[i]
 		if c.Name != name {
 			continue
 		}
@@ -224,7 +233,7 @@ func (h *Handler) Handle(ctx context.Context, msg []byte, from netip.Addr) []byt
 	case int(gosnmp.Version1), int(gosnmp.Version2c):
 	case int(gosnmp.Version3):
 		if h.USM != nil {
-			return h.handleV3(ctx, msg)
+			return h.handleV3(withSource(ctx, from), msg)
 		}
 		fallthrough
 	default:
@@ -248,6 +257,7 @@ func (h *Handler) Handle(ctx context.Context, msg []byte, from netip.Addr) []byt
 		PDUType:   gosnmp.GetResponse,
 		RequestID: req.RequestID,
 	}
+	ctx = withActor(ctx, "via", "snmp", "community", com.Label, "source", from.Unmap().String())
 	bulk, ok := h.serve(ctx, req, com, req.Version == gosnmp.Version1, resp)
 	if !ok {
 		return nil
@@ -492,9 +502,11 @@ func (h *Handler) set(r *Request, com *Community, v1 bool, vbs []Binding, resp *
 		}
 		if err := commits[i].Apply(); err != nil {
 			h.debug("set commit", "oid", vbs[i].OID.String(), "err", err)
+			h.auditSet(r, vbs, err)
 			fail(resp, v1, vbs, gosnmp.CommitFailed, i)
 			return
 		}
 	}
+	h.auditSet(r, vbs, nil)
 	resp.Variables = pdus(vbs)
 }

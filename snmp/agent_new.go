@@ -49,3 +49,11 @@ func NewAgent(cfg config.SNMP, usm *USM, b Backend, info Info, log *slog.Logger)
 func DefaultCommunities() []config.Community {
 	return []config.Community{{Name: "public", Access: "ro", Sources: []string{"127.0.0.0/8", "::1/128"}}}
 }
+
+// SetCommunities replaces the communities the agent answers (a reload),
+// parsed by [Communities].
+func (h *Handler) SetCommunities(coms []Community) {
+	h.comMu.Lock()
+	h.Communities = coms
+	h.comMu.Unlock()
+}

@@ -159,3 +159,29 @@ func TestMIBFileNetSNMP(t *testing.T) {
 		t.Errorf("walked %d objects", served)
 	}
 }
+
+// TestREADMEMIBCommand: the README's snmpwalk -M ... -m TCPTAP-MIB
+// command loads the MIB on stock Debian net-snmp (no IETF MIBs
+// installed): snmptranslate with the same options, from the repository
+// root, names a TCPTAP-MIB object without a warning.
+func TestREADMEMIBCommand(t *testing.T) {
+	needTool(t, "snmptranslate", "snmp")
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("`snmpwalk (-M \\S+) (-m \\S+) [^`]*`").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no `snmpwalk -M DIRS -m TCPTAP-MIB ...` command")
+	}
+	args := append(strings.Fields(string(m[1])), strings.Fields(string(m[2]))...)
+	cmd := exec.Command("snmptranslate", append(args, ".1.3.6.1.4.1.64399.1.1.1.1.0")...)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "MIBS=", "MIBDIRS=", "SNMPCONFPATH=/nonexistent")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || strings.TrimSpace(string(out)) != "TCPTAP-MIB::tcptapTraceEnable.0" || stderr.Len() > 0 {
+		t.Errorf("snmptranslate %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, stderr.String())
+	}
+}

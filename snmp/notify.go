@@ -158,7 +158,10 @@ func ParseTrapTarget(s string) (TrapTarget, error) {
 // bucket. Abnormal closes dropped (rate limit or full queue) are counted
 // in tcptapNotificationsSuppressed.
 type Notifier struct {
-	Targets []TrapTarget
+	// Targets are replaced whole under targetsMu once running
+	// (SetTargets).
+	Targets   []TrapTarget
+	targetsMu sync.RWMutex
 	// Rate is the notifications per second beyond bursts of Burst; 0:
 	// DefaultNotifyRate and DefaultNotifyBurst.
 	Rate  float64
@@ -330,7 +333,10 @@ func abnormalCloseVars(rec *exporter.Record) []gosnmp.SnmpPDU {
 // others); errors are logged too.
 func (n *Notifier) Send(oid OID, vars []gosnmp.SnmpPDU) error {
 	var first error
-	for _, t := range n.Targets {
+	n.targetsMu.RLock()
+	targets := n.Targets
+	n.targetsMu.RUnlock()
+	for _, t := range targets {
 		if err := n.sendTo(t, oid, vars); err != nil {
 			if n.Log != nil {
 				n.Log.Warn("SNMP notification", "target", t.Address, "notification", oid.String(), "err", err)
@@ -426,4 +432,16 @@ func (n *Notifier) sendV3Trap(t TrapTarget, vars []gosnmp.SnmpPDU) error {
 	defer c.Close()
 	_, err = c.Write(msg)
 	return err
+}
+
+// SetTargets replaces the trap targets with from's (a Notifier built by
+// NewNotifierUSM; nil: none), as a reload does.
+func (n *Notifier) SetTargets(from *Notifier) {
+	var targets []TrapTarget
+	if from != nil {
+		targets = from.Targets
+	}
+	n.targetsMu.Lock()
+	n.Targets = targets
+	n.targetsMu.Unlock()
 }

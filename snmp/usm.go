@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gosnmp/gosnmp"
@@ -228,7 +229,8 @@ type USMStats struct {
 type USM struct {
 	Engine *Engine
 	Stats  USMStats
-	users  map[string]*usmUser
+	users  map[string]*usmUser // replaced whole under mu (SetUsers)
+	mu     sync.RWMutex
 	// salts of the messages we encrypt, never repeated under one key
 	// (RFC 3826 §3.1.1.1, RFC 3414 §8.1.1.1).
 	aesSalt atomic.Uint64
@@ -293,7 +295,22 @@ func NewUSM(cfg config.SNMP, engine *Engine) (*USM, error) {
 }
 
 // user returns the user of a name, or nil.
-func (u *USM) user(name string) *usmUser { return u.users[name] }
+func (u *USM) user(name string) *usmUser {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	return u.users[name]
+}
+
+// SetUsers replaces the users with those of from (a USM built by NewUSM
+// for the same engine), as a reload does.
+func (u *USM) SetUsers(from *USM) {
+	from.mu.RLock()
+	users := from.users
+	from.mu.RUnlock()
+	u.mu.Lock()
+	u.users = users
+	u.mu.Unlock()
+}
 
 // securityParameters are the USM parameters of a message we send as the
 // authoritative engine: our engine ID, boots and time, and for authPriv

@@ -157,6 +157,7 @@ func (h *Handler) handleV3(ctx context.Context, msg []byte) []byte {
 		resp.Error, resp.ErrorIndex, resp.Variables = gosnmp.AuthorizationError, 0, p.Variables
 		return h.send(resp, false, limit)
 	}
+	ctx = withActor(ctx, "via", "snmp", "user", user.name, "security_level", levelName(level), "source", sourceOf(ctx))
 	bulk, ok := h.serve(ctx, p, &user.access, false, resp)
 	if !ok {
 		return nil

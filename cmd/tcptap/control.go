@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -68,6 +69,10 @@ func newTraceCmd() *cobra.Command {
 	return trace
 }
 
+func newReloadCmd() *cobra.Command {
+	return controlCmd("reload", "Re-read the daemon's configuration file and apply what changes at run time (as SIGHUP; the log names the caller)", cobra.NoArgs, simple("reload"))
+}
+
 func newResetCmd() *cobra.Command {
 	reset := &cobra.Command{Use: "reset", Short: "Reset daemon state"}
 	reset.AddCommand(controlCmd("cache", "Clear the trace cache: cached connections and their packets", cobra.NoArgs, simple("reset cache")))
@@ -77,7 +82,7 @@ func newResetCmd() *cobra.Command {
 func newDisplayCmd() *cobra.Command {
 	display := &cobra.Command{Use: "display", Short: "Show the running daemon's trace cache and statistics"}
 	display.AddCommand(
-		controlCmd("cache-connection [ipv4|ipv6]", "The table of cached closed connections and their reasons", cobra.MaximumNArgs(1),
+		controlCmd("cache-connection [ip|ipv4|ipv6]", "The table of cached closed connections and their reasons (ip: IPv4, as the vendor's 'display tcp trace cache-connection ip')", cobra.MaximumNArgs(1),
 			func(args []string) (*daemon.Request, error) {
 				req := &daemon.Request{Cmd: "display cache-connection"}
 				if len(args) == 1 {
@@ -86,7 +91,7 @@ func newDisplayCmd() *cobra.Command {
 				return req, nil
 			}),
 		controlCmd("information", "The trace configuration and statistics", cobra.NoArgs, simple("display information")),
-		controlCmd("at-risk [ipv4|ipv6]", "Open connections at risk of a timeout: retransmitting, probing a zero window, unanswered keepalives or SYNs", cobra.MaximumNArgs(1),
+		controlCmd("at-risk [ip|ipv4|ipv6]", "Open connections at risk of a timeout: retransmitting, probing a zero window, unanswered keepalives or SYNs", cobra.MaximumNArgs(1),
 			func(args []string) (*daemon.Request, error) {
 				req := &daemon.Request{Cmd: "display at-risk"}
 				if len(args) == 1 {
@@ -105,11 +110,11 @@ func newCachePacketCmd() *cobra.Command {
 	var verbose, wireshark, svg bool
 	var last int
 	cmd := controlCmd("cache-packet", "The recorded packets of one cached connection", cobra.NoArgs, func([]string) (*daemon.Request, error) {
-		a, err := netip.ParseAddr(srcIP)
+		a, err := parseIP(srcIP)
 		if err != nil {
 			return nil, fmt.Errorf("--source-ip %q: %v", srcIP, err)
 		}
-		b, err := netip.ParseAddr(dstIP)
+		b, err := parseIP(dstIP)
 		if err != nil {
 			return nil, fmt.Errorf("--destination-ip %q: %v", dstIP, err)
 		}
@@ -136,4 +141,19 @@ func newCachePacketCmd() *cobra.Command {
 		cmd.MarkFlagRequired(f)
 	}
 	return cmd
+}
+
+// parseIP parses an address as the views print it: 10.0.0.1, fd00::1, or
+// an IPv6 address in brackets ([fd00::1], the table's form of addr:port).
+func parseIP(s string) (netip.Addr, error) {
+	if t, ok := strings.CutPrefix(s, "["); ok {
+		if t, ok = strings.CutSuffix(t, "]"); ok {
+			a, err := netip.ParseAddr(t)
+			if err == nil && !a.Is6() {
+				return netip.Addr{}, fmt.Errorf("brackets are for IPv6 addresses")
+			}
+			return a, err
+		}
+	}
+	return netip.ParseAddr(s)
 }

@@ -30,7 +30,7 @@ retransmission, persist or keepalive timeout, idle, or still open.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newReadCmd(), newRunCmd(), newTraceCmd(), newDisplayCmd(), newResetCmd(), newVersionCmd())
+	root.AddCommand(newReadCmd(), newRunCmd(), newTraceCmd(), newDisplayCmd(), newResetCmd(), newReloadCmd(), newVersionCmd())
 	addProfileFlags(root)
 	return root
 }

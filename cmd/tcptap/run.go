@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -46,6 +47,8 @@ port 161 also needs CAP_NET_BIND_SERVICE.
 	}
 	v := bindConfig(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		hup := notifyHangup() // from the start: a SIGHUP never kills the daemon
+		defer signal.Stop(hup)
 		cfg, err := loadConfig(v)
 		if err == nil {
 			err = cfg.Capture.RequireInterfaces()
@@ -58,7 +61,10 @@ port 161 also needs CAP_NET_BIND_SERVICE.
 			return err
 		}
 		path := persistPath(v)
+		rl := &reloader{v: v, mu: new(sync.Mutex), cfg: &cfg, started: cfg, log: opts.Logger}
 		opts.Persist = func(s daemon.TraceSettings) error {
+			rl.mu.Lock()
+			defer rl.mu.Unlock()
 			t := cfg.Trace
 			t.Enable, t.Filter, t.OnlyNewConnection, t.MaxPacketNumber = s.Enabled, s.Filter, s.OnlyNewConnection, s.MaxPacketNumber
 			t.MemoryQuota, t.CacheMode = config.FormatSize(s.MemoryQuota), s.CacheMode.String()
@@ -68,14 +74,14 @@ port 161 also needs CAP_NET_BIND_SERVICE.
 			cfg.Trace = t
 			return nil
 		}
-		return runDaemon(cmd.Context(), &cfg, opts)
+		return runDaemon(cmd.Context(), &cfg, opts, hup, rl)
 	}
 	return cmd
 }
 
 // daemonOptions turns the validated configuration into the daemon's.
 func daemonOptions(cfg *config.Config) (daemon.Options, error) {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := newLogger(cfg.Log)
 	tc, err := cfg.Trace.TraceConfig()
 	if err != nil {
 		return daemon.Options{}, err
@@ -147,8 +153,9 @@ func daemonOptions(cfg *config.Config) (daemon.Options, error) {
 	}, nil
 }
 
-// runDaemon runs the daemon and its control socket until SIGINT/SIGTERM.
-func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) error {
+// runDaemon runs the daemon and its control socket until SIGINT/SIGTERM,
+// reloading on SIGHUP (hup) with rl.
+func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options, hup <-chan os.Signal, rl *reloader) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -168,26 +175,30 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 	// finishes at stop are delivered within output.flush_timeout.
 	defer outs.Close()
 	opts.OnClose = onClose(notifier, outs)
-	stopSignals := handleSignals(outs, opts.Logger)
-	defer stopSignals()
+	rl.outs = outs // a reload (SIGHUP) reopens the file output first
 	d, err := daemon.New(opts)
 	if err != nil {
 		return err
 	}
 	opts.Logger.Info("tcptap running", "version", version, "interfaces", cfg.Capture.Interfaces,
-		"workers", len(d.Stats()), "control_socket", cfg.Control.Socket, "trace", opts.Trace.Enabled)
+		"workers", len(d.Stats()), "control_socket", cfg.Control.Socket, "trace", opts.Trace.Enabled,
+		"snaplen", cfg.Capture.Snaplen, "ring_size", cfg.Capture.RingSize, "block_size", cfg.Capture.BlockSize,
+		"promiscuous", cfg.Capture.Promiscuous, "pid", os.Getpid())
 	ctlCtx, ctlStop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); d.LogDrops(ctlCtx, time.Minute) }()
 	var ctlErr, httpErr error
 	if cfg.Exporter.Listen != "" {
 		reg := metrics.NewRegistry(d.MetricsSnapshot, metrics.Options{Version: version, PortLabels: opts.PortLabels})
 		reg.MustRegister(outs.Collector())
-		srv, err := web.Listen(cfg.Exporter.Listen, web.Handler(reg, d), cfg.Exporter.WebConfigFile, opts.Logger)
+		h := web.NewHandler(reg, d, web.Options{API: cfg.Exporter.API})
+		srv, err := web.Listen(cfg.Exporter.Listen, h, cfg.Exporter.WebConfigFile, opts.Logger)
 		if err != nil {
 			ctlStop()
 			return err
 		}
-		opts.Logger.Info("HTTP listening", "address", srv.Addr().String(), "web_config_file", cfg.Exporter.WebConfigFile)
+		opts.Logger.Info("HTTP listening", "address", srv.Addr().String(), "web_config_file", cfg.Exporter.WebConfigFile, "api", cfg.Exporter.API)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -196,7 +207,8 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 			}
 		}()
 	}
-	if err := startSNMP(ctlCtx, cfg.SNMP, usm, d, notifier, opts.Logger, &wg); err != nil {
+	agent, err := startSNMP(ctlCtx, cfg.SNMP, usm, d, notifier, opts.Logger, &wg)
+	if err != nil {
 		ctlStop()
 		wg.Wait()
 		return err
@@ -205,10 +217,17 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 		wg.Add(1)
 		go func() { defer wg.Done(); notifier.Run(ctlCtx) }()
 	}
-	wg.Add(1)
+	// Reloads start here (a SIGHUP meanwhile waited in hup): from now on
+	// Reload may rewrite *cfg, which nothing below reads.
+	sock := cfg.Control.Socket
+	rl.d = d
+	rl.snmp = &snmpReloader{started: cfg.SNMP, usm: usm, agent: agent, n: notifier, log: opts.Logger}
+	d.SetReload(rl.Reload) // tcptap reload: the same reload, audited with the caller's uid
+	wg.Add(2)
+	go func() { defer wg.Done(); reloadOnHangup(ctlCtx, hup, rl) }()
 	go func() {
 		defer wg.Done()
-		if ctlErr = d.ServeControl(ctlCtx, cfg.Control.Socket); ctlErr != nil {
+		if ctlErr = d.ServeControl(ctlCtx, sock); ctlErr != nil {
 			opts.Logger.Error("control socket", "err", ctlErr)
 			stop() // without a control socket the operator cannot reach the daemon
 		}
@@ -217,7 +236,11 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options) 
 	ctlStop()
 	wg.Wait()
 	outs.Close()
-	opts.Logger.Info("tcptap stopped")
+	stopped := []any{"version", version}
+	if err := errors.Join(runErr, ctlErr, httpErr); err != nil {
+		stopped = append(stopped, "err", err.Error())
+	}
+	opts.Logger.Info("tcptap stopped", stopped...)
 	if err := errors.Join(runErr, ctlErr, httpErr); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -273,27 +296,3 @@ func onClose(notifier *snmp.Notifier, outs *output.Set) func(rec *exporter.Recor
 	}
 }
 
-// handleSignals acts on SIGHUP until the returned function is called:
-// the file output reopens its file (after logrotate moved or truncated
-// it). SIGINT and SIGTERM stop the daemon (runDaemon's context). This is
-// the place to extend SIGHUP into a reload of the configuration.
-func handleSignals(outs *output.Set, log *slog.Logger) (stop func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-ch:
-				log.Info("SIGHUP: reopening the file output")
-				outs.Reopen()
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() {
-		signal.Stop(ch)
-		close(done)
-	}
-}

@@ -48,9 +48,9 @@ func openSNMP(cfg config.SNMP, log *slog.Logger) (*snmp.USM, *snmp.Notifier, err
 // until ctx is done. With no community and no user configured, a
 // read-only "public" limited to the loopback addresses answers (as
 // Debian's snmpd does).
-func startSNMP(ctx context.Context, cfg config.SNMP, usm *snmp.USM, d *daemon.Daemon, n *snmp.Notifier, log *slog.Logger, wg *sync.WaitGroup) error {
+func startSNMP(ctx context.Context, cfg config.SNMP, usm *snmp.USM, d *daemon.Daemon, n *snmp.Notifier, log *slog.Logger, wg *sync.WaitGroup) (*snmp.Handler, error) {
 	if len(cfg.Listen) == 0 {
-		return nil
+		return nil, nil
 	}
 	if len(cfg.Communities) == 0 && len(cfg.Users) == 0 {
 		cfg.Communities = snmp.DefaultCommunities()
@@ -58,11 +58,11 @@ func startSNMP(ctx context.Context, cfg config.SNMP, usm *snmp.USM, d *daemon.Da
 	host, _ := os.Hostname()
 	h, err := snmp.NewAgent(cfg, usm, snmp.DaemonBackend(d), snmp.Info{Version: version, Name: host, Start: time.Now()}, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n != nil {
 		if err := h.Tree.Register(n.Provider()); err != nil {
-			return err
+			return nil, err
 		}
 		h.OnAuthFailure = n.AuthenticationFailure
 	}
@@ -79,7 +79,7 @@ func startSNMP(ctx context.Context, cfg config.SNMP, usm *snmp.USM, d *daemon.Da
 		for _, c := range conns {
 			c.Close()
 		}
-		return fmt.Errorf("snmp.listen %s: %w (ports below 1024 need CAP_NET_BIND_SERVICE; set snmp.listen to another port, or empty for no agent)", addr, err)
+		return nil, fmt.Errorf("snmp.listen %s: %w (ports below 1024 need CAP_NET_BIND_SERVICE; set snmp.listen to another port, or empty for no agent)", addr, err)
 	}
 	for _, c := range conns {
 		log.Info("SNMP listening", "address", c.LocalAddr().String())
@@ -90,6 +90,76 @@ func startSNMP(ctx context.Context, cfg config.SNMP, usm *snmp.USM, d *daemon.Da
 				log.Error("SNMP", "address", c.LocalAddr().String(), "err", err)
 			}
 		}()
+	}
+	return h, nil
+}
+
+// snmpReloader applies a reloaded snmp section to the running agent and
+// notifier: communities and views, SNMPv3 users, trap targets and
+// authentication traps. The other snmp keys (listen addresses, the engine,
+// its state directory, the notification rate) need a restart.
+type snmpReloader struct {
+	started config.SNMP // as the daemon started
+	usm     *snmp.USM
+	agent   *snmp.Handler  // nil: no agent
+	n       *snmp.Notifier // nil: no trap targets at start
+	log     *slog.Logger
+}
+
+// applicable returns which snmp keys (communities, views, users, trap
+// targets, authentication traps) next may change without a restart: none without an agent or notifier; users only while SNMPv3's
+// engine state was set up at start (or is not needed); trap targets only
+// with a notifier running.
+func (r *snmpReloader) applicable(next config.SNMP) map[string]bool {
+	ok := map[string]bool{}
+	if r == nil || r.usm == nil {
+		return ok
+	}
+	v3 := !snmp.UsesV3(next) || snmp.UsesV3(r.started)
+	if r.agent != nil {
+		ok["snmp.communities"], ok["snmp.views"], ok["snmp.authentication_traps"] = true, true, true
+	}
+	ok["snmp.users"] = v3
+	ok["snmp.trap_targets"] = r.n != nil && v3
+	return ok
+}
+
+// apply parses everything first and changes nothing on an error; then
+// swaps the users, the communities and the targets, each only where
+// applicable says it may (the users and targets of SNMPv3 that was not set
+// up at start stay as they started).
+func (r *snmpReloader) apply(next config.SNMP) error {
+	ok := r.applicable(next)
+	if !ok["snmp.users"] {
+		next.Users = r.started.Users
+	}
+	users, err := snmp.NewUSM(next, r.usm.Engine)
+	if err != nil {
+		return err
+	}
+	var coms []snmp.Community
+	if r.agent != nil {
+		c := next
+		if len(c.Communities) == 0 && len(c.Users) == 0 {
+			c.Communities = snmp.DefaultCommunities()
+		}
+		if coms, err = snmp.Communities(c); err != nil {
+			return err
+		}
+	}
+	var targets *snmp.Notifier
+	if ok["snmp.trap_targets"] {
+		if targets, err = snmp.NewNotifierUSM(next.TrapTargets, users, r.n.Start, r.log); err != nil {
+			return err
+		}
+	}
+	r.usm.SetUsers(users)
+	if r.agent != nil {
+		r.agent.SetCommunities(coms)
+		r.agent.Counters.EnableAuthenTraps.Store(next.AuthenticationTraps)
+	}
+	if ok["snmp.trap_targets"] {
+		r.n.SetTargets(targets)
 	}
 	return nil
 }

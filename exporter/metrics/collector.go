@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 const namespace = "tcptap"
@@ -96,6 +97,9 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 func NewRegistry(src Source, opts Options) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(New(src, opts))
+	// The sensor's own health: process_* (CPU, resident memory, open
+	// files) and go_* (goroutines, heap, GC).
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return reg
 }
 

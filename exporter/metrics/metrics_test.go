@@ -205,6 +205,8 @@ func TestEveryFamily(t *testing.T) {
 		"tcptap_cache_not_cached_quota_total":                                 1,
 		"tcptap_cache_skipped_total":                                          1,
 		"tcptap_cache_resets_total":                                           0,
+		"tcptap_cache_mode{mode=abnormal-close}":                              1,
+		"tcptap_cache_mode{mode=all}":                                         0,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {

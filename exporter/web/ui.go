@@ -28,14 +28,14 @@ import (
 const uiLimit = 500
 
 // registerUI adds the diagram endpoint and the pages to mux.
-func registerUI(mux *http.ServeMux, b Backend) {
+func registerUI(mux *http.ServeMux, b Backend, gate func(http.Handler) http.Handler) {
 	u := &ui{b: b}
-	mux.HandleFunc("GET /api/v1/connections/{id}/svg", u.svg)
-	mux.HandleFunc("GET /ui/{$}", u.list)
-	mux.HandleFunc("GET /ui/connections/{id}", u.connection)
-	mux.HandleFunc("GET /ui", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /api/v1/connections/{id}/svg", gate(http.HandlerFunc(u.svg)))
+	mux.Handle("GET /ui/{$}", gate(http.HandlerFunc(u.list)))
+	mux.Handle("GET /ui/connections/{id}", gate(http.HandlerFunc(u.connection)))
+	mux.Handle("GET /ui", gate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "ui/", http.StatusMovedPermanently)
-	})
+	})))
 }
 
 type ui struct{ b Backend }

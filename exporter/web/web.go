@@ -1,5 +1,5 @@
 // Package web is tcptap's read-only HTTP endpoint: /metrics for Prometheus,
-// /healthz, and a JSON API over the trace cache (DESIGN §4 records, the
+// /healthz, /readyz, and a JSON API over the trace cache (the records, the
 // flight recorder as JSON or pcap, the trace information). Nothing served
 // here changes state: mutating commands go over the control socket only.
 package web
@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -44,8 +46,46 @@ const (
 	MaxLimit     = 100000
 )
 
-// Handler returns the HTTP handler serving metrics from g and the API from b.
+// Who may use the JSON API (exporter.api).
+const (
+	// APILoopback serves the API only to requests that reached the
+	// listener on a loopback address.
+	APILoopback = "loopback"
+	// APIAll serves it to every request.
+	APIAll = "all"
+	// APINone serves no API.
+	APINone = "none"
+)
+
+// Options configure the handler.
+type Options struct {
+	// API is APILoopback (also when empty), APIAll or APINone.
+	API string
+}
+
+// Readier is a Backend that can say whether it is ready to serve: for the
+// daemon, every capture worker reading its socket.
+type Readier interface {
+	Ready(ctx context.Context) error
+}
+
+// Handler returns the HTTP handler serving metrics from g and the API from
+// b, the API only to loopback requests.
 func Handler(g prometheus.Gatherer, b Backend) http.Handler {
+	return NewHandler(g, b, Options{})
+}
+
+// NewHandler returns the HTTP handler serving metrics from g, /healthz,
+// /readyz, and the API from b to those opts.API allows.
+//
+// The API serves every tracked 4-tuple, packet header and pcap, so by
+// default it answers only requests that arrived on a loopback address
+// (the local address of the connection, which a client cannot forge): on a
+// sensor listening on :9911 with the host's network, Prometheus scrapes
+// /metrics from outside while /api/ answers 403 there and works with curl
+// on the sensor itself. A request without a local address (served in
+// process, not over a network) counts as local.
+func NewHandler(g prometheus.Gatherer, b Backend, opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{
 		ErrorHandling:       promhttp.ContinueOnError,
@@ -56,12 +96,29 @@ func Handler(g prometheus.Gatherer, b Backend) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if rd, ok := b.(Readier); ok {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := rd.Ready(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "not ready:", err)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	a := &api{b: b}
-	mux.HandleFunc("GET /api/v1/connections", a.connections)
-	mux.HandleFunc("GET /api/v1/connections/{id}/packets", a.packets)
-	mux.HandleFunc("GET /api/v1/connections/{id}/pcap", a.pcap)
-	mux.HandleFunc("GET /api/v1/information", a.information)
-	registerUI(mux, b) // /ui/ and /api/v1/connections/{id}/svg (ui.go)
+	mux.Handle("GET /api/v1/connections", apiGate(opts.API, http.HandlerFunc(a.connections)))
+	mux.Handle("GET /api/v1/connections/{id}/packets", apiGate(opts.API, http.HandlerFunc(a.packets)))
+	mux.Handle("GET /api/v1/connections/{id}/pcap", apiGate(opts.API, http.HandlerFunc(a.pcap)))
+	mux.Handle("GET /api/v1/information", apiGate(opts.API, http.HandlerFunc(a.information)))
+	// Every other API path: a JSON error like the API's other errors.
+	mux.Handle("/api/", apiGate(opts.API, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("%s: no such API path (see /api/v1/connections, /api/v1/information)", r.URL.Path))
+	})))
+	registerUI(mux, b, func(h http.Handler) http.Handler { return apiGate(opts.API, h) }) // /ui/ and /api/v1/connections/{id}/svg (ui.go), exposed as the API is
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, landing)
@@ -69,9 +126,40 @@ func Handler(g prometheus.Gatherer, b Backend) http.Handler {
 	return readOnly(mux)
 }
 
+// apiGate serves h to the requests api allows, 403 (JSON) to others.
+func apiGate(api string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case api == APINone:
+			httpError(w, http.StatusForbidden, "the JSON API is disabled (exporter.api: none)")
+		case api == APIAll || localRequest(r):
+			h.ServeHTTP(w, r)
+		default:
+			httpError(w, http.StatusForbidden, "the JSON API is served only on loopback addresses (exporter.api: loopback): query it on the sensor (curl localhost:PORT/api/...), or set exporter.api: all with exporter.web_config_file")
+		}
+	})
+}
+
+// localRequest reports whether r reached the server on a loopback
+// address; a request without one (served in process) is local.
+func localRequest(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return true
+	}
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UnixAddr:
+		return true
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
 const landing = `<html><head><title>tcptap</title></head><body><h1>tcptap</h1><ul>
 <li><a href="ui/">/ui/</a>: the connections that ended, their diagrams and packets</li>
-<li><a href="metrics">/metrics</a></li><li><a href="healthz">/healthz</a></li>
+<li><a href="metrics">/metrics</a></li><li><a href="healthz">/healthz</a></li><li><a href="readyz">/readyz</a></li>
 <li><a href="api/v1/connections">/api/v1/connections</a></li>
 <li><a href="api/v1/information">/api/v1/information</a></li></ul></body></html>
 `
