@@ -383,7 +383,7 @@ func Default() Config {
 			Syslog:       Syslog{Format: DefaultSyslogFormat, Facility: DefaultSyslogFacility, Tag: DefaultSyslogTag},
 			NATS:         NATS{Subject: DefaultNATSSubject},
 		},
-		Log:     Log{Level: "info", Format: "text"},
+		Log: Log{Level: "info", Format: "text"},
 	}
 }
 

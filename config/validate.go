@@ -14,8 +14,8 @@ import (
 	"strings"
 
 	"github.com/tcptap/tcptap/capture"
-	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/reassembly"
 )
 
 // KeyError is a problem with one key: Key is the key's name, with an index

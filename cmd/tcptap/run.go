@@ -295,4 +295,3 @@ func onClose(notifier *snmp.Notifier, outs *output.Set) func(rec *exporter.Recor
 		outs.Write(rec)
 	}
 }
-
