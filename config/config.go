@@ -1,4 +1,4 @@
-// Package config is tcptap's configuration: the keys of DESIGN §6 as plain
+// Package config is tcptap's configuration: the keys of docs/trace.md's conventions as plain
 // structs, their documented defaults, validation that names the key at
 // fault, the parsed forms the daemon needs, the commented example file, and
 // 'tcptap trace persist' (rewriting the trace section of the YAML file).
@@ -91,7 +91,7 @@ func DefaultUDPTunnels() []string {
 	return out
 }
 
-// Trace is the trace feature (DESIGN §2.1) and the connection analysis:
+// Trace is the trace feature (docs/trace.md) and the connection analysis:
 // the connection table's timers and the classifier's thresholds.
 type Trace struct {
 	Enable            bool     `mapstructure:"enable" yaml:"enable"`

@@ -345,7 +345,7 @@ func TestKeysAndTags(t *testing.T) {
 			t.Errorf("keyDocs[%q] documents no key", name)
 		}
 	}
-	// DESIGN §6's list.
+	// The conventions' list (docs/trace.md).
 	for _, name := range []string{
 		"capture.interfaces", "capture.workers", "capture.snaplen", "capture.ring_size", "capture.promiscuous",
 		"trace.enable", "trace.local_nets", "trace.filter", "trace.only_new_connection", "trace.max_packet_number",
@@ -355,7 +355,7 @@ func TestKeysAndTags(t *testing.T) {
 		"control.socket",
 	} {
 		if !names[name] {
-			t.Errorf("DESIGN §6 key %s missing", name)
+			t.Errorf("conventional key %s missing", name)
 		}
 	}
 	if k, ok := Lookup("trace.cache_mode"); !ok || k.Default() != "abnormal-close" {

@@ -1,7 +1,7 @@
 // Package daemon is tcptap's sensor appliance: live capture workers, each
 // owning one AF_PACKET socket of a fanout group and its connection table,
 // the trace cache they feed, and the control socket through which the
-// operator's commands (DESIGN §2.1) reach them.
+// operator's commands (docs/trace.md) reach them.
 package daemon
 
 import (
@@ -242,7 +242,7 @@ func (d *Daemon) closeSources() {
 
 // Run captures until ctx is done, then flushes nothing (connections still
 // open stay unreported, as on the device) and closes the sockets after every
-// reader has returned (closing under a reader crashes, REFERENCE §4).
+// reader has returned (closing unmaps the ring under the frame a reader still reads).
 func (d *Daemon) Run(ctx context.Context) error {
 	// Flight-recorder chunks come faulted in from a goroutine of their own
 	// rather than be faulted in by a worker that should be reading.

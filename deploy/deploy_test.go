@@ -140,7 +140,7 @@ func TestSystemdUnit(t *testing.T) {
 	}
 
 	// CAP_NET_RAW for capture, and CAP_NET_BIND_SERVICE because the
-	// default snmp.listen is port 161 (DESIGN §6); nothing else.
+	// default snmp.listen is port 161 (docs/trace.md); nothing else.
 	wantCaps := []string{"CAP_NET_RAW", "CAP_NET_BIND_SERVICE"}
 	for _, k := range []string{"AmbientCapabilities", "CapabilityBoundingSet"} {
 		if got := strings.Fields(u.one(t, "Service", k)); !slices.Equal(got, wantCaps) {
