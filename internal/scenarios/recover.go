@@ -73,13 +73,7 @@ func BlackholeHealed(ctx context.Context, t testing.TB, lab *netlab.Lab, network
 	e := f.expect("AN-blackhole-healed", classifier.AppNormalClose, "client", "SF")
 	heal := f.cut()
 	start := time.Now()
-	if _, err := c.Write(payload(100)); err != nil {
-		return nil, err
-	}
-	if err := sleep(ctx, AtRiskWithin); err != nil {
-		return nil, err
-	}
-	if err := during(e, classifier.RiskRetransmitting); err != nil {
+	if err := writeIntoCut(ctx, c, e, during); err != nil {
 		return nil, err
 	}
 	if err := sleep(ctx, hold-time.Since(start)); err != nil {
@@ -102,29 +96,11 @@ func BlackholeHealed(ctx context.Context, t testing.TB, lab *netlab.Lab, network
 // is closed.
 func ZeroWindowReleased(ctx context.Context, t testing.TB, lab *netlab.Lab, network string, hold time.Duration, during During) ([]Expect, error) {
 	const total = 256 << 10
-	f, err := newFlow(ctx, t, lab, network, netlab.SocketOptions{RcvBuf: 4096})
-	if err != nil {
-		return nil, err
-	}
-	c, s, err := f.connect(ctx, netlab.DialOptions{})
+	f, c, s, werr, err := zeroWindowOf(ctx, t, lab, network, 0, total)
 	if err != nil {
 		return nil, err
 	}
 	e := f.expect("AN-zero-window-released", classifier.AppNormalClose, "client", "SF")
-	werr := make(chan error, 1)
-	go func() {
-		_, err := c.Write(payload(total))
-		werr <- err
-	}()
-	if err := waitFor(ctx, "a zero window with nothing in flight", func() (bool, error) {
-		info, err := netlab.TCPInfo(c)
-		if err != nil {
-			return false, err
-		}
-		return info.Snd_wnd == 0 && info.Unacked == 0 && info.Notsent_bytes > 0, nil
-	}); err != nil {
-		return nil, err
-	}
 	start := time.Now()
 	if err := sleep(ctx, AtRiskWithin); err != nil {
 		return nil, err
@@ -199,13 +175,7 @@ func BlackholeGivesUp(ctx context.Context, t testing.TB, lab *netlab.Lab, networ
 	e := f.expect("RT-blackhole-gives-up", classifier.RetransmitTimeout, "client", "S1")
 	f.cut()
 	start := time.Now()
-	if _, err := c.Write(payload(100)); err != nil {
-		return nil, err
-	}
-	if err := sleep(ctx, AtRiskWithin); err != nil {
-		return nil, err
-	}
-	if err := during(e, classifier.RiskRetransmitting); err != nil {
+	if err := writeIntoCut(ctx, c, e, during); err != nil {
 		return nil, err
 	}
 	if err := sleep(ctx, userTimeout-time.Since(start)-time.Second); err != nil {
@@ -218,6 +188,19 @@ func BlackholeGivesUp(ctx context.Context, t testing.TB, lab *netlab.Lab, networ
 		return nil, err
 	}
 	return []Expect{e}, nil
+}
+
+// writeIntoCut writes 100 bytes the cut path drops, so the client
+// retransmits them, and calls during once the sensor has had time to show
+// the risk.
+func writeIntoCut(ctx context.Context, c *net.TCPConn, e Expect, during During) error {
+	if _, err := c.Write(payload(100)); err != nil {
+		return err
+	}
+	if err := sleep(ctx, AtRiskWithin); err != nil {
+		return err
+	}
+	return during(e, classifier.RiskRetransmitting)
 }
 
 // readFull reads len(buf) bytes from c.

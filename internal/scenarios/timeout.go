@@ -151,17 +151,24 @@ func OrphanRetransmit(ctx context.Context, t testing.TB, lab *netlab.Lab, networ
 // with nothing in flight: the client is in persist mode, its probe timer
 // running. The writer's error arrives on the returned channel.
 func zeroWindow(ctx context.Context, t testing.TB, lab *netlab.Lab, network string, userTimeout time.Duration) (*flow, *net.TCPConn, <-chan error, error) {
+	f, c, _, werr, err := zeroWindowOf(ctx, t, lab, network, userTimeout, 1<<20)
+	return f, c, werr, err
+}
+
+// zeroWindowOf is zeroWindow writing total bytes, and it also returns the
+// server's side, which can read them to reopen the window.
+func zeroWindowOf(ctx context.Context, t testing.TB, lab *netlab.Lab, network string, userTimeout time.Duration, total int) (*flow, *net.TCPConn, *net.TCPConn, <-chan error, error) {
 	f, err := newFlow(ctx, t, lab, network, netlab.SocketOptions{RcvBuf: 4096})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	c, _, err := f.connect(ctx, netlab.DialOptions{SocketOptions: netlab.SocketOptions{UserTimeout: userTimeout}})
+	c, s, err := f.connect(ctx, netlab.DialOptions{SocketOptions: netlab.SocketOptions{UserTimeout: userTimeout}})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	werr := make(chan error, 1)
 	go func() {
-		_, err := c.Write(payload(1 << 20))
+		_, err := c.Write(payload(total))
 		werr <- err
 	}()
 	err = waitFor(ctx, "a zero window with nothing in flight", func() (bool, error) {
@@ -177,9 +184,9 @@ func zeroWindow(ctx context.Context, t testing.TB, lab *netlab.Lab, network stri
 		return info.Snd_wnd == 0 && info.Unacked == 0 && info.Notsent_bytes > 0, nil
 	})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return f, c, werr, nil
+	return f, c, s, werr, nil
 }
 
 // PersistBlackhole: the server stops reading until its window is 0; then
