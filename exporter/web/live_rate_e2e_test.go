@@ -252,19 +252,24 @@ func TestLiveRatesWhileOpen(t *testing.T) {
 		t.Fatalf("server read %d of %d bytes: %v", received.Load(), sent, err)
 	}
 	elapsed := time.Since(start)
-	var payload uint64
+	// The family counts the payload of every segment, retransmissions
+	// included (as the records' bytes and tshark's tcp.len do), so a loaded
+	// machine's occasional retransmission adds a segment's bytes: all the
+	// bytes sent must be there, and little more.
+	var payload, retransmitted uint64
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		payload = 0
+		payload, retransmitted = 0, 0
 		for _, w := range d.Stats() {
 			c := w.Table.Segments.Direction(reassembly.Client)
 			payload += c.PayloadBytes
+			retransmitted += c.Retransmissions
 		}
-		if payload == uint64(sent) || time.Now().After(deadline) {
+		if payload >= uint64(sent) || time.Now().After(deadline) {
 			break
 		}
 	}
-	if payload != uint64(sent) {
-		t.Errorf("tcptap_payload_bytes_total{direction=client_to_server} %d, bytes sent %d", payload, sent)
+	if payload < uint64(sent) || payload > uint64(sent)+uint64(sent)/100 {
+		t.Errorf("tcptap_payload_bytes_total{direction=client_to_server} %d, bytes sent %d (%d retransmissions)", payload, sent, retransmitted)
 	}
 	t.Logf("%d bytes in %v (%.0f B/s); test took %v", sent, elapsed.Round(time.Millisecond),
 		float64(sent)/elapsed.Seconds(), time.Since(began).Round(time.Millisecond))
