@@ -125,6 +125,8 @@ type worker struct {
 	snapMu sync.Mutex
 	snap   WorkerStats
 
+	portLabels []uint16 // exporter.port_labels as this worker counts them (SetPortLabels)
+
 	nextSync, nextRisk int64                       // wall-clock times the next sync and risk count are due
 	risks              [classifier.NumRisks]uint64 // open connections at risk, by cause, at the last count
 	// undecoded is the frames not decoded when causes were last logged.
@@ -217,6 +219,7 @@ func New(opts Options) (*Daemon, error) {
 			}
 			w := &worker{reqs: make(chan query, 8), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(opts.Decoder),
 				opens: newHandshakes(d.cls.Config().LocalNets)}
+			w.portLabels = opts.PortLabels
 			w.table = reassembly.NewTable(tcfg, w.index, total, w.finished)
 			w.table.SetTrace(d.trace, d.quota)
 			w.table.SetDeadCheck(d.deadByTimer, time.Second, d.cls.Config().MinSilence)
@@ -462,7 +465,7 @@ func (w *worker) finished(c *reassembly.Conn) {
 	if w.d.opts.Fleet != nil {
 		w.d.opts.Fleet.Stamp(&rec)
 	}
-	w.conns.Add(&rec, w.d.opts.PortLabels)
+	w.conns.Add(&rec, w.portLabels)
 	w.opens.ended(c)
 	w.d.cache.Add(c, &rec)
 	if f := w.d.opts.OnClose; f != nil {
@@ -633,6 +636,7 @@ func (d *Daemon) MetricsSnapshot() *metrics.Snapshot {
 		QuotaPeak:  d.quota.Peak(),
 		HasCache:   true,
 		Live:       true,
+		PortLabels: d.PortLabels(),
 		Cache:      d.cache.Stats(),
 		CacheLen:   d.cache.Len(),
 	}
@@ -785,6 +789,31 @@ func (d *Daemon) OpenConnections(ctx context.Context, max int) ([]exporter.Recor
 		q.From = pg.Records[len(pg.Records)-1].ID + 1
 	}
 	return out, nil
+}
+
+// PortLabels returns the server ports counted on their own
+// (exporter.port_labels) as they run.
+func (d *Daemon) PortLabels() []uint16 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.opts.PortLabels)
+}
+
+// SetPortLabels changes the server ports counted on their own: each worker
+// takes the new list between its frames and starts their per-port counts
+// from zero (a slot may now count another port; Prometheus reads the
+// reset as a counter reset). It returns once every worker has the list.
+func (d *Daemon) SetPortLabels(ctx context.Context, ports []uint16) error {
+	ports = slices.Clone(ports[:min(len(ports), metrics.MaxServices)])
+	d.mu.Lock()
+	d.opts.PortLabels = ports
+	d.mu.Unlock()
+	_, err := d.ask(ctx, func(w *worker, _ int64) any {
+		w.portLabels = ports
+		w.conns.Services = [metrics.MaxServices][metrics.NumReasons]uint64{}
+		return nil
+	})
+	return err
 }
 
 // OpenPage is Open for the HTTP API (exporter/web.OpenLister).

@@ -116,6 +116,7 @@ func TestSensorOperations(t *testing.T) {
 	sock := filepath.Join(dir, "control.sock")
 	cfgFile := filepath.Join(dir, "tcptap.yaml")
 	community := "ops-rw-secret"
+	exporterExtra := ""
 	cfg := func(extra string) {
 		t.Helper()
 		text := fmt.Sprintf(`capture:
@@ -123,7 +124,7 @@ func TestSensorOperations(t *testing.T) {
   workers: 1
 exporter:
   listen: ":19911"
-snmp:
+%ssnmp:
   listen: ["127.0.0.1:1161"]
   communities:
     - {name: %s, access: rw}
@@ -131,7 +132,7 @@ control:
   socket: %s
 log:
   format: json
-%s`, netlab.HostLink, community, sock, extra)
+%s`, netlab.HostLink, exporterExtra, community, sock, extra)
 		if err := os.WriteFile(cfgFile, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -295,6 +296,40 @@ log:
 	}
 	if err := snmpget("ops-rw-secret"); err == nil {
 		t.Error("the old community still answered after the reload")
+	}
+
+	// Outputs and port labels by reload: a record file output appears and
+	// the records of connections that end from then on reach it; the
+	// per-port family counts the newly listed port.
+	records := filepath.Join(dir, "records.jsonl")
+	exporterExtra = "  port_labels: [19911]\n"
+	cfg("trace:\n  cache_mode: all\n  enable: true\n  idle_timeout: 1m\noutput:\n  file:\n    path: " + records + "\n")
+	cmd.Process.Signal(syscall.SIGHUP)
+	if r := waitLog(t, &log, "reloaded", 5)[4]; !strings.Contains(fmt.Sprint(r["outputs"]), "output.file.path") || strings.Contains(fmt.Sprint(r["restart_needed"]), "port_labels") || strings.Contains(fmt.Sprint(r["restart_needed"]), "output") {
+		t.Errorf("reload of the outputs and port labels: %v", r)
+	}
+	for i := 0; i < 3; i++ { // connections from the client's host to the sensor's port: each ends with FINs
+		get(t, remote, node+"/metrics")
+	}
+	var lines []string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		b, _ := os.ReadFile(records)
+		lines = nil
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if strings.Contains(l, `:19911"`) {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) >= 3 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(lines) < 3 {
+		t.Errorf("%d records of the connections to :19911 in the reloaded file output, want 3\n%s", len(lines), log.String())
+	}
+	if code, body := get(t, local, "http://127.0.0.1:19911/metrics"); code != 200 || !strings.Contains(body, `tcptap_service_connections_closed_total{reason="AN",server_port="19911"}`) &&
+		!strings.Contains(body, `tcptap_service_connections_closed_total{reason="PN",server_port="19911"}`) {
+		t.Errorf("no per-port count of 19911 after the reload listed it (%d)", code)
 	}
 
 	// SIGTERM: a clean stop, logged.

@@ -7,8 +7,11 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/viper"
 
@@ -41,7 +44,7 @@ func newLogger(l config.Log) *slog.Logger {
 var runtimeKeys = map[string]bool{
 	"trace.enable": true, "trace.filter": true, "trace.only_new_connection": true,
 	"trace.max_packet_number": true, "trace.memory_quota": true, "trace.cache_mode": true,
-	"log.level": true,
+	"log.level": true, "exporter.port_labels": true,
 }
 
 // reloader re-reads the configuration and applies it to the running daemon.
@@ -54,7 +57,8 @@ type reloader struct {
 	started config.Config
 	d       *daemon.Daemon
 	snmp    *snmpReloader // nil until the SNMP agent and notifier run
-	outs    *output.Set   // the record outputs; nil until they run
+	outs    *liveOutputs // the record outputs; nil until they run
+	sensor  string       // the records' sensor name (sensor.name needs a restart)
 	log     *slog.Logger
 }
 
@@ -86,11 +90,15 @@ func (r *reloader) Reload(who daemon.Actor) error {
 		r.log.Error("reload refused: the running configuration stays", append([]any{"action", "reload", "err", err.Error()}, who...)...)
 		return fmt.Errorf("reload: %w", err)
 	}
-	var restart, snmpChanged []string
+	var restart, snmpChanged, outputChanged []string
 	snmpOK := r.snmp.applicable(next.SNMP)
 	for _, k := range config.Keys() {
 		switch {
 		case runtimeKeys[k.Name]:
+		case strings.HasPrefix(k.Name, "output.") && r.outs != nil:
+			if !reflect.DeepEqual(k.Ptr(r.cfg), k.Ptr(&next)) {
+				outputChanged = append(outputChanged, k.Name)
+			}
 		case snmpOK[k.Name]:
 			if !reflect.DeepEqual(k.Ptr(r.cfg), k.Ptr(&next)) {
 				snmpChanged = append(snmpChanged, k.Name)
@@ -99,13 +107,41 @@ func (r *reloader) Reload(who daemon.Actor) error {
 			restart = append(restart, k.Name)
 		}
 	}
+	// The new outputs are opened first: a file that cannot work refuses
+	// the whole reload before anything changed.
+	var newOutputs *output.Set
+	if len(outputChanged) > 0 {
+		set, err := openOutputs(&next, r.sensor, r.log)
+		if err != nil {
+			r.log.Error("reload refused: the running configuration stays", append([]any{"action", "reload", "err", err.Error()}, who...)...)
+			return fmt.Errorf("reload: %w", err)
+		}
+		newOutputs = set
+	}
 	if len(snmpChanged) > 0 {
 		if err := r.snmp.apply(next.SNMP); err != nil {
+			newOutputs.Close()
 			r.log.Error("reload refused: the running configuration stays", append([]any{"action", "reload", "err", err.Error()}, who...)...)
 			return fmt.Errorf("reload: %w", err)
 		}
 		// The keys, not their values: communities and passwords are secrets.
 		r.log.Info("operator action", append([]any{"action", "reload snmp", "changed", snmpChanged}, who...)...)
+	}
+	if newOutputs != nil {
+		// The new outputs run already; the old ones deliver what they
+		// hold (output.flush_timeout) once no worker writes into them.
+		r.outs.swap(newOutputs).Close()
+		r.log.Info("operator action", append([]any{"action", "reload outputs", "changed", outputChanged}, who...)...)
+	}
+	if !slices.Equal(r.cfg.Exporter.PortLabels, next.Exporter.PortLabels) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := r.d.SetPortLabels(ctx, portLabels(next.Exporter.PortLabels))
+		cancel()
+		if err != nil {
+			r.log.Error("reload: port labels not applied", append([]any{"action", "reload", "err", err.Error()}, who...)...)
+		} else {
+			r.log.Info("operator action", append([]any{"action", "reload port labels", "changed", fmt.Sprintf("exporter.port_labels: %v -> %v", r.cfg.Exporter.PortLabels, next.Exporter.PortLabels)}, who...)...)
+		}
 	}
 	if r.cfg.Log.Level != next.Log.Level {
 		lv, _ := next.Log.SlogLevel()
@@ -125,7 +161,7 @@ func (r *reloader) Reload(who daemon.Actor) error {
 	// persist' writes back: the other trace keys as the file has them (the
 	// runtime settings come from the daemon, as they run).
 	*r.cfg = next
-	r.log.Info("reloaded", append([]any{"action", "reload", "trace", changed, "kept_while_enabled", kept, "snmp", snmpChanged, "restart_needed", restart}, who...)...)
+	r.log.Info("reloaded", append([]any{"action", "reload", "trace", changed, "kept_while_enabled", kept, "snmp", snmpChanged, "outputs", outputChanged, "restart_needed", restart}, who...)...)
 	return nil
 }
 

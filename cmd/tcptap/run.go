@@ -167,15 +167,16 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options, 
 	}
 	fleet := cfg.Sensor.Fleet()
 	opts.Fleet = &fleet
-	outs, err := openOutputs(cfg, fleet.Sensor, opts.Logger)
+	set, err := openOutputs(cfg, fleet.Sensor, opts.Logger)
 	if err != nil {
 		return err
 	}
+	outs := &liveOutputs{set: set}
 	// Stopped after the daemon: the records of the connections it
 	// finishes at stop are delivered within output.flush_timeout.
 	defer outs.Close()
 	opts.OnClose = onClose(notifier, outs)
-	rl.outs = outs // a reload (SIGHUP) reopens the file output first
+	rl.outs, rl.sensor = outs, fleet.Sensor // a reload reopens the file output first, and may replace the outputs
 	d, err := daemon.New(opts)
 	if err != nil {
 		return err
@@ -191,7 +192,7 @@ func runDaemon(parent context.Context, cfg *config.Config, opts daemon.Options, 
 	var ctlErr, httpErr error
 	if cfg.Exporter.Listen != "" {
 		reg := metrics.NewRegistry(d.MetricsSnapshot, metrics.Options{Version: version, PortLabels: opts.PortLabels})
-		reg.MustRegister(outs.Collector())
+		reg.MustRegister(outs)
 		h := web.NewHandler(reg, d, web.Options{API: cfg.Exporter.API})
 		srv, err := web.Listen(cfg.Exporter.Listen, h, cfg.Exporter.WebConfigFile, opts.Logger)
 		if err != nil {
@@ -280,15 +281,11 @@ func openOutputs(cfg *config.Config, sensor string, log *slog.Logger) (*output.S
 }
 
 // onClose is the daemon's hook for every finished connection: SNMP
-// notifications of abnormal closes and the record outputs.
-func onClose(notifier *snmp.Notifier, outs *output.Set) func(rec *exporter.Record) {
-	switch {
-	case notifier == nil && outs.Len() == 0:
-		return nil
-	case notifier == nil:
+// notifications of abnormal closes and the record outputs (which a reload
+// may add, so they are always called).
+func onClose(notifier *snmp.Notifier, outs *liveOutputs) func(rec *exporter.Record) {
+	if notifier == nil {
 		return outs.Write
-	case outs.Len() == 0:
-		return notifier.AbnormalClose
 	}
 	return func(rec *exporter.Record) {
 		notifier.AbnormalClose(rec)

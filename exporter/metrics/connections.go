@@ -63,9 +63,7 @@ func (c *connectionsCollector) describe(ch chan<- *prometheus.Desc) {
 	ch <- c.reused
 	ch <- c.segmentsSeen
 	ch <- c.vlanCopies
-	if len(c.ports) > 0 {
-		ch <- c.service
-	}
+	ch <- c.service // also when no port is listed yet: a reload may list some
 	for _, f := range c.dir {
 		ch <- f.d
 	}
@@ -97,7 +95,11 @@ func (c *connectionsCollector) update(s *Snapshot, ch chan<- prometheus.Metric) 
 	for _, code := range classifier.Codes {
 		counter(ch, c.closed, sum.Closed[ReasonIndex(code)], string(code))
 	}
-	for si, p := range c.ports {
+	ports := c.ports
+	if s.PortLabels != nil {
+		ports = s.PortLabels // as the workers count them now (a reload may change them)
+	}
+	for si, p := range ports {
 		for _, code := range classifier.Codes {
 			counter(ch, c.service, sum.Services[si][ReasonIndex(code)], portLabel(p), string(code))
 		}

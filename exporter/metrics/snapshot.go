@@ -41,6 +41,9 @@ type Worker struct {
 type Snapshot struct {
 	Workers      []Worker
 	Live         bool // the workers capture live (their open connections can be at risk)
+	// PortLabels, when not nil, are the server ports the workers count
+	// on their own now (a reload may change Options.PortLabels).
+	PortLabels []uint16
 	TraceEnabled bool
 	QuotaLimit   int64 // trace memory quota, bytes
 	QuotaUsed    int64
