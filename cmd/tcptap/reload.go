@@ -57,8 +57,8 @@ type reloader struct {
 	started config.Config
 	d       *daemon.Daemon
 	snmp    *snmpReloader // nil until the SNMP agent and notifier run
-	outs    *liveOutputs // the record outputs; nil until they run
-	sensor  string       // the records' sensor name (sensor.name needs a restart)
+	outs    *liveOutputs  // the record outputs; nil until they run
+	sensor  string        // the records' sensor name (sensor.name needs a restart)
 	log     *slog.Logger
 }
 

@@ -39,11 +39,11 @@ type Worker struct {
 
 // Snapshot is everything one scrape reads.
 type Snapshot struct {
-	Workers      []Worker
-	Live         bool // the workers capture live (their open connections can be at risk)
+	Workers []Worker
+	Live    bool // the workers capture live (their open connections can be at risk)
 	// PortLabels, when not nil, are the server ports the workers count
 	// on their own now (a reload may change Options.PortLabels).
-	PortLabels []uint16
+	PortLabels   []uint16
 	TraceEnabled bool
 	QuotaLimit   int64 // trace memory quota, bytes
 	QuotaUsed    int64
