@@ -11,8 +11,8 @@ import (
 	"unsafe"
 
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Mode selects which closed connections are cached.
@@ -47,7 +47,7 @@ func (m Mode) Keeps(code classifier.Code) bool { return m == All || code.Abnorma
 
 // Entry is one cached connection: its record and its recorded packets.
 type Entry struct {
-	Record      exporter.Record
+	Record      record.Record
 	Recorded    reassembly.Recording // the flight recorder's records; none when not traced
 	Traced      bool
 	Overwritten uint64 // records overwritten before the first recorded
@@ -101,7 +101,7 @@ func (e *Entry) size(records int) int64 {
 // (its storage as it is: the ring's reservation pays for it) and returns
 // the entry; otherwise it returns nil and the caller's table releases the
 // recorder.
-func (c *Cache) Add(conn *reassembly.Conn, rec *exporter.Record) *Entry {
+func (c *Cache) Add(conn *reassembly.Conn, rec *record.Record) *Entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.mode.Keeps(rec.Reason) {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // traced runs n segments of one connection (a SYN, then data from the
@@ -17,7 +17,7 @@ func traced(t *testing.T, c *Cache, q *reassembly.Quota, max, n int) *Entry {
 	t.Helper()
 	var got *Entry
 	tbl := reassembly.NewTable(reassembly.Config{CloseLinger: -1}, 0, 1, func(conn *reassembly.Conn) {
-		rec := exporter.Record{Reason: classifier.AppNormalClose}
+		rec := record.Record{Reason: classifier.AppNormalClose}
 		got = c.Add(conn, &rec)
 		if got == nil && conn.Trace != nil {
 			conn.Trace.Release()

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tcptap/tcptap/internal/peers"
 	"io"
 	"io/fs"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcptap/tcptap/internal/peers"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"

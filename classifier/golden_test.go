@@ -15,6 +15,7 @@ import (
 	"github.com/tcptap/tcptap/internal/peers"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/scenarios")
@@ -38,8 +39,8 @@ func TestGoldenScenarios(t *testing.T) {
 			if strings.HasPrefix(name, "IT-") {
 				table.IdleTimeout = 2 * time.Second // as the scenario ran it
 			}
-			var recs []exporter.Record
-			_, err := offline.Run(context.Background(), []string{pcap}, offline.Options{Workers: 1, Table: table}, func(r *exporter.Record) {
+			var recs []record.Record
+			_, err := offline.Run(context.Background(), []string{pcap}, offline.Options{Workers: 1, Table: table}, func(r *record.Record) {
 				recs = append(recs, *r)
 			})
 			if err != nil {

@@ -3,7 +3,6 @@ package classifier_test
 import (
 	"context"
 	"fmt"
-	"github.com/tcptap/tcptap/internal/oracle"
 	"io"
 	"net/netip"
 	"os"
@@ -15,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcptap/tcptap/internal/oracle"
+	"github.com/tcptap/tcptap/record"
+
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/scenarios"
 	"github.com/tcptap/tcptap/offline"
@@ -161,7 +162,7 @@ func TestScenariosMixed(t *testing.T) {
 
 // analyze runs tcptap's offline pipeline over path, one worker, with the
 // table's defaults (as the CLI's) where table leaves a field zero.
-func analyze(t *testing.T, path string, table reassembly.Config, cls classifier.Config) []exporter.Record {
+func analyze(t *testing.T, path string, table reassembly.Config, cls classifier.Config) []record.Record {
 	t.Helper()
 	cfg := reassembly.DefaultConfig()
 	if table.IdleTimeout != 0 {
@@ -170,8 +171,8 @@ func analyze(t *testing.T, path string, table reassembly.Config, cls classifier.
 	if table.CloseLinger != 0 {
 		cfg.CloseLinger = table.CloseLinger
 	}
-	var recs []exporter.Record
-	_, err := offline.Run(context.Background(), []string{path}, offline.Options{Workers: 1, Table: cfg, Classifier: cls}, func(r *exporter.Record) {
+	var recs []record.Record
+	_, err := offline.Run(context.Background(), []string{path}, offline.Options{Workers: 1, Table: cfg, Classifier: cls}, func(r *record.Record) {
 		recs = append(recs, *r)
 	})
 	if err != nil {
@@ -186,15 +187,15 @@ type flowKey struct{ client, server netip.AddrPort }
 // 4-tuple was used twice) and compares reason, actor, local and
 // conn_state. Records nobody expected are errors too. With solo, a
 // mismatch listed in knownBugs skips the test after logging it.
-func check(t *testing.T, label, path string, recs []exporter.Record, exps []scenarios.Expect, solo bool) {
+func check(t *testing.T, label, path string, recs []record.Record, exps []scenarios.Expect, solo bool) {
 	t.Helper()
-	byKey := map[flowKey][]exporter.Record{}
+	byKey := map[flowKey][]record.Record{}
 	for _, r := range recs {
 		k := flowKey{r.Client, r.Server}
 		byKey[k] = append(byKey[k], r)
 	}
 	for k := range byKey {
-		slices.SortStableFunc(byKey[k], func(a, b exporter.Record) int { return a.FirstSeen.Compare(b.FirstSeen) })
+		slices.SortStableFunc(byKey[k], func(a, b record.Record) int { return a.FirstSeen.Compare(b.FirstSeen) })
 	}
 	want := map[flowKey][]scenarios.Expect{}
 	var order []flowKey
@@ -255,7 +256,7 @@ func check(t *testing.T, label, path string, recs []exporter.Record, exps []scen
 	}
 }
 
-func summary(rs []exporter.Record) string {
+func summary(rs []record.Record) string {
 	var s []string
 	for _, r := range rs {
 		s = append(s, fmt.Sprintf("%s/%s/%s/%s", r.Reason, r.Actor, r.Local, r.ConnState))
@@ -264,7 +265,7 @@ func summary(rs []exporter.Record) string {
 }
 
 // describe renders a record's evidence for a failure message.
-func describe(r exporter.Record) string {
+func describe(r record.Record) string {
 	return fmt.Sprintf("history %q state %s end %s midstream %v duration %.3fs packets %d/%d bytes %d/%d retrans %d/%d probes %d/%d keepalives %d/%d zero_windows %d/%d resets %d/%d fins %d/%d syns %d/%d",
 		r.History, r.State, r.End, r.Midstream, r.DurationS,
 		r.Packets.Client, r.Packets.Server, r.Bytes.Client, r.Bytes.Server,
@@ -340,7 +341,7 @@ var sampleWant = []string{
 	"ipv6 RT client S1",
 }
 
-func sampleSummary(recs []exporter.Record) []string {
+func sampleSummary(recs []record.Record) []string {
 	var got []string
 	for _, r := range recs {
 		got = append(got, fmt.Sprintf("%s %s %s %s", r.Family, r.Reason, r.Actor, r.ConnState))

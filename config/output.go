@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/output"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Output limits.
@@ -27,12 +27,12 @@ func (s Sensor) validate(v *validator) {
 
 // Fleet returns the records' fleet settings: the sensor name (the host name
 // when sensor.name is empty) and the Community ID seed.
-func (s Sensor) Fleet() exporter.Fleet {
+func (s Sensor) Fleet() record.Fleet {
 	name := s.Name
 	if name == "" {
-		name = exporter.DefaultSensor()
+		name = record.DefaultSensor()
 	}
-	return exporter.Fleet{Sensor: name, CommunityIDSeed: uint16(s.CommunityIDSeed)}
+	return record.Fleet{Sensor: name, CommunityIDSeed: uint16(s.CommunityIDSeed)}
 }
 
 // QueueBytes parses output.queue_size.

@@ -18,6 +18,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Request is one operator command sent over the control socket.
@@ -176,7 +177,7 @@ func (d *Daemon) Handle(req *Request) ([]byte, error) {
 		if req.Family != "" && req.Family != "ipv4" && req.Family != "ipv6" {
 			return nil, fmt.Errorf("display cache-connection %q: want ip (or ipv4) or ipv6", req.Family)
 		}
-		var recs []exporter.Record
+		var recs []record.Record
 		for _, e := range d.cache.Entries(nil) {
 			if req.Family == "" || e.Record.Family == req.Family {
 				recs = append(recs, e.Record)
@@ -203,7 +204,7 @@ func (d *Daemon) atRisk(req *Request) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var recs []exporter.Record
+	var recs []record.Record
 	q := OpenQuery{AtRisk: true}
 	for {
 		pg, err := d.Open(ctx, q)

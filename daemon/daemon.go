@@ -22,6 +22,7 @@ import (
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Source is a live capture socket as a worker reads it.
@@ -63,7 +64,7 @@ type Options struct {
 	MemoryQuota int64
 	// OnClose, when set, is called from the worker with every finished
 	// connection after the cache saw it; it must not block or keep rec.
-	OnClose   func(rec *exporter.Record)
+	OnClose   func(rec *record.Record)
 	CacheMode cache.Mode
 
 	// Persist saves the running trace configuration (tcptap trace persist).
@@ -76,7 +77,7 @@ type Options struct {
 
 	// Fleet, when set, stamps every record with the sensor name and the
 	// Community ID, and those of finished connections with a uid.
-	Fleet *exporter.Fleet
+	Fleet *record.Fleet
 }
 
 // TraceSettings is the runtime trace configuration the operator changes.
@@ -461,7 +462,7 @@ func (w *worker) publish(frames uint64) {
 // the cache (in the worker's goroutine).
 func (w *worker) finished(c *reassembly.Conn) {
 	res := w.d.cls.Classify(c)
-	rec := exporter.NewRecord(c, res, w.iface)
+	rec := record.New(c, res, w.iface)
 	if w.d.opts.Fleet != nil {
 		w.d.opts.Fleet.Stamp(&rec)
 	}
@@ -668,7 +669,7 @@ type OpenQuery struct {
 
 // OpenPage is one page of open connections, in increasing ID order.
 type OpenPage struct {
-	Records []exporter.Record
+	Records []record.Record
 	// More reports that connections with higher IDs remain: ask again
 	// with From one above the last record's ID.
 	More bool
@@ -678,11 +679,11 @@ type OpenPage struct {
 func (w *worker) workerPage(q OpenQuery, now int64) OpenPage {
 	var pg OpenPage
 	if !q.AtRisk {
-		pg.Records = make([]exporter.Record, 0, min(q.Limit, w.table.Len()))
+		pg.Records = make([]record.Record, 0, min(q.Limit, w.table.Len()))
 	}
 	add := func(c *reassembly.Conn) {
 		c.EvalTime = max(now, c.LastSeen)
-		rec := exporter.NewRecord(c, w.d.cls.Classify(c), w.iface)
+		rec := record.New(c, w.d.cls.Classify(c), w.iface)
 		rec.SetRisk(classifier.RiskOf(c, now))
 		if w.d.opts.Fleet != nil {
 			w.d.opts.Fleet.StampOpen(&rec)
@@ -704,7 +705,7 @@ func (w *worker) workerPage(q OpenQuery, now int64) OpenPage {
 		}
 		return true
 	})
-	slices.SortFunc(pg.Records, func(a, b exporter.Record) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(pg.Records, func(a, b record.Record) int { return cmp.Compare(a.ID, b.ID) })
 	if len(pg.Records) > q.Limit {
 		pg.Records, pg.More = pg.Records[:q.Limit], true
 	}
@@ -764,7 +765,7 @@ func (d *Daemon) Open(ctx context.Context, q OpenQuery) (OpenPage, error) {
 		pg.Records = append(pg.Records, wp.Records...)
 		pg.More = pg.More || wp.More
 	}
-	slices.SortFunc(pg.Records, func(a, b exporter.Record) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(pg.Records, func(a, b record.Record) int { return cmp.Compare(a.ID, b.ID) })
 	if len(pg.Records) > q.Limit {
 		pg.Records, pg.More = pg.Records[:q.Limit], true
 	}
@@ -773,8 +774,8 @@ func (d *Daemon) Open(ctx context.Context, q OpenQuery) (OpenPage, error) {
 
 // OpenConnections returns records of connections still open, at most max
 // in all, in increasing ID order, asking the workers one page at a time.
-func (d *Daemon) OpenConnections(ctx context.Context, max int) ([]exporter.Record, error) {
-	var out []exporter.Record
+func (d *Daemon) OpenConnections(ctx context.Context, max int) ([]record.Record, error) {
+	var out []record.Record
 	q := OpenQuery{}
 	for len(out) < max {
 		q.Limit = min(MaxOpenPage, max-len(out))
@@ -817,7 +818,7 @@ func (d *Daemon) SetPortLabels(ctx context.Context, ports []uint16) error {
 }
 
 // OpenPage is Open for the HTTP API (exporter/web.OpenLister).
-func (d *Daemon) OpenPage(ctx context.Context, from uint64, limit int, atRisk bool, risk classifier.Risk) ([]exporter.Record, bool, error) {
+func (d *Daemon) OpenPage(ctx context.Context, from uint64, limit int, atRisk bool, risk classifier.Risk) ([]record.Record, bool, error) {
 	pg, err := d.Open(ctx, OpenQuery{From: from, Limit: limit, AtRisk: atRisk, Risk: risk})
 	return pg.Records, pg.More, err
 }

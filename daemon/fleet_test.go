@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/tcptap/tcptap/cache"
-	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/record"
 )
 
 // With Options.Fleet, every record the daemon makes carries the sensor, a
@@ -13,12 +13,12 @@ import (
 // the cache keeps (served by the HTTP API).
 func TestFleetFields(t *testing.T) {
 	var mu sync.Mutex
-	closed := map[string]exporter.Record{}
-	fleet := exporter.Fleet{Sensor: "rack1", CommunityIDSeed: 0}
+	closed := map[string]record.Record{}
+	fleet := record.Fleet{Sensor: "rack1", CommunityIDSeed: 0}
 	d, _ := startReplay(t, Options{
 		CacheMode: cache.All,
 		Fleet:     &fleet,
-		OnClose: func(rec *exporter.Record) {
+		OnClose: func(rec *record.Record) {
 			mu.Lock()
 			closed[rec.UID] = *rec
 			mu.Unlock()
@@ -32,7 +32,7 @@ func TestFleetFields(t *testing.T) {
 	defer mu.Unlock()
 	for _, e := range entries {
 		r := e.Record
-		if r.Sensor != "rack1" || len(r.UID) != 18 || r.CommunityID != exporter.CommunityID(0, r.Client, r.Server) {
+		if r.Sensor != "rack1" || len(r.UID) != 18 || r.CommunityID != record.CommunityID(0, r.Client, r.Server) {
 			t.Errorf("cached record %s %s %s", r.Sensor, r.UID, r.CommunityID)
 		}
 		if c, ok := closed[r.UID]; !ok || c.Client != r.Client {

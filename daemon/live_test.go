@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tcptap/tcptap/internal/oracle"
 	"io"
 	"net/netip"
 	"os"
@@ -28,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tcptap/tcptap/internal/oracle"
 
 	"go.yaml.in/yaml/v3"
 

@@ -17,13 +17,13 @@ import (
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/daemon"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/exporter/web"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/scenarios"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // getJSON decodes the JSON body of a GET of url into v.
@@ -84,7 +84,7 @@ func TestLiveTruth(t *testing.T) {
 		if err != nil {
 			return fmt.Errorf("listing open connections: %w", err)
 		}
-		var rec *exporter.Record
+		var rec *record.Record
 		for i := range open {
 			if open[i].Client == e.Client && open[i].Server == e.Server {
 				rec = &open[i]
@@ -113,7 +113,7 @@ func TestLiveTruth(t *testing.T) {
 		}
 		// The HTTP API's filter and the operator's at-risk view.
 		for _, risk := range []string{"any", "retransmitting", "zero_window", "keepalive_unanswered", "syn_unanswered"} {
-			var recs []exporter.Record
+			var recs []record.Record
 			if err := getJSON(api+risk, &recs); err != nil {
 				return err
 			}
@@ -219,8 +219,8 @@ func TestLiveTruth(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	pcap := dump.Stop()
 
-	offlineRecs := map[connKey][]exporter.Record{}
-	if _, err := offline.Run(ctx, []string{pcap}, offline.Options{Workers: 1}, func(r *exporter.Record) {
+	offlineRecs := map[connKey][]record.Record{}
+	if _, err := offline.Run(ctx, []string{pcap}, offline.Options{Workers: 1}, func(r *record.Record) {
 		k := connKey{r.Client, r.Server}
 		offlineRecs[k] = append(offlineRecs[k], *r)
 	}); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // PacketViewOptions select what WriteConnectionPackets shows: the vendor's
@@ -50,7 +51,7 @@ const packetTimeLayout = "2006-01-02 15:04:05.000000"
 // Wireshark; a relative
 // acknowledgment is relative to the receiver's ISN and shown only when the
 // ACK flag is set and that side has been seen.
-func WriteConnectionPackets(w io.Writer, rec *Record, pkts []reassembly.PacketRecord, opts PacketViewOptions) error {
+func WriteConnectionPackets(w io.Writer, rec *record.Record, pkts []reassembly.PacketRecord, opts PacketViewOptions) error {
 	if rec == nil {
 		return errors.New("packet view: no connection record")
 	}
@@ -74,7 +75,7 @@ func WriteConnectionPackets(w io.Writer, rec *Record, pkts []reassembly.PacketRe
 }
 
 // pvLocalRole returns the role of the record's local side.
-func pvLocalRole(rec *Record) reassembly.Role {
+func pvLocalRole(rec *record.Record) reassembly.Role {
 	if rec.Local == reassembly.Server.String() {
 		return reassembly.Server
 	}
@@ -87,7 +88,7 @@ func pvField(bw *bufio.Writer, label, format string, args ...any) {
 }
 
 // pvInOut formats a per-role pair as "in A, out B" from the local side.
-func pvInOut[T any](p Pair[T], local reassembly.Role) string {
+func pvInOut[T any](p record.Pair[T], local reassembly.Role) string {
 	in, out := p.Server, p.Client
 	if local == reassembly.Server {
 		in, out = p.Client, p.Server
@@ -96,7 +97,7 @@ func pvInOut[T any](p Pair[T], local reassembly.Role) string {
 }
 
 // pvOf picks one role's value of a pair.
-func pvOf[T any](p Pair[T], r reassembly.Role) T {
+func pvOf[T any](p record.Pair[T], r reassembly.Role) T {
 	if r == reassembly.Server {
 		return p.Server
 	}
@@ -150,14 +151,14 @@ func pvOrDash[T comparable](v, none T) string {
 	return fmt.Sprint(v)
 }
 
-func pvHeader(bw *bufio.Writer, rec *Record, pkts []reassembly.PacketRecord, first int, opts PacketViewOptions) {
+func pvHeader(bw *bufio.Writer, rec *record.Record, pkts []reassembly.PacketRecord, first int, opts PacketViewOptions) {
 	local := pvLocalRole(rec)
 	foreign := local.Other()
-	l, f := LocalForeign(rec)
+	l, f := record.LocalForeign(rec)
 	fmt.Fprintf(bw, "Connection %s <-> %s (id %d)\n", l, f, rec.ID)
 	pvField(bw, "Local address", "%s (%s)", l, local)
 	pvField(bw, "Foreign address", "%s (%s)", f, foreign)
-	pvField(bw, "VPN name (VLAN)", "%s", VPNName(rec))
+	pvField(bw, "VPN name (VLAN)", "%s", record.VPNName(rec))
 	if rec.Interface != "" {
 		pvField(bw, "Interface", "%s", rec.Interface)
 	}
@@ -235,7 +236,7 @@ func pvHeader(bw *bufio.Writer, rec *Record, pkts []reassembly.PacketRecord, fir
 
 // pvFamily returns the record's IP version, from the packet or else the
 // connection's addresses.
-func pvFamily(rec *Record, p *reassembly.PacketRecord) capture.Family {
+func pvFamily(rec *record.Record, p *reassembly.PacketRecord) capture.Family {
 	if p.Family == capture.IPv4 || p.Family == capture.IPv6 {
 		return p.Family
 	}
@@ -254,7 +255,7 @@ func pvLine(bw *bufio.Writer, l1, v1, l2, v2 string) {
 	fmt.Fprintf(bw, "  %-14s %-28s %-14s %s\n", l1, v1, l2, v2)
 }
 
-func pvPacket(bw *bufio.Writer, rec *Record, p, prev *reassembly.PacketRecord, index uint64, verbose bool) {
+func pvPacket(bw *bufio.Writer, rec *record.Record, p, prev *reassembly.PacketRecord, index uint64, verbose bool) {
 	from, to := p.From, p.From.Other()
 	dir := "in "
 	if from == pvLocalRole(rec) {

@@ -16,6 +16,7 @@ import (
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // ptSeg describes one segment of a hand-built connection.
@@ -107,7 +108,7 @@ func ptSerialize(t *testing.T, src, dst netip.AddrPort, s *ptSeg) []byte {
 // ptBuild turns segments into packet records as the flight recorder would
 // keep them: header bytes from the serialized packet and a sequence
 // snapshot tracked per direction. wscale is each role's shift (-1: none).
-func ptBuild(t *testing.T, rec *Record, segs []ptSeg, wscale [2]int) []reassembly.PacketRecord {
+func ptBuild(t *testing.T, rec *record.Record, segs []ptSeg, wscale [2]int) []reassembly.PacketRecord {
 	t.Helper()
 	// An endpoint not seen yet has the recorder's snapshot of it: ISN
 	// 0 - 1 (the base of an unknown first sequence number), the rest 0.
@@ -174,18 +175,18 @@ const (
 
 // ptRTConnection is a retransmission-timeout connection: handshake, one
 // exchange, a segment retransmitted three times, then the client's RST.
-func ptRTConnection(t *testing.T, client, server string) (*Record, []reassembly.PacketRecord) {
+func ptRTConnection(t *testing.T, client, server string) (*record.Record, []reassembly.PacketRecord) {
 	t.Helper()
-	rec := &Record{
+	rec := &record.Record{
 		ID: 17, Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server),
 		Family: "ipv4", VLAN: []uint16{}, Interface: "eth1", Local: "client",
 		Reason: classifier.RetransmitTimeout, ReasonText: classifier.RetransmitTimeout.Text(), Actor: "client",
 		State: "ESTABLISHED", ConnState: "RSTO", History: "ShADadTR",
 		FirstSeen: ptStart, LastSeen: ptStart.Add(9500 * time.Millisecond), DurationS: 9.5,
-		Packets: Pair[uint64]{Client: 7, Server: 3}, Bytes: Pair[uint64]{Client: 400, Server: 300},
-		Retransmissions: Pair[uint32]{Client: 3},
-		RTTms:           RTT{Handshake: 0.41, Smoothed: 0.52},
-		MSS:             Pair[uint16]{Client: 1460, Server: 1400}, WScale: Pair[int8]{Client: 7, Server: 9},
+		Packets: record.Pair[uint64]{Client: 7, Server: 3}, Bytes: record.Pair[uint64]{Client: 400, Server: 300},
+		Retransmissions: record.Pair[uint32]{Client: 3},
+		RTTms:           record.RTT{Handshake: 0.41, Smoothed: 0.52},
+		MSS:             record.Pair[uint16]{Client: 1460, Server: 1400}, WScale: record.Pair[int8]{Client: 7, Server: 9},
 	}
 	if rec.Client.Addr().Is6() {
 		rec.Family = "ipv6"
@@ -215,7 +216,7 @@ func ptRTConnection(t *testing.T, client, server string) (*Record, []reassembly.
 	return rec, ptBuild(t, rec, segs, [2]int{7, 9})
 }
 
-func ptView(t *testing.T, rec *Record, pkts []reassembly.PacketRecord, opts PacketViewOptions) string {
+func ptView(t *testing.T, rec *record.Record, pkts []reassembly.PacketRecord, opts PacketViewOptions) string {
 	t.Helper()
 	var b bytes.Buffer
 	if err := WriteConnectionPackets(&b, rec, pkts, opts); err != nil {
@@ -428,7 +429,7 @@ func TestPacketViewEmpty(t *testing.T) {
 
 func TestPacketViewMidstream(t *testing.T) {
 	rec, _ := ptRTConnection(t, "10.0.0.1:40123", "10.0.0.2:80")
-	rec.Midstream, rec.RTTms, rec.MSS, rec.WScale = true, RTT{}, Pair[uint16]{}, Pair[int8]{Client: -1, Server: -1}
+	rec.Midstream, rec.RTTms, rec.MSS, rec.WScale = true, record.RTT{}, record.Pair[uint16]{}, record.Pair[int8]{Client: -1, Server: -1}
 	const c, s = reassembly.Client, reassembly.Server
 	est := [2]reassembly.State{reassembly.StateEstablished, reassembly.StateEstablished}
 	pkts := ptBuild(t, rec, []ptSeg{

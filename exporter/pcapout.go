@@ -11,6 +11,7 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // pcap file format constants (classic libpcap format, nanosecond variant;
@@ -54,7 +55,7 @@ const (
 // field holds), and the original length is that same length, so the
 // packet is self-consistent. rec may be nil when every record has header
 // bytes.
-func WritePcap(w io.Writer, rec *Record, pkts []reassembly.PacketRecord) error {
+func WritePcap(w io.Writer, rec *record.Record, pkts []reassembly.PacketRecord) error {
 	bw := bufio.NewWriter(w)
 	var hdr [24]byte
 	le := binary.LittleEndian
@@ -105,7 +106,7 @@ func WritePcap(w io.Writer, rec *Record, pkts []reassembly.PacketRecord) error {
 
 // synthesizeHeader writes an IP and TCP header for p into b (at least 60
 // bytes) and returns the header length and the datagram's total length.
-func synthesizeHeader(b []byte, rec *Record, p *reassembly.PacketRecord) (n int, total uint32, err error) {
+func synthesizeHeader(b []byte, rec *record.Record, p *reassembly.PacketRecord) (n int, total uint32, err error) {
 	if rec == nil {
 		return 0, 0, errors.New("no header bytes recorded and no connection to take the addresses from")
 	}
@@ -188,7 +189,7 @@ func ipv4HeaderChecksum(h []byte) uint16 {
 // record ID, e.g. "10.0.0.1_40123-10.0.0.2_80_RT_17.pcap". Addresses keep
 // only letters, digits and dots, so IPv6 colons (and any zone) become dots
 // and the name is valid on every filesystem: "fd00..1_40123-fd00..2_443".
-func PcapFileName(rec *Record) string {
+func PcapFileName(rec *record.Record) string {
 	reason := string(rec.Reason)
 	if reason == "" {
 		reason = "none"

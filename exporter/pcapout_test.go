@@ -21,6 +21,7 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // pcTestConns are the connections the pcap tests export: IPv4 and IPv6,
@@ -38,7 +39,7 @@ const pcSynthIndex = 7
 // options, flags or DF, TTL 64 (IPv6: hop limit 64), TCP without options,
 // lengths for the payload, the IPv4 header checksum computed and the TCP
 // checksum the recorded one.
-func pcExpectedSynth(t *testing.T, rec *Record, p *reassembly.PacketRecord) []byte {
+func pcExpectedSynth(t *testing.T, rec *record.Record, p *reassembly.PacketRecord) []byte {
 	t.Helper()
 	src, dst := rec.Client, rec.Server
 	if p.From == reassembly.Server {
@@ -72,7 +73,7 @@ func pcExpectedSynth(t *testing.T, rec *Record, p *reassembly.PacketRecord) []by
 }
 
 // pcWrite exports a connection to a file in a temporary directory.
-func pcWrite(t *testing.T, rec *Record, pkts []reassembly.PacketRecord) string {
+func pcWrite(t *testing.T, rec *record.Record, pkts []reassembly.PacketRecord) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), PcapFileName(rec))
 	var b bytes.Buffer

@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/record"
 )
 
 // SortRecords orders records by first-seen time, then endpoints, so output
 // does not depend on how many workers produced them.
-func SortRecords(recs []Record) {
+func SortRecords(recs []record.Record) {
 	sort.SliceStable(recs, func(i, j int) bool {
 		a, b := &recs[i], &recs[j]
 		if !a.FirstSeen.Equal(b.FirstSeen) {
@@ -31,32 +32,6 @@ func SortRecords(recs []Record) {
 	})
 }
 
-// VPNName renders the connection's VLAN tags the way the vendor's table
-// shows its VPN instance: "N/A" when untagged, "100" or "100.20" for QinQ.
-// A tunnelled connection's VNI, ERSPAN session, GRE key or TEID comes
-// first: "vni:42", "vni:42.100" with an inner VLAN tag.
-func VPNName(r *Record) string {
-	parts := make([]string, 0, 1+len(r.VLAN))
-	if t := tunnelVPN(r); t != "" {
-		parts = append(parts, t)
-	}
-	for _, v := range r.VLAN {
-		parts = append(parts, strconv.Itoa(int(v)))
-	}
-	if len(parts) == 0 {
-		return "N/A"
-	}
-	return strings.Join(parts, ".")
-}
-
-// LocalForeign returns the record's local and foreign endpoints as text.
-func LocalForeign(r *Record) (local, foreign string) {
-	if r.Local == "server" {
-		return r.Server.String(), r.Client.String()
-	}
-	return r.Client.String(), r.Server.String()
-}
-
 // timeLayout is how the table prints times: the vendor prints local device
 // time to the second; tcptap prints UTC to the millisecond.
 const timeLayout = "2006-01-02 15:04:05.000"
@@ -64,20 +39,20 @@ const timeLayout = "2006-01-02 15:04:05.000"
 // WriteTable prints the vendor's cache-connection table: local and foreign
 // endpoint, VPN name (VLAN), reason code and the time the connection ended,
 // followed by the legend of the codes that appear.
-func WriteTable(w io.Writer, recs []Record) error {
+func WriteTable(w io.Writer, recs []record.Record) error {
 	bw := bufio.NewWriter(w)
 	lw, fw, vw := len("Local Address"), len("Foreign Address"), len("VPN Name")
 	for i := range recs {
-		l, f := LocalForeign(&recs[i])
-		lw, fw, vw = max(lw, len(l)), max(fw, len(f)), max(vw, len(VPNName(&recs[i])))
+		l, f := record.LocalForeign(&recs[i])
+		lw, fw, vw = max(lw, len(l)), max(fw, len(f)), max(vw, len(record.VPNName(&recs[i])))
 	}
 	fmt.Fprintf(bw, "%-*s  %-*s  %-*s  %-6s  %s\n", lw, "Local Address", fw, "Foreign Address", vw, "VPN Name", "Reason", "Time (UTC)")
 	seen := map[classifier.Code]bool{}
 	for i := range recs {
 		r := &recs[i]
-		l, f := LocalForeign(r)
+		l, f := record.LocalForeign(r)
 		seen[r.Reason] = true
-		fmt.Fprintf(bw, "%-*s  %-*s  %-*s  %-6s  %s\n", lw, l, fw, f, vw, VPNName(r), r.Reason, r.LastSeen.Format(timeLayout))
+		fmt.Fprintf(bw, "%-*s  %-*s  %-*s  %-6s  %s\n", lw, l, fw, f, vw, record.VPNName(r), r.Reason, r.LastSeen.Format(timeLayout))
 	}
 	if len(recs) == 0 {
 		fmt.Fprintln(bw, "(no connections)")
@@ -98,22 +73,22 @@ func WriteTable(w io.Writer, recs []Record) error {
 // ends in a timer's verdict if it goes on, the oldest risk first, with how
 // long each has been at risk as of now and the retransmissions and probes
 // that show it.
-func WriteAtRisk(w io.Writer, recs []Record, now time.Time) error {
+func WriteAtRisk(w io.Writer, recs []record.Record, now time.Time) error {
 	recs = slices.Clone(recs)
-	slices.SortStableFunc(recs, func(a, b Record) int { return a.RiskSince.Compare(b.RiskSince) })
+	slices.SortStableFunc(recs, func(a, b record.Record) int { return a.RiskSince.Compare(b.RiskSince) })
 	bw := bufio.NewWriter(w)
 	lw, fw, vw := len("Local Address"), len("Foreign Address"), len("VPN Name")
 	for i := range recs {
-		l, f := LocalForeign(&recs[i])
-		lw, fw, vw = max(lw, len(l)), max(fw, len(f)), max(vw, len(VPNName(&recs[i])))
+		l, f := record.LocalForeign(&recs[i])
+		lw, fw, vw = max(lw, len(l)), max(fw, len(f)), max(vw, len(record.VPNName(&recs[i])))
 	}
 	const head = "%-*s  %-*s  %-*s  %-20s  %-23s  %8s  %7s  %6s  %10s\n"
 	fmt.Fprintf(bw, head, lw, "Local Address", fw, "Foreign Address", vw, "VPN Name", "Risk", "Since (UTC)", "For", "Retrans", "Probes", "Keepalives")
 	for i := range recs {
 		r := &recs[i]
-		l, f := LocalForeign(r)
+		l, f := record.LocalForeign(r)
 		d := now.Sub(r.RiskSince).Round(100 * time.Millisecond)
-		fmt.Fprintf(bw, head, lw, l, fw, f, vw, VPNName(r), r.Risk, r.RiskSince.Format(timeLayout), d,
+		fmt.Fprintf(bw, head, lw, l, fw, f, vw, record.VPNName(r), r.Risk, r.RiskSince.Format(timeLayout), d,
 			strconv.FormatUint(uint64(r.Retransmissions.Client+r.Retransmissions.Server), 10),
 			strconv.FormatUint(uint64(r.WindowProbes.Client+r.WindowProbes.Server), 10),
 			strconv.FormatUint(uint64(r.KeepAlives.Client+r.KeepAlives.Server), 10))
@@ -136,7 +111,7 @@ type Summary struct {
 func NewSummary() *Summary { return &Summary{ByReason: map[classifier.Code]uint64{}} }
 
 // Add counts one record.
-func (s *Summary) Add(r *Record) {
+func (s *Summary) Add(r *record.Record) {
 	s.ByReason[r.Reason]++
 	s.Total++
 }
@@ -173,7 +148,7 @@ func NewJSONWriter(w io.Writer) *JSONWriter {
 
 // Write writes one record as a line: the bytes of json.Marshal(r) and a
 // newline, as json.Encoder would write them.
-func (j *JSONWriter) Write(r *Record) error {
+func (j *JSONWriter) Write(r *record.Record) error {
 	j.buf = append(r.AppendJSON(j.buf[:0]), '\n')
 	_, err := j.bw.Write(j.buf)
 	return err

@@ -14,9 +14,9 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/tcptap/tcptap/capture"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/peers"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // dyingConnection reads a capture of the reason suite (testdata/scenarios)
@@ -99,8 +99,8 @@ func writePcap(t *testing.T, frames []capture.Frame) string {
 // connection and the run's statistics.
 func reasonOf(t *testing.T, path string, opts Options) string {
 	t.Helper()
-	var recs []exporter.Record
-	if _, err := Run(context.Background(), []string{path}, opts, func(r *exporter.Record) { recs = append(recs, *r) }); err != nil {
+	var recs []record.Record
+	if _, err := Run(context.Background(), []string{path}, opts, func(r *record.Record) { recs = append(recs, *r) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) != 1 {

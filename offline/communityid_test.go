@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/peers"
+	"github.com/tcptap/tcptap/record"
 )
 
 // The records of suricata-verify's community-id-ipv6 capture carry the
@@ -35,8 +35,8 @@ func TestCommunityIDMatchesSuricata(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[[2]netip.AddrPort]string{}
-	_, err = Run(context.Background(), []string{filepath.Join(dir, exp.Pcap)}, Options{Workers: 1, Fleet: &exporter.Fleet{CommunityIDSeed: suricataCommunityIDSeed}},
-		func(r *exporter.Record) { got[[2]netip.AddrPort{r.Client, r.Server}] = r.CommunityID })
+	_, err = Run(context.Background(), []string{filepath.Join(dir, exp.Pcap)}, Options{Workers: 1, Fleet: &record.Fleet{CommunityIDSeed: suricataCommunityIDSeed}},
+		func(r *record.Record) { got[[2]netip.AddrPort{r.Client, r.Server}] = r.CommunityID })
 	if err != nil {
 		t.Fatal(err)
 	}

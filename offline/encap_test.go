@@ -17,6 +17,7 @@ import (
 	"github.com/tcptap/tcptap/internal/synth"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // encapFiles are the captures of the encapsulation corpus that exercise
@@ -148,7 +149,7 @@ func halve(c *oracle.Counts) {
 // the plain capture gives, but for the tunnel it names.
 func TestVXLANSameAnswers(t *testing.T) {
 	cfg := synth.Config{Connections: 300, Packets: 15000, Seed: 7, Payload: synth.PayloadSmall}
-	records := func(vxlan bool) []exporter.Record {
+	records := func(vxlan bool) []record.Record {
 		c := cfg
 		c.VXLAN = vxlan
 		data, _, err := synth.Bytes(c)
@@ -159,10 +160,10 @@ func TestVXLANSameAnswers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var recs []exporter.Record
+		var recs []record.Record
 		opts := offline.Options{Workers: 2, Table: reassembly.DefaultConfig(), Classifier: classifier.DefaultConfig()}
 		if _, err := offline.RunSources(context.Background(), []offline.Input{offline.NewInput("synth.pcap", src)}, opts,
-			func(r *exporter.Record) { recs = append(recs, *r) }); err != nil {
+			func(r *record.Record) { recs = append(recs, *r) }); err != nil {
 			t.Fatal(err)
 		}
 		exporter.SortRecords(recs)

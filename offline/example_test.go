@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/offline"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Read a capture and say why each connection ended: what `tcptap read`
 // does, from Go.
 func ExampleRun() {
 	_, err := offline.Run(context.Background(), []string{"../testdata/scenarios/RT-blackhole_tcp4.pcap"}, offline.Options{Workers: 1},
-		func(r *exporter.Record) {
+		func(r *record.Record) {
 			fmt.Printf("%s -> %s: %s (%s) by the %s, %d retransmissions\n",
 				r.Client, r.Server, r.Reason, r.ReasonText, r.Actor, r.Retransmissions.Client)
 		})

@@ -11,8 +11,8 @@ import (
 
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // synFlood is a capture.Source of n SYNs from distinct client endpoints to
@@ -92,7 +92,7 @@ func TestSYNFloodStaysWithinBounds(t *testing.T) {
 		Quota:   quota,
 		Cache:   tc,
 	}
-	st, err := RunSources(context.Background(), []Input{NewInput("flood", newSYNFlood(n))}, opts, func(r *exporter.Record) {
+	st, err := RunSources(context.Background(), []Input{NewInput("flood", newSYNFlood(n))}, opts, func(r *record.Record) {
 		classified++
 		byReason[string(r.Reason)]++
 	})

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // A capture trickling through a pipe (tcpdump -U -w - | tcptap read -)
@@ -26,18 +26,18 @@ func TestPipeRecordsBeforeEndOfInput(t *testing.T) {
 	os.Stdin = r
 	t.Cleanup(func() { os.Stdin = stdin; r.Close() })
 
-	recs := make(chan exporter.Record, 16)
+	recs := make(chan record.Record, 16)
 	flushes := make(chan struct{}, 1000)
 	done := make(chan error, 1)
 	opts := Options{
 		Workers:   2,
 		Table:     reassembly.Config{CloseLinger: 100 * time.Millisecond},
-		Fleet:     &exporter.Fleet{Sensor: "pipe-test"},
+		Fleet:     &record.Fleet{Sensor: "pipe-test"},
 		FlushIdle: 50 * time.Millisecond,
 		Flush:     func() { flushes <- struct{}{} },
 	}
 	go func() {
-		_, err := Run(context.Background(), []string{"-"}, opts, func(rec *exporter.Record) { recs <- *rec })
+		_, err := Run(context.Background(), []string{"-"}, opts, func(rec *record.Record) { recs <- *rec })
 		done <- err
 	}()
 	// The whole capture, but no end of input.

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/capture"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/scenarios"
 	"github.com/tcptap/tcptap/offline"
+	"github.com/tcptap/tcptap/record"
 )
 
 // TestISBEndTimeFromDumpcap: the real Linux client's SYNs are dropped on
@@ -58,8 +58,8 @@ func TestISBEndTimeFromDumpcap(t *testing.T) {
 	}
 
 	reason := func(path string) (string, int64) {
-		var recs []exporter.Record
-		if _, err := offline.Run(ctx, []string{path}, offline.Options{Workers: 1}, func(r *exporter.Record) { recs = append(recs, *r) }); err != nil {
+		var recs []record.Record
+		if _, err := offline.Run(ctx, []string{path}, offline.Options{Workers: 1}, func(r *record.Record) { recs = append(recs, *r) }); err != nil {
 			t.Fatal(err)
 		}
 		if len(recs) != 1 {

@@ -18,8 +18,8 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Options configure a run.
@@ -47,7 +47,7 @@ type Options struct {
 	Progress func(name string, done, total int64)
 	// Fleet, when set, stamps every record with the sensor name, a uid
 	// and the Community ID.
-	Fleet *exporter.Fleet
+	Fleet *record.Fleet
 	// FlushIdle, when positive, makes a pipe on standard input ("-")
 	// deliver records as connections finish: whenever no input arrived
 	// for this long, the packets read so far reach the workers, their
@@ -62,7 +62,7 @@ type Options struct {
 // goroutine of its own, one record at a time, and receives each worker's
 // records in the order its connections finish; the record is only valid
 // during the call.
-type Sink func(r *exporter.Record)
+type Sink func(r *record.Record)
 
 // Stats summarise a run.
 type Stats struct {
@@ -165,7 +165,7 @@ func (w *worker) done(b *batch) {
 // sink goroutine, so that encoding and writing them (JSON, ~2 µs a record)
 // runs beside the worker rather than in it.
 type recordBatch struct {
-	recs  [recordBatchSize]exporter.Record
+	recs  [recordBatchSize]record.Record
 	n     int
 	flush bool // run Options.Flush after delivering it
 }
@@ -190,7 +190,7 @@ func (s *sinkLoop) run(sink Sink, flush func()) {
 	for b := range s.in {
 		for i := range b.recs[:b.n] {
 			sink(&b.recs[i])
-			b.recs[i] = exporter.Record{} // drop references to strings and slices
+			b.recs[i] = record.Record{} // drop references to strings and slices
 		}
 		if b.flush && flush != nil {
 			flush()
@@ -316,7 +316,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 			}
 			ifacesMu.Unlock()
 			rec := &w.out.recs[w.out.n]
-			*rec = exporter.NewRecord(c, res, name)
+			*rec = record.New(c, res, name)
 			if opts.Fleet != nil {
 				opts.Fleet.Stamp(rec)
 			}

@@ -8,14 +8,15 @@ import (
 
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/peers"
+	"github.com/tcptap/tcptap/record"
 )
 
 // runAll analyses names with the given number of workers and returns the
 // records sorted, as JSON lines.
 func runAll(t *testing.T, names []string, workers int) ([]string, Stats) {
 	t.Helper()
-	var recs []exporter.Record
-	st, err := Run(context.Background(), names, Options{Workers: workers}, func(r *exporter.Record) {
+	var recs []record.Record
+	st, err := Run(context.Background(), names, Options{Workers: workers}, func(r *record.Record) {
 		recs = append(recs, *r)
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/tcptap/tcptap/internal/synth"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 var pipelineData = sync.OnceValues(func() ([]byte, error) {
@@ -58,7 +59,7 @@ func runPipelineOn(b *testing.B, input func() ([]byte, error), workers int, trac
 		}
 		jw := exporter.NewJSONWriter(io.Discard)
 		st, err := offline.RunSources(context.Background(), []offline.Input{offline.NewInput("synth.pcap", src)}, opts,
-			func(r *exporter.Record) {
+			func(r *record.Record) {
 				if err := jw.Write(r); err != nil {
 					b.Fatal(err)
 				}

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/oracle"
+	"github.com/tcptap/tcptap/record"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,7 +48,7 @@ type realScenario struct {
 	heavy bool
 	opts  netlab.Options
 	run   func(t *testing.T, ctx context.Context, lab *netlab.Lab) []realConn
-	check func(t *testing.T, rec *exporter.Record) // extra assertions on the first connection
+	check func(t *testing.T, rec *record.Record) // extra assertions on the first connection
 }
 
 // realKnown lists, per scenario and tolerant field, where tcptap's
@@ -72,7 +72,7 @@ func TestRealTraffic(t *testing.T) {
 	scenarios := []realScenario{
 		{name: "transfer/ipv4-upload", heavy: true, run: func(t *testing.T, ctx context.Context, lab *netlab.Lab) []realConn {
 			return transfer(t, ctx, lab, "tcp4", true, false)
-		}, check: func(t *testing.T, r *exporter.Record) {
+		}, check: func(t *testing.T, r *record.Record) {
 			// Payload bytes count retransmitted bytes again.
 			if r.Bytes.Client < transferSize || r.Family != "ipv4" {
 				t.Errorf("client payload bytes %d (%s), want at least %d over ipv4", r.Bytes.Client, r.Family, transferSize)
@@ -80,21 +80,21 @@ func TestRealTraffic(t *testing.T) {
 		}},
 		{name: "transfer/ipv6-download", heavy: true, run: func(t *testing.T, ctx context.Context, lab *netlab.Lab) []realConn {
 			return transfer(t, ctx, lab, "tcp6", false, false)
-		}, check: func(t *testing.T, r *exporter.Record) {
+		}, check: func(t *testing.T, r *record.Record) {
 			if r.Bytes.Server < transferSize || r.Family != "ipv6" {
 				t.Errorf("server payload bytes %d (%s), want at least %d over ipv6", r.Bytes.Server, r.Family, transferSize)
 			}
 		}},
 		{name: "loss/ipv4-upload", heavy: true, run: func(t *testing.T, ctx context.Context, lab *netlab.Lab) []realConn {
 			return transfer(t, ctx, lab, "tcp4", true, true)
-		}, check: func(t *testing.T, r *exporter.Record) {
+		}, check: func(t *testing.T, r *record.Record) {
 			if r.Retransmissions.Client == 0 {
 				t.Errorf("no client retransmission with 5%% loss")
 			}
 		}},
 		{name: "loss/ipv6-download", heavy: true, run: func(t *testing.T, ctx context.Context, lab *netlab.Lab) []realConn {
 			return transfer(t, ctx, lab, "tcp6", false, true)
-		}, check: func(t *testing.T, r *exporter.Record) {
+		}, check: func(t *testing.T, r *record.Record) {
 			if r.Retransmissions.Server == 0 {
 				t.Errorf("no server retransmission with 5%% loss")
 			}
@@ -107,12 +107,12 @@ func TestRealTraffic(t *testing.T) {
 		}},
 		{name: "refused", run: refused},
 		{name: "retransmit-timeout", opts: netlab.Options{ClientSysctls: map[string]string{"net.ipv4.tcp_retries2": "3"}},
-			run: retransmitTimeout, check: func(t *testing.T, r *exporter.Record) {
+			run: retransmitTimeout, check: func(t *testing.T, r *record.Record) {
 				if r.Retransmissions.Client < 3 || r.Resets.Client+r.Resets.Server != 0 {
 					t.Errorf("retransmissions %+v, resets %+v; want >= 3 client retransmissions and no RST", r.Retransmissions, r.Resets)
 				}
 			}},
-		{name: "zero-window", run: zeroWindow, check: func(t *testing.T, r *exporter.Record) {
+		{name: "zero-window", run: zeroWindow, check: func(t *testing.T, r *record.Record) {
 			if r.ZeroWindows.Server == 0 || r.WindowProbes.Client == 0 {
 				t.Errorf("zero windows %+v, window probes %+v; want server zero windows and client probes", r.ZeroWindows, r.WindowProbes)
 			}
@@ -170,7 +170,7 @@ func runScenario(t *testing.T, sc realScenario, used []bool) *oracle.Tally {
 
 	// Reasons.
 	for i, want := range conns {
-		var got []*exporter.Record
+		var got []*record.Record
 		for j := range recs {
 			r := &recs[j]
 			if oracle.TupleOf(r.Client, r.Server) == oracle.TupleOf(want.client, want.server) ||

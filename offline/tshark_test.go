@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/oracle"
 	"github.com/tcptap/tcptap/internal/peers"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // tsharkKnown lists every place where tcptap and TShark 4.0.17 (the peer
@@ -45,7 +45,7 @@ var tsharkKnown = []struct{ file, stream, field, reason string }{
 // oracleRun runs tcptap's offline pipeline over one capture as
 // `tcptap read --cache-mode all` does (default timers and thresholds) and
 // returns every record and the run's error.
-func oracleRun(t testing.TB, ctx context.Context, pcap string) []exporter.Record {
+func oracleRun(t testing.TB, ctx context.Context, pcap string) []record.Record {
 	t.Helper()
 	recs, err := oracleRunErr(ctx, pcap)
 	if err != nil {
@@ -57,14 +57,14 @@ func oracleRun(t testing.TB, ctx context.Context, pcap string) []exporter.Record
 	return recs
 }
 
-func oracleRunErr(ctx context.Context, pcap string) ([]exporter.Record, error) {
-	var recs []exporter.Record
+func oracleRunErr(ctx context.Context, pcap string) ([]record.Record, error) {
+	var recs []record.Record
 	opts := offline.Options{
 		Workers:    2,
 		Table:      reassembly.DefaultConfig(),
 		Classifier: classifier.DefaultConfig(),
 	}
-	_, err := offline.Run(ctx, []string{pcap}, opts, func(r *exporter.Record) { recs = append(recs, *r) })
+	_, err := offline.Run(ctx, []string{pcap}, opts, func(r *record.Record) { recs = append(recs, *r) })
 	return recs, err
 }
 

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/oracle"
 	"github.com/tcptap/tcptap/internal/peers"
 	"github.com/tcptap/tcptap/offline"
+	"github.com/tcptap/tcptap/record"
 )
 
 // encapDir is the shared corpus of encapsulations and wire cases
@@ -28,7 +28,7 @@ func encapDir(t *testing.T) string {
 // it with tshark's expected counts: per-direction packets, payload bytes,
 // SYN/FIN/RST exactly, and the analysis counts, each connection paired
 // with one tshark stream. It returns the records.
-func wireCase(t *testing.T, name string) []exporter.Record {
+func wireCase(t *testing.T, name string) []record.Record {
 	t.Helper()
 	dir := encapDir(t)
 	want, err := oracle.Load(filepath.Join(dir, "expected", "tshark", name+".json"))
@@ -147,8 +147,8 @@ func TestWireCaseVLANCopies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []exporter.Record
-	st, err := offline.Run(context.Background(), []string{filepath.Join(dir, want.Pcap)}, offline.Options{Workers: 2}, func(r *exporter.Record) {
+	var recs []record.Record
+	st, err := offline.Run(context.Background(), []string{filepath.Join(dir, want.Pcap)}, offline.Options{Workers: 2}, func(r *record.Record) {
 		recs = append(recs, *r)
 	})
 	if err != nil {

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/oracle"
 	"github.com/tcptap/tcptap/internal/peers"
+	"github.com/tcptap/tcptap/record"
 )
 
 // zeekKnown lists every Zeek conn.log row (expected/zeek/*.json) whose
@@ -152,7 +152,7 @@ func zeekCountsExact(dir string, zc *oracle.ZeekCase) (bool, string) {
 
 // zeekCounts returns orig_pkts, resp_pkts, orig_ip_bytes, resp_ip_bytes
 // of a record, Zeek's originator being the client unless flipped.
-func zeekCounts(r *exporter.Record, flipped bool) [4]uint64 {
+func zeekCounts(r *record.Record, flipped bool) [4]uint64 {
 	if flipped {
 		return [4]uint64{r.Packets.Server, r.Packets.Client, r.IPBytes.Server, r.IPBytes.Client}
 	}

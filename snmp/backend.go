@@ -8,6 +8,7 @@ import (
 	"github.com/tcptap/tcptap/daemon"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Backend is what the MIB modules read and set: the daemon in tcptap run
@@ -21,7 +22,7 @@ type Backend interface {
 	MetricsSnapshot() *metrics.Snapshot
 	Information() *exporter.TraceInformation
 	// OpenConnections returns records of open connections, at most max.
-	OpenConnections(ctx context.Context, max int) ([]exporter.Record, error)
+	OpenConnections(ctx context.Context, max int) ([]record.Record, error)
 	// CacheEntries returns the trace cache's closed connections.
 	CacheEntries() []*cache.Entry
 	// Listeners returns the local-side endpoints seen answering SYNs

@@ -24,10 +24,10 @@ import (
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/daemon"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/oracle"
 	"github.com/tcptap/tcptap/internal/peers"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // lockedBuffer collects a child process's output.
@@ -155,7 +155,7 @@ func e2eLocal(a netip.Addr) bool {
 // tuple is a connection by its local and remote ends.
 type tuple struct{ local, remote netip.AddrPort }
 
-func recordTuple(r *exporter.Record) tuple {
+func recordTuple(r *record.Record) tuple {
 	if r.Local == "server" {
 		return tuple{r.Server, r.Client}
 	}
@@ -195,7 +195,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	notifier.Rate = 1000 // the test checks delivery, not the rate limit
 
 	var mu sync.Mutex
-	var closed []exporter.Record
+	var closed []record.Record
 	d, err := daemon.New(daemon.Options{
 		Interfaces: []string{"replay"},
 		Workers:    1,
@@ -207,7 +207,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		// Connections still open at the sample's end stay open.
 		Table:     reassembly.Config{IdleTimeout: 100 * 365 * 24 * time.Hour},
 		CacheMode: cache.AbnormalClose,
-		OnClose: func(rec *exporter.Record) {
+		OnClose: func(rec *record.Record) {
 			mu.Lock()
 			closed = append(closed, *rec)
 			mu.Unlock()

@@ -18,13 +18,14 @@ import (
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // fake is a Backend whose state tests change between requests.
 type fake struct {
 	mu        sync.Mutex
 	s         daemon.TraceSettings
-	open      []exporter.Record
+	open      []record.Record
 	entries   []*cache.Entry
 	closed    [metrics.NumReasons]uint64
 	listeners []netip.AddrPort
@@ -89,13 +90,13 @@ func (f *fake) Information() *exporter.TraceInformation {
 	return &exporter.TraceInformation{Enabled: f.s.Enabled, ConnectionsTracked: 9, MemoryUsed: 4096,
 		CachedByReason: map[classifier.Code]uint64{classifier.ReceivedReset: uint64(len(f.entries))}, Cached: uint64(len(f.entries))}
 }
-func (f *fake) OpenConnections(ctx context.Context, max int) ([]exporter.Record, error) {
+func (f *fake) OpenConnections(ctx context.Context, max int) ([]record.Record, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if ctx.Err() != nil {
 		return nil, errors.New("canceled")
 	}
-	return append([]exporter.Record(nil), f.open[:min(max, len(f.open))]...), nil
+	return append([]record.Record(nil), f.open[:min(max, len(f.open))]...), nil
 }
 func (f *fake) Listeners() []netip.AddrPort {
 	f.mu.Lock()
@@ -108,8 +109,8 @@ func (f *fake) CacheEntries() []*cache.Entry {
 	return append([]*cache.Entry(nil), f.entries...)
 }
 
-func conn(client, server string, state string) exporter.Record {
-	return exporter.Record{Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server),
+func conn(client, server string, state string) record.Record {
+	return record.Record{Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server),
 		Family: familyOf(client), Local: "client", State: state}
 }
 
@@ -120,7 +121,7 @@ func familyOf(s string) string {
 	return "ipv6"
 }
 
-func (f *fake) setOpen(recs ...exporter.Record) { f.mu.Lock(); f.open = recs; f.mu.Unlock() }
+func (f *fake) setOpen(recs ...record.Record) { f.mu.Lock(); f.open = recs; f.mu.Unlock() }
 
 func (f *fake) addEntry(id uint64, client, server string, reason classifier.Code) {
 	f.mu.Lock()
@@ -128,8 +129,8 @@ func (f *fake) addEntry(id uint64, client, server string, reason classifier.Code
 	r := conn(client, server, "CLOSED")
 	r.ID, r.Reason, r.Actor, r.Interface = id, reason, "server", "eth1"
 	r.LastSeen = time.Date(2026, 7, 1, 20, 29, 8, 120e6, time.UTC)
-	r.Packets = exporter.Pair[uint64]{Client: 23, Server: 21}
-	r.Retransmissions = exporter.Pair[uint32]{Client: 14}
+	r.Packets = record.Pair[uint64]{Client: 23, Server: 21}
+	r.Retransmissions = record.Pair[uint32]{Client: 14}
 	r.VLAN = []uint16{10}
 	f.entries = append(f.entries, &cache.Entry{Record: r})
 }

@@ -5,9 +5,9 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // MaxOpenRows bounds the rows of tcpConnectionTable and tcpConnTable (the
@@ -97,9 +97,9 @@ func tcpMIB(b Backend) []Provider {
 	}
 	constant := func(id uint32, v Value) Provider { return scalar(id, func(*Request) Value { return v }) }
 
-	open := func(r *Request) []exporter.Record {
+	open := func(r *Request) []record.Record {
 		if v, ok := r.memo["open"]; ok {
-			return v.([]exporter.Record)
+			return v.([]record.Record)
 		}
 		recs, _ := b.OpenConnections(r.Ctx, MaxOpenRows) // what the workers answered in time
 		r.memo["open"] = recs
@@ -147,14 +147,14 @@ var tcpStates = map[string]int{
 const deleteTCB = 12
 
 // ends returns the record's local and remote endpoints.
-func ends(rec *exporter.Record) (local, remote netip.AddrPort) {
+func ends(rec *record.Record) (local, remote netip.AddrPort) {
 	if rec.Local == "server" {
 		return rec.Server, rec.Client
 	}
 	return rec.Client, rec.Server
 }
 
-func stateValue(rec *exporter.Record) Value {
+func stateValue(rec *record.Record) Value {
 	if s, ok := tcpStates[rec.State]; ok {
 		return Integer(s)
 	}
@@ -190,11 +190,11 @@ func inetIndex(o OID, ap netip.AddrPort) OID {
 }
 
 // tcpConnectionTable is tcp.19 (IPv4 and IPv6).
-func tcpConnectionTable(open func(*Request) []exporter.Record) *Table {
+func tcpConnectionTable(open func(*Request) []record.Record) *Table {
 	return &Table{
 		Entry: tcp.Append(19, 1),
 		Columns: []Column{
-			{ID: 7, Get: func(row Row) Value { return stateValue(row.Data.(*exporter.Record)) }, Set: setState},
+			{ID: 7, Get: func(row Row) Value { return stateValue(row.Data.(*record.Record)) }, Set: setState},
 			{ID: 8, Get: func(Row) Value { return Gauge32(0) }},
 		},
 		Rows: func(r *Request) []Row {
@@ -232,8 +232,8 @@ func tcpListenerTable(b Backend) *Table {
 }
 
 // tcpConnTable is tcp.13, the deprecated IPv4-only table.
-func tcpConnTable(open func(*Request) []exporter.Record) *Table {
-	part := func(rec *exporter.Record, remote bool) netip.AddrPort {
+func tcpConnTable(open func(*Request) []record.Record) *Table {
+	part := func(rec *record.Record, remote bool) netip.AddrPort {
 		l, r := ends(rec)
 		if remote {
 			return r
@@ -243,11 +243,11 @@ func tcpConnTable(open func(*Request) []exporter.Record) *Table {
 	return &Table{
 		Entry: tcp.Append(13, 1),
 		Columns: []Column{
-			{ID: 1, Get: func(row Row) Value { return stateValue(row.Data.(*exporter.Record)) }, Set: setState},
-			{ID: 2, Get: func(row Row) Value { return IPAddress(part(row.Data.(*exporter.Record), false).Addr()) }},
-			{ID: 3, Get: func(row Row) Value { return Integer(int(part(row.Data.(*exporter.Record), false).Port())) }},
-			{ID: 4, Get: func(row Row) Value { return IPAddress(part(row.Data.(*exporter.Record), true).Addr()) }},
-			{ID: 5, Get: func(row Row) Value { return Integer(int(part(row.Data.(*exporter.Record), true).Port())) }},
+			{ID: 1, Get: func(row Row) Value { return stateValue(row.Data.(*record.Record)) }, Set: setState},
+			{ID: 2, Get: func(row Row) Value { return IPAddress(part(row.Data.(*record.Record), false).Addr()) }},
+			{ID: 3, Get: func(row Row) Value { return Integer(int(part(row.Data.(*record.Record), false).Port())) }},
+			{ID: 4, Get: func(row Row) Value { return IPAddress(part(row.Data.(*record.Record), true).Addr()) }},
+			{ID: 5, Get: func(row Row) Value { return Integer(int(part(row.Data.(*record.Record), true).Port())) }},
 		},
 		Rows: func(r *Request) []Row {
 			recs := open(r)

@@ -11,6 +11,7 @@ import (
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/record"
 )
 
 // TCPTAP-MIB, under [TCPTAPMIB] (enterprise arc 64399 is a placeholder
@@ -255,14 +256,14 @@ func dateAndTime(t time.Time) Value {
 		byte(t.Minute()), byte(t.Second()), byte(t.Nanosecond() / 1e8), '+', 0, 0})
 }
 
-func inetType(rec *exporter.Record) int {
+func inetType(rec *record.Record) int {
 	if rec.Family == "ipv6" {
 		return 2
 	}
 	return 1
 }
 
-func vlans(rec *exporter.Record) string {
+func vlans(rec *record.Record) string {
 	if len(rec.VLAN) == 0 {
 		return "N/A"
 	}
@@ -276,7 +277,7 @@ func vlans(rec *exporter.Record) string {
 // cacheTable is tcptapCacheTable, indexed by tcptapCacheIndex = the
 // connection's ID + 1, stable while the entry is cached.
 func cacheTable(b Backend) *Table {
-	rec := func(r Row) *exporter.Record { return &r.Data.(*cache.Entry).Record }
+	rec := func(r Row) *record.Record { return &r.Data.(*cache.Entry).Record }
 	local := func(r Row) Value { l, _ := ends(rec(r)); return OctetString(l.Addr().Unmap().AsSlice()) }
 	remote := func(r Row) Value { _, rm := ends(rec(r)); return OctetString(rm.Addr().Unmap().AsSlice()) }
 	return &Table{

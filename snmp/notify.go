@@ -15,7 +15,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/tcptap/tcptap/config"
-	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Notification OIDs (TCPTAP-MIB.txt).
@@ -173,7 +173,7 @@ type Notifier struct {
 	USM *USM
 
 	once           sync.Once
-	queue          chan exporter.Record
+	queue          chan record.Record
 	authPending    chan struct{}
 	suppressed     atomic.Uint64
 	authSuppressed atomic.Uint64
@@ -222,7 +222,7 @@ func NewNotifierUSM(targets []string, usm *USM, start time.Time, log *slog.Logge
 
 func (n *Notifier) init() {
 	n.once.Do(func() {
-		n.queue = make(chan exporter.Record, notifyQueue)
+		n.queue = make(chan record.Record, notifyQueue)
 		n.authPending = make(chan struct{}, 1)
 	})
 }
@@ -241,7 +241,7 @@ func (n *Notifier) Provider() Provider {
 
 // AbnormalClose queues a notification of rec if it closed abnormally,
 // never blocking: when the queue is full it is dropped and counted.
-func (n *Notifier) AbnormalClose(rec *exporter.Record) {
+func (n *Notifier) AbnormalClose(rec *record.Record) {
 	if n == nil || !rec.Reason.Abnormal() {
 		return
 	}
@@ -315,7 +315,7 @@ func (n *Notifier) Run(ctx context.Context) {
 	}
 }
 
-func abnormalCloseVars(rec *exporter.Record) []gosnmp.SnmpPDU {
+func abnormalCloseVars(rec *record.Record) []gosnmp.SnmpPDU {
 	l, r := ends(rec)
 	pdu := func(o OID, v Value) gosnmp.SnmpPDU { return gosnmp.SnmpPDU{Name: o.String(), Type: v.Type, Value: v.V} }
 	return []gosnmp.SnmpPDU{

@@ -18,7 +18,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/record"
 )
 
 func TestParseTrapTarget(t *testing.T) {
@@ -92,7 +92,7 @@ func TestNotifierRateLimit(t *testing.T) {
 	}
 	var nilNotifier *Notifier
 	nilNotifier.AuthenticationFailure() // no targets: no notifier
-	rec := exporter.Record{Reason: classifier.ReceivedReset}
+	rec := record.Record{Reason: classifier.ReceivedReset}
 	for range notifyQueue + 3 {
 		n.AbnormalClose(&rec)
 	}
@@ -167,7 +167,7 @@ func TestNotifierSnmptrapd(t *testing.T) {
 	wait("v2c coldStart", func(s string) bool { return strings.Contains(s, ".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.6.3.1.1.5.1") })
 	wait("v1 coldStart", func(s string) bool { return strings.Contains(s, "Cold Start Trap (0)") })
 
-	rec := exporter.Record{Client: netip.MustParseAddrPort("10.0.0.1:40000"), Server: netip.MustParseAddrPort("10.0.0.2:80"), Family: "ipv4", Local: "client", Reason: classifier.ReceivedReset}
+	rec := record.Record{Client: netip.MustParseAddrPort("10.0.0.1:40000"), Server: netip.MustParseAddrPort("10.0.0.2:80"), Family: "ipv4", Local: "client", Reason: classifier.ReceivedReset}
 	if err := n.Send(abnormalCloseOID, abnormalCloseVars(&rec)); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestNotifierSnmptrapdV3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := exporter.Record{Client: netip.MustParseAddrPort("10.0.0.1:40000"), Server: netip.MustParseAddrPort("10.0.0.2:80"), Family: "ipv4", Local: "client", Reason: classifier.ReceivedReset}
+	rec := record.Record{Client: netip.MustParseAddrPort("10.0.0.1:40000"), Server: netip.MustParseAddrPort("10.0.0.2:80"), Family: "ipv4", Local: "client", Reason: classifier.ReceivedReset}
 	if err := inf.Send(abnormalCloseOID, abnormalCloseVars(&rec)); err != nil {
 		t.Fatalf("v3 inform not acknowledged: %v\n%s", err, out.String())
 	}

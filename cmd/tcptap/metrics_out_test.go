@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/peers"
+	"github.com/tcptap/tcptap/record"
 )
 
 // TestMetricsOutEqualsRecords: the per-direction families of --metrics-out,
@@ -29,18 +29,18 @@ func TestMetricsOutEqualsRecords(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	want := map[string]uint64{}
-	add := func(family string, p exporter.Pair[uint64]) {
+	add := func(family string, p record.Pair[uint64]) {
 		want[family+`{direction="client_to_server"}`] += p.Client
 		want[family+`{direction="server_to_client"}`] += p.Server
 	}
-	p32 := func(p exporter.Pair[uint32]) exporter.Pair[uint64] {
-		return exporter.Pair[uint64]{Client: uint64(p.Client), Server: uint64(p.Server)}
+	p32 := func(p record.Pair[uint32]) record.Pair[uint64] {
+		return record.Pair[uint64]{Client: uint64(p.Client), Server: uint64(p.Server)}
 	}
 	n := 0
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var r exporter.Record
+		var r record.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("record %q: %v", sc.Text(), err)
 		}

@@ -5,8 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/output"
+	"github.com/tcptap/tcptap/record"
 )
 
 // liveOutputs holds the daemon's record outputs, which a reload may
@@ -17,7 +17,7 @@ type liveOutputs struct {
 }
 
 // Write queues rec for the current outputs (daemon.Options.OnClose).
-func (l *liveOutputs) Write(rec *exporter.Record) {
+func (l *liveOutputs) Write(rec *record.Record) {
 	l.mu.RLock()
 	l.set.Write(rec)
 	l.mu.RUnlock()

@@ -20,6 +20,7 @@ import (
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // readFlushIdle is how long a pipe on standard input may stay silent
@@ -247,20 +248,20 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	keep := func(r *exporter.Record) bool {
+	keep := func(r *record.Record) bool {
 		if f.cacheMode == "abnormal-close" && !r.Reason.Abnormal() {
 			return false
 		}
 		return f.family == "" || r.Family == f.family
 	}
 	summary := exporter.NewSummary()
-	var recs []exporter.Record
+	var recs []record.Record
 	var jw *exporter.JSONWriter
 	if f.format == "json" {
 		jw = exporter.NewJSONWriter(out)
 	}
 	var writeErr error
-	sink := func(r *exporter.Record) {
+	sink := func(r *record.Record) {
 		if f.family != "" && r.Family != f.family {
 			return
 		}
@@ -283,10 +284,10 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		Table:      reassembly.Config{IdleTimeout: f.idleTimeout, CloseLinger: lingerOrNone(f.closeLinger), MaxConnections: f.maxConnections},
 		Classifier: f.cls,
 		CaptureEnd: f.captureEndAt,
-		Fleet:      &exporter.Fleet{Sensor: f.sensor, CommunityIDSeed: uint16(f.cidSeed)},
+		Fleet:      &record.Fleet{Sensor: f.sensor, CommunityIDSeed: uint16(f.cidSeed)},
 	}
 	if opts.Fleet.Sensor == "" {
-		opts.Fleet.Sensor = exporter.DefaultSensor()
+		opts.Fleet.Sensor = record.DefaultSensor()
 	}
 	if jw != nil {
 		// From a pipe, each record as its connection finishes: after
@@ -315,12 +316,12 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 	if f.connection != "" {
 		// The packet view replaces the table: collect nothing else.
 		recs, jw = nil, nil
-		sink = func(*exporter.Record) {}
+		sink = func(*record.Record) {}
 	}
 	var conns metrics.Counters
 	if f.metricsOut != "" {
 		inner := sink
-		sink = func(r *exporter.Record) { conns.Add(r, nil); inner(r) } // the sink runs in one goroutine at a time
+		sink = func(r *record.Record) { conns.Add(r, nil); inner(r) } // the sink runs in one goroutine at a time
 	}
 	bar := newProgressBar(errOut, f.progress)
 	opts.Progress = bar.update

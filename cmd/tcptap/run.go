@@ -16,10 +16,10 @@ import (
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/daemon"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/exporter/output"
 	"github.com/tcptap/tcptap/exporter/web"
+	"github.com/tcptap/tcptap/record"
 	"github.com/tcptap/tcptap/snmp"
 )
 
@@ -283,11 +283,11 @@ func openOutputs(cfg *config.Config, sensor string, log *slog.Logger) (*output.S
 // onClose is the daemon's hook for every finished connection: SNMP
 // notifications of abnormal closes and the record outputs (which a reload
 // may add, so they are always called).
-func onClose(notifier *snmp.Notifier, outs *liveOutputs) func(rec *exporter.Record) {
+func onClose(notifier *snmp.Notifier, outs *liveOutputs) func(rec *record.Record) {
 	if notifier == nil {
 		return outs.Write
 	}
-	return func(rec *exporter.Record) {
+	return func(rec *record.Record) {
 		notifier.AbnormalClose(rec)
 		outs.Write(rec)
 	}

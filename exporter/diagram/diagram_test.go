@@ -12,9 +12,9 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // readCapture reads captures with tracing on and every connection cached,
@@ -26,7 +26,7 @@ func readCapture(t *testing.T, files ...string) ([]Conn, map[classifier.Code]uin
 	counts := map[classifier.Code]uint64{}
 	opts := offline.Options{Workers: 1, Classifier: classifier.DefaultConfig(), Quota: quota, Cache: tc,
 		Trace: reassembly.TraceConfig{Enabled: true, MaxPacketNumber: reassembly.DefaultMaxPacketNumber}}
-	if _, err := offline.Run(context.Background(), files, opts, func(r *exporter.Record) { counts[r.Reason]++ }); err != nil {
+	if _, err := offline.Run(context.Background(), files, opts, func(r *record.Record) { counts[r.Reason]++ }); err != nil {
 		t.Fatal(err)
 	}
 	var conns []Conn
@@ -170,7 +170,7 @@ func TestDiagramClasses(t *testing.T) {
 		pk(1000, cl, 1351, 5001, 0, 100, ack|capture.FlagFIN, 0),
 		pk(1001, sv, 5001, 1352, 0, 100, ack|capture.FlagRST, 0),
 	}
-	rec := &exporter.Record{Reason: classifier.ReceivedReset, Actor: "server"}
+	rec := &record.Record{Reason: classifier.ReceivedReset, Actor: "server"}
 	svg := SVG(rec, pkts, Options{})
 	want := map[string]int{ClassSYN: 2, ClassSegment: 5, ClassLost: 1, ClassOutOfOrder: 1, ClassProbe: 1, ClassRetrans: 1, ClassFIN: 1, ClassRST: 1}
 	got := marks(svg)

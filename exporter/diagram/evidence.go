@@ -12,8 +12,8 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // retransmitted are the analysis flags that make a segment a
@@ -109,7 +109,7 @@ func after(d time.Duration) string {
 }
 
 // FindEvidence finds the evidence of rec's verdict in its recorded packets.
-func FindEvidence(rec *exporter.Record, pkts []reassembly.PacketRecord, cfg classifier.Config) Evidence {
+func FindEvidence(rec *record.Record, pkts []reassembly.PacketRecord, cfg classifier.Config) Evidence {
 	e := Evidence{Decisive: -1}
 	var match func(p *reassembly.PacketRecord) bool
 	switch rec.Reason {

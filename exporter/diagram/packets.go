@@ -11,11 +11,12 @@ import (
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Conn is one connection to show: its record and flight recorder.
 type Conn struct {
-	Record  *exporter.Record
+	Record  *record.Record
 	Packets []reassembly.PacketRecord
 	Traced  bool
 	Dropped uint64 // records the ring overwrote before Packets[0]

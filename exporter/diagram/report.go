@@ -11,6 +11,7 @@ import (
 
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Report is what the HTML report shows.
@@ -47,7 +48,7 @@ form.filters{display:flex;flex-wrap:wrap;gap:1em;align-items:end}form.filters la
 // it.
 type ConnView struct {
 	ID       uint64
-	Record   *exporter.Record
+	Record   *record.Record
 	Local    string
 	Foreign  string
 	VPN      string
@@ -70,9 +71,9 @@ type ConnView struct {
 // lists its packets.
 func NewConnView(c *Conn, diagram bool, opts Options) ConnView {
 	rec := c.Record
-	local, foreign := exporter.LocalForeign(rec)
+	local, foreign := record.LocalForeign(rec)
 	v := ConnView{
-		ID: rec.ID, Record: rec, Local: local, Foreign: foreign, VPN: exporter.VPNName(rec),
+		ID: rec.ID, Record: rec, Local: local, Foreign: foreign, VPN: record.VPNName(rec),
 		Ended: rec.LastSeen.UTC().Format("2006-01-02 15:04:05.000"), Abnormal: rec.Reason.Abnormal(),
 		Traced: c.Traced, PcapName: exporter.PcapFileName(rec), Anchor: fmt.Sprintf("conn-%d", rec.ID),
 		Retransmissions: rec.Retransmissions.Client + rec.Retransmissions.Server, Dropped: c.Dropped,

@@ -13,8 +13,8 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Options shape a diagram.
@@ -85,7 +85,7 @@ const style = `<style>
 // segments, window probes and keepalives marked, zero-window periods
 // shaded, SYN/FIN/RST labelled, and the verdict with its evidence — the
 // gaps of the timer-driven run and the silence after it — annotated.
-func WriteSVG(w io.Writer, rec *exporter.Record, pkts []reassembly.PacketRecord, opts Options) error {
+func WriteSVG(w io.Writer, rec *record.Record, pkts []reassembly.PacketRecord, opts Options) error {
 	if rec == nil {
 		return errors.New("diagram: no connection record")
 	}
@@ -103,7 +103,7 @@ func WriteSVG(w io.Writer, rec *exporter.Record, pkts []reassembly.PacketRecord,
 }
 
 // SVG returns the diagram as a string (see WriteSVG).
-func SVG(rec *exporter.Record, pkts []reassembly.PacketRecord, opts Options) string {
+func SVG(rec *record.Record, pkts []reassembly.PacketRecord, opts Options) string {
 	var b strings.Builder
 	if err := WriteSVG(&b, rec, pkts, opts); err != nil {
 		return ""
@@ -120,7 +120,7 @@ const (
 )
 
 type drawing struct {
-	rec    *exporter.Record
+	rec    *record.Record
 	pkts   []reassembly.PacketRecord
 	opts   Options
 	ev     Evidence
@@ -129,7 +129,7 @@ type drawing struct {
 	plotW  float64
 }
 
-func newDrawing(rec *exporter.Record, pkts []reassembly.PacketRecord, opts Options) *drawing {
+func newDrawing(rec *record.Record, pkts []reassembly.PacketRecord, opts Options) *drawing {
 	d := &drawing{rec: rec, pkts: pkts, opts: opts}
 	d.ev = FindEvidence(rec, pkts, opts.Classifier)
 	d.plotW = float64(opts.Width - marginLeft - marginRight)

@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/record"
 )
 
 // NumReasons is the number of reason codes: per-reason arrays are indexed
@@ -48,7 +48,7 @@ type Counters struct {
 
 // Add counts one ended connection. ports are the server ports of
 // exporter.port_labels (at most MaxServices are used).
-func (c *Counters) Add(r *exporter.Record, ports []uint16) {
+func (c *Counters) Add(r *record.Record, ports []uint16) {
 	i := ReasonIndex(r.Reason)
 	if i < 0 {
 		return
@@ -77,7 +77,7 @@ func (c *Counters) Add(r *exporter.Record, ports []uint16) {
 }
 
 // addOutcome counts r as a failed attempt or an aborted connection.
-func (c *Counters) addOutcome(r *exporter.Record) {
+func (c *Counters) addOutcome(r *record.Record) {
 	localIsServer := r.Local == "server"
 	switch r.Reason {
 	case classifier.Refused, classifier.SYNTimeout:

@@ -16,28 +16,28 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
-func record(reason classifier.Code, port uint16) *exporter.Record {
-	r := &exporter.Record{
+func closedRecord(reason classifier.Code, port uint16) *record.Record {
+	r := &record.Record{
 		Reason: reason,
 		Client: netip.MustParseAddrPort("10.0.0.1:40000"),
 		Server: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), port),
 	}
-	r.Packets = exporter.Pair[uint64]{Client: 10, Server: 8}
-	r.Bytes = exporter.Pair[uint64]{Client: 1000, Server: 200}
-	r.Retransmissions = exporter.Pair[uint32]{Client: 5}
-	r.FastRetransmissions = exporter.Pair[uint32]{Client: 1}
-	r.ZeroWindows = exporter.Pair[uint32]{Server: 2}
-	r.WindowProbes = exporter.Pair[uint32]{Client: 3}
-	r.KeepAlives = exporter.Pair[uint32]{Client: 4}
-	r.DupAcks = exporter.Pair[uint32]{Server: 6}
-	r.Resets = exporter.Pair[uint32]{Server: 1}
-	r.FINs = exporter.Pair[uint32]{Client: 1, Server: 1}
-	r.RTTms.Handshake = 0.5                                     // 500 µs
-	r.RTTms.Data = exporter.Pair[float64]{Client: 2, Server: 0} // 2 ms; no server samples
+	r.Packets = record.Pair[uint64]{Client: 10, Server: 8}
+	r.Bytes = record.Pair[uint64]{Client: 1000, Server: 200}
+	r.Retransmissions = record.Pair[uint32]{Client: 5}
+	r.FastRetransmissions = record.Pair[uint32]{Client: 1}
+	r.ZeroWindows = record.Pair[uint32]{Server: 2}
+	r.WindowProbes = record.Pair[uint32]{Client: 3}
+	r.KeepAlives = record.Pair[uint32]{Client: 4}
+	r.DupAcks = record.Pair[uint32]{Server: 6}
+	r.Resets = record.Pair[uint32]{Server: 1}
+	r.FINs = record.Pair[uint32]{Client: 1, Server: 1}
+	r.RTTms.Handshake = 0.5                                   // 500 µs
+	r.RTTms.Data = record.Pair[float64]{Client: 2, Server: 0} // 2 ms; no server samples
 	return r
 }
 
@@ -56,9 +56,9 @@ func liveSegments(n uint64) reassembly.SegmentStats {
 func fixture() *Snapshot {
 	var a, b Counters
 	ports := []uint16{443}
-	a.Add(record(classifier.RetransmitTimeout, 443), ports)
-	a.Add(record(classifier.AppNormalClose, 80), ports)
-	b.Add(record(classifier.RetransmitTimeout, 22), ports)
+	a.Add(closedRecord(classifier.RetransmitTimeout, 443), ports)
+	a.Add(closedRecord(classifier.AppNormalClose, 80), ports)
+	b.Add(closedRecord(classifier.RetransmitTimeout, 22), ports)
 	return &Snapshot{
 		Workers: []Worker{
 			{Interface: "eth1", Frames: 100, Active: 3, HasKernel: true, QueueDepth: 0,
@@ -300,7 +300,7 @@ func TestHistogram(t *testing.T) {
 // per-packet path does not touch the counters at all.
 func TestNoAllocation(t *testing.T) {
 	var c Counters
-	r := record(classifier.RetransmitTimeout, 443)
+	r := closedRecord(classifier.RetransmitTimeout, 443)
 	ports := []uint16{80, 443}
 	if n := testing.AllocsPerRun(1000, func() { c.Add(r, ports) }); n != 0 {
 		t.Errorf("Counters.Add allocates %v times", n)
@@ -309,7 +309,7 @@ func TestNoAllocation(t *testing.T) {
 
 func BenchmarkCountersAdd(b *testing.B) {
 	var c Counters
-	r := record(classifier.RetransmitTimeout, 443)
+	r := closedRecord(classifier.RetransmitTimeout, 443)
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Add(r, nil)
@@ -336,11 +336,11 @@ func TestWriteTextfile(t *testing.T) {
 // opened, aborted connections by reason.
 func TestCountersOutcomes(t *testing.T) {
 	var c Counters
-	c.Add(record(classifier.SentReset, 80), nil)
+	c.Add(closedRecord(classifier.SentReset, 80), nil)
 
-	attempt := func(reason classifier.Code, local string, syns exporter.Pair[uint32], midstream bool) uint64 {
+	attempt := func(reason classifier.Code, local string, syns record.Pair[uint32], midstream bool) uint64 {
 		var c Counters
-		r := record(reason, 80)
+		r := closedRecord(reason, 80)
 		r.Local, r.SYNs, r.Midstream = local, syns, midstream
 		c.Add(r, nil)
 		return c.AttemptFails
@@ -348,16 +348,16 @@ func TestCountersOutcomes(t *testing.T) {
 	for _, x := range []struct {
 		reason    classifier.Code
 		local     string
-		syns      exporter.Pair[uint32]
+		syns      record.Pair[uint32]
 		midstream bool
 		want      uint64
 	}{
-		{classifier.Refused, "client", exporter.Pair[uint32]{Client: 1}, false, 1},               // active open refused
-		{classifier.Refused, "server", exporter.Pair[uint32]{Client: 1}, false, 0},               // closed local port: no passive open
-		{classifier.SYNTimeout, "server", exporter.Pair[uint32]{Client: 3, Server: 2}, false, 1}, // SYN-RCVD timed out
-		{classifier.SYNTimeout, "server", exporter.Pair[uint32]{Client: 3}, false, 0},            // the local server never answered
-		{classifier.SYNTimeout, "client", exporter.Pair[uint32]{Client: 1}, true, 0},
-		{classifier.SentReset, "client", exporter.Pair[uint32]{Client: 1}, false, 0},
+		{classifier.Refused, "client", record.Pair[uint32]{Client: 1}, false, 1},               // active open refused
+		{classifier.Refused, "server", record.Pair[uint32]{Client: 1}, false, 0},               // closed local port: no passive open
+		{classifier.SYNTimeout, "server", record.Pair[uint32]{Client: 3, Server: 2}, false, 1}, // SYN-RCVD timed out
+		{classifier.SYNTimeout, "server", record.Pair[uint32]{Client: 3}, false, 0},            // the local server never answered
+		{classifier.SYNTimeout, "client", record.Pair[uint32]{Client: 1}, true, 0},
+		{classifier.SentReset, "client", record.Pair[uint32]{Client: 1}, false, 0},
 	} {
 		if got := attempt(x.reason, x.local, x.syns, x.midstream); got != x.want {
 			t.Errorf("%s local %s SYNs %+v midstream %v: %d attempt fails, want %d", x.reason, x.local, x.syns, x.midstream, got, x.want)
@@ -366,7 +366,7 @@ func TestCountersOutcomes(t *testing.T) {
 
 	var r Counters
 	for _, code := range classifier.Codes {
-		r.Add(record(code, 80), nil)
+		r.Add(closedRecord(code, 80), nil)
 	}
 	if r.EstabResets != 6 {
 		t.Errorf("one close of each reason: %d established resets, want 6 (AA SR RR RT PT KT)", r.EstabResets)

@@ -10,20 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/offline"
+	"github.com/tcptap/tcptap/record"
 )
 
 var (
 	scenarioOnce sync.Once
-	scenarioRecs []exporter.Record
+	scenarioRecs []record.Record
 	scenarioErr  error
 )
 
 // scenarioRecords returns the records of the shipped scenario captures
 // (real connections on the Linux stack, every reason), stamped with a
 // sensor name, a uid and the Community ID.
-func scenarioRecords(t testing.TB) []exporter.Record {
+func scenarioRecords(t testing.TB) []record.Record {
 	t.Helper()
 	scenarioOnce.Do(func() {
 		names, err := filepath.Glob("../../testdata/scenarios/*.pcap")
@@ -31,8 +31,8 @@ func scenarioRecords(t testing.TB) []exporter.Record {
 			scenarioErr = err
 			return
 		}
-		_, scenarioErr = offline.Run(context.Background(), names, offline.Options{Workers: 1, Fleet: &exporter.Fleet{Sensor: "test-sensor"}},
-			func(r *exporter.Record) {
+		_, scenarioErr = offline.Run(context.Background(), names, offline.Options{Workers: 1, Fleet: &record.Fleet{Sensor: "test-sensor"}},
+			func(r *record.Record) {
 				c := *r
 				c.VLAN = append([]uint16{}, r.VLAN...)
 				scenarioRecs = append(scenarioRecs, c)
@@ -46,19 +46,19 @@ func scenarioRecords(t testing.TB) []exporter.Record {
 
 // makeRecords returns n records cycling through the scenario records,
 // each with its own uid and id.
-func makeRecords(t testing.TB, n int) []exporter.Record {
+func makeRecords(t testing.TB, n int) []record.Record {
 	base := scenarioRecords(t)
-	out := make([]exporter.Record, n)
+	out := make([]record.Record, n)
 	for i := range out {
 		out[i] = base[i%len(base)]
 		out[i].ID = uint64(i)
-		out[i].UID = exporter.NewUID()
+		out[i].UID = record.NewUID()
 	}
 	return out
 }
 
 // jsonLine is a record's line in every output: AppendJSON and a newline.
-func jsonLine(r *exporter.Record) string { return string(append(r.AppendJSON(nil), '\n')) }
+func jsonLine(r *record.Record) string { return string(append(r.AppendJSON(nil), '\n')) }
 
 // readLines returns the lines of a file, each with its newline; a last
 // line without one is returned as it is.

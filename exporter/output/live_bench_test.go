@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/daemon"
-	"github.com/tcptap/tcptap/exporter"
 	. "github.com/tcptap/tcptap/exporter/output"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // writeShortConns writes a pcap of n connections of 4 packets each (SYN,
@@ -138,8 +138,8 @@ func BenchmarkLive20kConnectionsPerSecond(b *testing.B) {
 			Interfaces: []string{liveRx},
 			Workers:    2,
 			Table:      reassembly.Config{IdleTimeout: 2 * time.Second, CloseLinger: 100 * time.Millisecond},
-			Fleet:      &exporter.Fleet{Sensor: "bench"},
-			OnClose:    func(rec *exporter.Record) { made.Add(1); outs.Write(rec) },
+			Fleet:      &record.Fleet{Sensor: "bench"},
+			OnClose:    func(rec *record.Record) { made.Add(1); outs.Write(rec) },
 			Open:       liveOpen(lab),
 		})
 		if err != nil {

@@ -19,11 +19,11 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/daemon"
-	"github.com/tcptap/tcptap/exporter"
 	. "github.com/tcptap/tcptap/exporter/output"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/synth"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // The live daemon with every output at once: tcpreplay replays the
@@ -57,7 +57,7 @@ func TestLiveDaemonIntoAllOutputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var made atomic.Uint64
-	fleet := exporter.Fleet{Sensor: "live-sensor"}
+	fleet := record.Fleet{Sensor: "live-sensor"}
 	opts := daemon.Options{
 		Interfaces: []string{liveRx},
 		Workers:    2,
@@ -65,7 +65,7 @@ func TestLiveDaemonIntoAllOutputs(t *testing.T) {
 		// the replay.
 		Table: reassembly.Config{IdleTimeout: 2 * time.Second, CloseLinger: 200 * time.Millisecond},
 		Fleet: &fleet,
-		OnClose: func(rec *exporter.Record) {
+		OnClose: func(rec *record.Record) {
 			made.Add(1)
 			outs.Write(rec)
 		},
@@ -280,8 +280,8 @@ func TestLiveDaemonAllOutputsDown(t *testing.T) {
 		Interfaces: []string{liveRx},
 		Workers:    2,
 		Table:      reassembly.Config{IdleTimeout: 2 * time.Second, CloseLinger: 200 * time.Millisecond},
-		Fleet:      &exporter.Fleet{Sensor: "down"},
-		OnClose:    func(rec *exporter.Record) { made.Add(1); outs.Write(rec) },
+		Fleet:      &record.Fleet{Sensor: "down"},
+		OnClose:    func(rec *record.Record) { made.Add(1); outs.Write(rec) },
 		Open:       liveOpen(lab),
 	})
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/record"
 )
 
 // sender delivers batches to one destination; only its output's goroutine
@@ -176,7 +176,7 @@ func (s *Set) Len() int {
 
 // Write queues rec for every output; it never blocks on I/O and keeps
 // nothing of rec (daemon.Options.OnClose). Safe for concurrent use.
-func (s *Set) Write(rec *exporter.Record) {
+func (s *Set) Write(rec *record.Record) {
 	if s == nil || len(s.outs) == 0 {
 		return
 	}

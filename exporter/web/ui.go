@@ -15,6 +15,7 @@ import (
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/diagram"
+	"github.com/tcptap/tcptap/record"
 )
 
 // The sensor's read-only pages (/ui/) and the diagram endpoint. They are
@@ -132,7 +133,7 @@ func parseUIFilter(q url.Values) (*uiFilter, error) {
 	return f, nil
 }
 
-func (f *uiFilter) keep(r *exporter.Record) bool {
+func (f *uiFilter) keep(r *record.Record) bool {
 	switch {
 	case len(f.Reasons) > 0 && !f.Reasons[r.Reason]:
 		return false
@@ -226,8 +227,8 @@ func (u *ui) list(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		for i := range recs {
 			rec := &recs[i]
-			l, fo := exporter.LocalForeign(rec)
-			p.AtRisk = append(p.AtRisk, atRiskRow{Local: l, Foreign: fo, VPN: exporter.VPNName(rec), Risk: rec.Risk,
+			l, fo := record.LocalForeign(rec)
+			p.AtRisk = append(p.AtRisk, atRiskRow{Local: l, Foreign: fo, VPN: record.VPNName(rec), Risk: rec.Risk,
 				Since: rec.RiskSince.UTC().Format("2006-01-02 15:04:05.000"), For: now.Sub(rec.RiskSince).Round(100 * time.Millisecond).String(),
 				Retrans: rec.Retransmissions.Client + rec.Retransmissions.Server, Probes: rec.WindowProbes.Client + rec.WindowProbes.Server,
 				Keepalives: rec.KeepAlives.Client + rec.KeepAlives.Server})

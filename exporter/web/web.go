@@ -23,6 +23,7 @@ import (
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // OpenLister is a Backend that can list the connections still open, a
@@ -31,7 +32,7 @@ import (
 // cause risk, or any when it is classifier.NoRisk); more reports that
 // connections with higher IDs remain.
 type OpenLister interface {
-	OpenPage(ctx context.Context, from uint64, limit int, atRisk bool, risk classifier.Risk) (recs []exporter.Record, more bool, err error)
+	OpenPage(ctx context.Context, from uint64, limit int, atRisk bool, risk classifier.Risk) (recs []record.Record, more bool, err error)
 }
 
 // Backend is what the API reads (the daemon).
@@ -249,7 +250,7 @@ func (a *api) connections(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	keep := func(r *exporter.Record) bool {
+	keep := func(r *record.Record) bool {
 		return (len(reasons) == 0 || reasons[r.Reason]) && (family == "" || r.Family == family)
 	}
 	if open {
@@ -265,7 +266,7 @@ func (a *api) connections(w http.ResponseWriter, r *http.Request) {
 	if len(entries) > limit {
 		entries = entries[len(entries)-limit:]
 	}
-	out := make([]*exporter.Record, len(entries))
+	out := make([]*record.Record, len(entries))
 	for i, e := range entries {
 		out[i] = &e.Record
 	}
@@ -273,7 +274,7 @@ func (a *api) connections(w http.ResponseWriter, r *http.Request) {
 }
 
 // openConnections serves state=open: one page of the open connections.
-func (a *api) openConnections(w http.ResponseWriter, r *http.Request, keep func(*exporter.Record) bool, limit int, limitSet bool) {
+func (a *api) openConnections(w http.ResponseWriter, r *http.Request, keep func(*record.Record) bool, limit int, limitSet bool) {
 	q := r.URL.Query()
 	var from uint64
 	if v := q.Get("after"); v != "" {
@@ -307,7 +308,7 @@ func (a *api) openConnections(w http.ResponseWriter, r *http.Request, keep func(
 		httpError(w, http.StatusServiceUnavailable, "listing open connections: "+err.Error())
 		return
 	}
-	out := []*exporter.Record{}
+	out := []*record.Record{}
 	for i := range recs {
 		if keep(&recs[i]) {
 			out = append(out, &recs[i])
@@ -348,21 +349,21 @@ func (a *api) entry(w http.ResponseWriter, r *http.Request) *cache.Entry {
 
 // Packet is one flight-recorder record as JSON.
 type Packet struct {
-	Index        uint64                  `json:"index"` // 1-based, counting overwritten records
-	Time         time.Time               `json:"time"`
-	From         string                  `json:"from"` // client or server
-	Flags        string                  `json:"flags"`
-	Seq          uint32                  `json:"seq"`
-	Ack          uint32                  `json:"ack"`
-	PayloadLen   uint32                  `json:"payload_len"`
-	Window       uint16                  `json:"window"`
-	WindowScaled uint32                  `json:"window_scaled"`
-	IPID         uint16                  `json:"ip_id"`
-	Checksum     uint16                  `json:"checksum"`
-	WireLen      uint32                  `json:"wire_len"`
-	States       exporter.Pair[string]   `json:"states"`
-	Analysis     []string                `json:"analysis"`
-	Seqs         exporter.Pair[SeqSpace] `json:"seq_space"`
+	Index        uint64                `json:"index"` // 1-based, counting overwritten records
+	Time         time.Time             `json:"time"`
+	From         string                `json:"from"` // client or server
+	Flags        string                `json:"flags"`
+	Seq          uint32                `json:"seq"`
+	Ack          uint32                `json:"ack"`
+	PayloadLen   uint32                `json:"payload_len"`
+	Window       uint16                `json:"window"`
+	WindowScaled uint32                `json:"window_scaled"`
+	IPID         uint16                `json:"ip_id"`
+	Checksum     uint16                `json:"checksum"`
+	WireLen      uint32                `json:"wire_len"`
+	States       record.Pair[string]   `json:"states"`
+	Analysis     []string              `json:"analysis"`
+	Seqs         record.Pair[SeqSpace] `json:"seq_space"`
 }
 
 // SeqSpace is one direction's sequence space after a packet.
@@ -375,10 +376,10 @@ type SeqSpace struct {
 
 // Packets is the flight recorder of one connection.
 type Packets struct {
-	Record      *exporter.Record `json:"record"`
-	Traced      bool             `json:"traced"`
-	Overwritten uint64           `json:"overwritten"`
-	Packets     []Packet         `json:"packets"`
+	Record      *record.Record `json:"record"`
+	Traced      bool           `json:"traced"`
+	Overwritten uint64         `json:"overwritten"`
+	Packets     []Packet       `json:"packets"`
 }
 
 func seqSpace(s reassembly.SeqSnapshot) SeqSpace {
@@ -402,9 +403,9 @@ func (a *api) packets(w http.ResponseWriter, r *http.Request) {
 			From: p.From.String(), Flags: p.Flags.String(), Seq: p.Seq, Ack: p.Ack,
 			PayloadLen: p.PayloadLen, Window: p.Window, WindowScaled: p.WindowScaled(),
 			IPID: p.IPID, Checksum: p.Checksum, WireLen: p.WireLen,
-			States:   exporter.Pair[string]{Client: p.States[reassembly.Client].String(), Server: p.States[reassembly.Server].String()},
+			States:   record.Pair[string]{Client: p.States[reassembly.Client].String(), Server: p.States[reassembly.Server].String()},
 			Analysis: an,
-			Seqs:     exporter.Pair[SeqSpace]{Client: seqSpace(p.Snap[reassembly.Client]), Server: seqSpace(p.Snap[reassembly.Server])},
+			Seqs:     record.Pair[SeqSpace]{Client: seqSpace(p.Snap[reassembly.Client]), Server: seqSpace(p.Snap[reassembly.Server])},
 		}
 	}
 	writeJSON(w, &out)

@@ -20,11 +20,11 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/daemon"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/exporter/web"
 	"github.com/tcptap/tcptap/internal/peers"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 // serve runs a daemon replaying testdata/sample.pcap and its HTTP endpoint
@@ -109,7 +109,7 @@ func TestEndpoints(t *testing.T) {
 	checkMetrics(t, body)
 
 	code, body = get(t, base+"/api/v1/connections?reason=RT&limit=5")
-	var recs []exporter.Record
+	var recs []record.Record
 	if code != 200 || json.Unmarshal([]byte(body), &recs) != nil || len(recs) != 2 {
 		t.Fatalf("connections?reason=RT: %d %d records\n%s", code, len(recs), body)
 	}

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/record"
 )
 
 // Field is one per-direction count both tshark and tcptap report.
@@ -21,10 +21,10 @@ type Field struct {
 	Tshark func(c *Counts) uint64
 	// Tcptap returns the record's value for the endpoint in role client
 	// (true) or server (false).
-	Tcptap func(r *exporter.Record, client bool) uint64
+	Tcptap func(r *record.Record, client bool) uint64
 }
 
-func side[T uint32 | uint64](p exporter.Pair[T], client bool) uint64 {
+func side[T uint32 | uint64](p record.Pair[T], client bool) uint64 {
 	if client {
 		return uint64(p.Client)
 	}
@@ -37,37 +37,37 @@ func side[T uint32 | uint64](p exporter.Pair[T], client bool) uint64 {
 // per-direction counterpart in the record and are not compared.
 var Fields = []Field{
 	{"packets", true, func(c *Counts) uint64 { return c.Packets },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.Packets, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.Packets, cl) }},
 	{"payload_bytes", true, func(c *Counts) uint64 { return c.PayloadBytes },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.Bytes, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.Bytes, cl) }},
 	{"syn+syn_ack", true, func(c *Counts) uint64 { return uint64(c.SYN) + uint64(c.SYNACK) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.SYNs, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.SYNs, cl) }},
 	{"fin", true, func(c *Counts) uint64 { return uint64(c.FIN) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.FINs, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.FINs, cl) }},
 	{"rst", true, func(c *Counts) uint64 { return uint64(c.RST) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.Resets, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.Resets, cl) }},
 	{"retransmission", false, func(c *Counts) uint64 { return uint64(c.Retransmission) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.Retransmissions, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.Retransmissions, cl) }},
 	{"fast_retransmission", false, func(c *Counts) uint64 { return uint64(c.FastRetransmission) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.FastRetransmissions, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.FastRetransmissions, cl) }},
 	{"spurious_retransmission", false, func(c *Counts) uint64 { return uint64(c.SpuriousRetransmission) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.SpuriousRetransmissions, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.SpuriousRetransmissions, cl) }},
 	{"out_of_order", false, func(c *Counts) uint64 { return uint64(c.OutOfOrder) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.OutOfOrder, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.OutOfOrder, cl) }},
 	{"duplicate_ack", false, func(c *Counts) uint64 { return uint64(c.DuplicateAck) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.DupAcks, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.DupAcks, cl) }},
 	{"zero_window", false, func(c *Counts) uint64 { return uint64(c.ZeroWindow) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.ZeroWindows, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.ZeroWindows, cl) }},
 	{"keep_alive", false, func(c *Counts) uint64 { return uint64(c.KeepAlive) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.WiresharkKeepAlives, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.WiresharkKeepAlives, cl) }},
 	{"zero_window_probe", false, func(c *Counts) uint64 { return uint64(c.ZeroWindowProbe) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.WiresharkZeroWinProbes, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.WiresharkZeroWinProbes, cl) }},
 	{"window_full", false, func(c *Counts) uint64 { return uint64(c.WindowFull) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.WindowFull, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.WindowFull, cl) }},
 	{"previous_segment_not_captured", false, func(c *Counts) uint64 { return uint64(c.PreviousSegmentNotCaptured) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.LostSegments, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.LostSegments, cl) }},
 	{"ack_of_unseen_segment", false, func(c *Counts) uint64 { return uint64(c.AckOfUnseenSegment) },
-		func(r *exporter.Record, cl bool) uint64 { return side(r.AckedUnseen, cl) }},
+		func(r *record.Record, cl bool) uint64 { return side(r.AckedUnseen, cl) }},
 }
 
 // FieldByName returns the Field called name.
@@ -103,7 +103,7 @@ func (t Tuple) String() string { return t.A.String() + "<->" + t.B.String() }
 type Group struct {
 	Tuple   Tuple
 	Streams []*Stream
-	Records []*exporter.Record
+	Records []*record.Record
 }
 
 // Paired reports whether the group's streams and records pair one to one.
@@ -113,7 +113,7 @@ func (g *Group) Paired() bool { return len(g.Streams) == len(g.Records) }
 // in time order within a group (streams by first frame, records by first
 // segment). Groups are returned sorted by their first stream's tcp.stream
 // (groups without a stream last, by tuple).
-func Match(streams []Stream, recs []exporter.Record) []*Group {
+func Match(streams []Stream, recs []record.Record) []*Group {
 	groups := map[Tuple]*Group{}
 	get := func(t Tuple) *Group {
 		g := groups[t]
@@ -243,7 +243,7 @@ func Compare(groups []*Group) ([]Diff, *Tally) {
 			for i := range g.Streams {
 				s, r := g.Streams[i], g.Records[i]
 				label := strconv.Itoa(s.TCPStream)
-				diffs = append(diffs, compareSent(label, g.Tuple, collect([]*Stream{s}, []*exporter.Record{r}, g.Tuple), tally)...)
+				diffs = append(diffs, compareSent(label, g.Tuple, collect([]*Stream{s}, []*record.Record{r}, g.Tuple), tally)...)
 			}
 			continue
 		}
@@ -252,7 +252,7 @@ func Compare(groups []*Group) ([]Diff, *Tally) {
 	return diffs, tally
 }
 
-func collect(streams []*Stream, recs []*exporter.Record, t Tuple) []*sent {
+func collect(streams []*Stream, recs []*record.Record, t Tuple) []*sent {
 	ends := []*sent{
 		{ep: t.A, tshark: make([]uint64, len(Fields)), tcptap: make([]uint64, len(Fields))},
 		{ep: t.B, tshark: make([]uint64, len(Fields)), tcptap: make([]uint64, len(Fields))},

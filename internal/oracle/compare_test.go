@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/record"
 )
 
 func ep(s string) Endpoint {
@@ -14,8 +14,8 @@ func ep(s string) Endpoint {
 	return Endpoint{IP: ap.Addr(), Port: ap.Port()}
 }
 
-func rec(client, server string, first time.Duration, pkts exporter.Pair[uint64]) exporter.Record {
-	return exporter.Record{
+func rec(client, server string, first time.Duration, pkts record.Pair[uint64]) record.Record {
+	return record.Record{
 		Client:    netip.MustParseAddrPort(client),
 		Server:    netip.MustParseAddrPort(server),
 		FirstSeen: time.Unix(1000, 0).Add(first),
@@ -32,7 +32,7 @@ func TestCompareOrientation(t *testing.T) {
 		Client: ep("10.0.0.2:80"), Server: ep("10.0.0.1:40000"),
 		C2S: Counts{Packets: 5}, S2C: Counts{Packets: 3},
 	}}
-	recs := []exporter.Record{rec("10.0.0.1:40000", "10.0.0.2:80", 0, exporter.Pair[uint64]{Client: 3, Server: 5})}
+	recs := []record.Record{rec("10.0.0.1:40000", "10.0.0.2:80", 0, record.Pair[uint64]{Client: 3, Server: 5})}
 	groups := Match(streams, recs)
 	if len(groups) != 1 || !groups[0].Paired() {
 		t.Fatalf("groups %+v", groups)
@@ -45,7 +45,7 @@ func TestCompareOrientation(t *testing.T) {
 		t.Errorf("tally %v / %v", tally.Agree, tally.Total)
 	}
 
-	recs[0].Packets = exporter.Pair[uint64]{Client: 3, Server: 4}
+	recs[0].Packets = record.Pair[uint64]{Client: 3, Server: 4}
 	diffs, _ = Compare(Match(streams, recs))
 	if len(diffs) != 1 {
 		t.Fatalf("diffs %v", diffs)
@@ -68,9 +68,9 @@ func TestCompareSplit(t *testing.T) {
 	streams := []Stream{
 		{TCPStream: 3, FirstFrame: 10, Client: ep(a), Server: ep(b), C2S: Counts{Packets: 7}, S2C: Counts{Packets: 6}},
 	}
-	recs := []exporter.Record{
-		rec(a, b, time.Second, exporter.Pair[uint64]{Client: 2, Server: 2}),
-		rec(a, b, 0, exporter.Pair[uint64]{Client: 5, Server: 4}),
+	recs := []record.Record{
+		rec(a, b, time.Second, record.Pair[uint64]{Client: 2, Server: 2}),
+		rec(a, b, 0, record.Pair[uint64]{Client: 5, Server: 4}),
 	}
 	groups := Match(streams, recs)
 	if len(groups) != 1 || groups[0].Paired() {

@@ -7,7 +7,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/record"
 )
 
 // ZeekRow is one conn.log row of an expected/zeek/*.json file. Fields the
@@ -70,8 +70,8 @@ type ZeekPair struct {
 	// Record is nil when tcptap has no record on the row's 4-tuple, or
 	// split the 4-tuple into a different number of connections than Zeek
 	// (Records then lists them all).
-	Record  *exporter.Record
-	Records []*exporter.Record
+	Record  *record.Record
+	Records []*record.Record
 	// Flipped: Zeek's originator is tcptap's server.
 	Flipped bool
 }
@@ -81,8 +81,8 @@ type ZeekPair struct {
 // order (Zeek's rows in the order the baseline lists them, which is
 // conn.log's start-time order; records by first segment) when both tools
 // saw the same number of connections there.
-func MatchZeek(rows []ZeekRow, recs []exporter.Record) []ZeekPair {
-	byTuple := map[Tuple][]*exporter.Record{}
+func MatchZeek(rows []ZeekRow, recs []record.Record) []ZeekPair {
+	byTuple := map[Tuple][]*record.Record{}
 	for i := range recs {
 		r := &recs[i]
 		t := TupleOf(r.Client, r.Server)

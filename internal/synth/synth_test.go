@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/tcptap/tcptap/capture"
-	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/synth"
 	"github.com/tcptap/tcptap/offline"
+	"github.com/tcptap/tcptap/record"
 )
 
 func generate(t testing.TB, cfg synth.Config) ([]byte, synth.Stats) {
@@ -155,7 +155,7 @@ func TestOfflineReasons(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := map[string]int{}
-			rs, err := offline.Run(context.Background(), []string{path}, offline.Options{Workers: 2}, func(r *exporter.Record) {
+			rs, err := offline.Run(context.Background(), []string{path}, offline.Options{Workers: 2}, func(r *record.Record) {
 				got[string(r.Reason)]++
 			})
 			if err != nil {

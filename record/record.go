@@ -1,7 +1,10 @@
-// Package exporter turns finished connections into what users read: the
-// JSON record (docs/trace.md), the switch vendor's cache-connection table, and
-// per-reason summaries.
-package exporter
+// Package record is tcptap's record model: the record of one connection
+// (Record, built from a finished or open connection by New), its JSON
+// encoder (AppendJSON), the fleet fields (Fleet: sensor, uid, Community
+// ID), how it travelled (TunnelHop) and the vendor table's row
+// (LocalForeign, VPNName). It sits below the cache and every output, which
+// all read records and import it; see docs/trace.md for the fields.
+package record
 
 import (
 	"net/netip"
@@ -117,8 +120,8 @@ var endNames = map[reassembly.EndCause]string{
 
 func ms(ns int64) float64 { return float64(ns) / 1e6 }
 
-// NewRecord builds the record of a finished connection.
-func NewRecord(c *reassembly.Conn, r classifier.Result, iface string) Record {
+// New builds the record of a finished connection.
+func New(c *reassembly.Conn, r classifier.Result, iface string) Record {
 	cl, sv := &c.Ends[reassembly.Client], &c.Ends[reassembly.Server]
 	rec := Record{
 		ID:         c.ID,

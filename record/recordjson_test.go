@@ -1,4 +1,4 @@
-package exporter_test
+package record_test
 
 import (
 	"bytes"
@@ -13,11 +13,12 @@ import (
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/offline"
+	"github.com/tcptap/tcptap/record"
 )
 
 // checkAppendJSON fails t unless AppendJSON gives exactly json.Marshal's
 // bytes for r, both into an empty buffer and appended after a prefix.
-func checkAppendJSON(t testing.TB, r *exporter.Record) {
+func checkAppendJSON(t testing.TB, r *record.Record) {
 	t.Helper()
 	want, err := json.Marshal(r)
 	if err != nil {
@@ -32,7 +33,7 @@ func checkAppendJSON(t testing.TB, r *exporter.Record) {
 	}
 }
 
-func captureRecords(t testing.TB) []exporter.Record {
+func captureRecords(t testing.TB) []record.Record {
 	t.Helper()
 	names, err := filepath.Glob("../testdata/scenarios/*.pcap")
 	if err != nil {
@@ -42,9 +43,9 @@ func captureRecords(t testing.TB) []exporter.Record {
 	if len(names) < 2 {
 		t.Fatalf("no captures found")
 	}
-	var recs []exporter.Record
+	var recs []record.Record
 	for _, n := range names {
-		_, err := offline.Run(context.Background(), []string{n}, offline.Options{Workers: 1}, func(r *exporter.Record) {
+		_, err := offline.Run(context.Background(), []string{n}, offline.Options{Workers: 1}, func(r *record.Record) {
 			recs = append(recs, *r)
 		})
 		if err != nil {
@@ -98,8 +99,8 @@ var edgeFloats = []float64{
 	-1e-7, -1e21, 2.5e-5, 4.2e-308,
 }
 
-func edgeRecords() []exporter.Record {
-	base := exporter.Record{
+func edgeRecords() []record.Record {
+	base := record.Record{
 		ID:        1,
 		Client:    netip.MustParseAddrPort("192.0.2.1:40000"),
 		Server:    netip.MustParseAddrPort("198.51.100.2:443"),
@@ -108,44 +109,44 @@ func edgeRecords() []exporter.Record {
 		Reason:    classifier.Code("AN"),
 		FirstSeen: time.Unix(1700000000, 123456789).UTC(),
 		LastSeen:  time.Unix(1700000001, 0).UTC(),
-		WScale:    exporter.Pair[int8]{Client: -1, Server: 14},
+		WScale:    record.Pair[int8]{Client: -1, Server: 14},
 	}
-	var out []exporter.Record
-	add := func(f func(r *exporter.Record)) {
+	var out []record.Record
+	add := func(f func(r *record.Record)) {
 		r := base
 		f(&r)
 		out = append(out, r)
 	}
-	add(func(r *exporter.Record) {})
-	add(func(r *exporter.Record) { *r = exporter.Record{} }) // all zero: zero times, zero AddrPorts, nil VLAN
-	add(func(r *exporter.Record) { r.VLAN = nil })
-	add(func(r *exporter.Record) { r.VLAN = []uint16{100} })
-	add(func(r *exporter.Record) { r.VLAN = []uint16{100, 20, 0, 65535} })
-	add(func(r *exporter.Record) { r.Tunnel = []exporter.TunnelHop{} })
-	add(func(r *exporter.Record) {
-		r.Tunnel = []exporter.TunnelHop{
+	add(func(r *record.Record) {})
+	add(func(r *record.Record) { *r = record.Record{} }) // all zero: zero times, zero AddrPorts, nil VLAN
+	add(func(r *record.Record) { r.VLAN = nil })
+	add(func(r *record.Record) { r.VLAN = []uint16{100} })
+	add(func(r *record.Record) { r.VLAN = []uint16{100, 20, 0, 65535} })
+	add(func(r *record.Record) { r.Tunnel = []record.TunnelHop{} })
+	add(func(r *record.Record) {
+		r.Tunnel = []record.TunnelHop{
 			{Type: "erspan2", Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), IDName: "session", ID: 1023},
 			{Type: "vxlan", Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), IDName: "vni", ID: 16777215},
 			{Type: "ipip", Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2")},
 			{Type: "gre"}, // zero addresses
 		}
 	})
-	add(func(r *exporter.Record) {
+	add(func(r *record.Record) {
 		r.Client = netip.MustParseAddrPort("[2001:db8::1]:1")
 		r.Server = netip.MustParseAddrPort("[::ffff:10.0.0.1]:65535")
 		r.Family = "ipv6"
 	})
-	add(func(r *exporter.Record) {
+	add(func(r *record.Record) {
 		r.Client = netip.MustParseAddrPort("[fe80::1%eth0]:22")
 		r.Server = netip.AddrPortFrom(netip.MustParseAddr("fe80::2").WithZone(`we<ird>&"\zone`+"\x01\xff\u2028"), 80)
 	})
-	add(func(r *exporter.Record) {
+	add(func(r *record.Record) {
 		r.Client = netip.AddrPortFrom(netip.MustParseAddr("::ffff:1.2.3.4").WithZone("z"), 9)
 	})
-	add(func(r *exporter.Record) { r.Client = netip.AddrPortFrom(netip.IPv4Unspecified(), 0) })
-	add(func(r *exporter.Record) { r.SetRisk(classifier.RiskRetransmitting, 1700000000123456789) })
-	add(func(r *exporter.Record) { r.SetRisk(classifier.RiskSYNUnanswered, 0) })
-	add(func(r *exporter.Record) {
+	add(func(r *record.Record) { r.Client = netip.AddrPortFrom(netip.IPv4Unspecified(), 0) })
+	add(func(r *record.Record) { r.SetRisk(classifier.RiskRetransmitting, 1700000000123456789) })
+	add(func(r *record.Record) { r.SetRisk(classifier.RiskSYNUnanswered, 0) })
+	add(func(r *record.Record) {
 		r.Interface = "<a href=\"x\">&amp;</a>\\ \b\f\n\r\t\x00\x1f\x7f é 日本 \u2028\u2029 \xff\xfe \xe2\x82"
 		r.History = "ShADadFf<>&"
 		r.ConnState = "S0\u2029"
@@ -153,32 +154,32 @@ func edgeRecords() []exporter.Record {
 		r.Local = "client"
 		r.Actor = "\x00"
 	})
-	add(func(r *exporter.Record) {
+	add(func(r *record.Record) {
 		r.FirstSeen = time.Time{}
 		r.LastSeen = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
 	})
-	add(func(r *exporter.Record) {
+	add(func(r *record.Record) {
 		r.FirstSeen = time.Date(2024, 2, 29, 1, 2, 3, 100, time.FixedZone("X", -(9*3600+30*60)))
 		r.LastSeen = time.Date(2024, 2, 29, 1, 2, 3, 120000000, time.FixedZone("Y", 14*3600))
 	})
-	add(func(r *exporter.Record) {
+	add(func(r *record.Record) {
 		r.FirstSeen = time.Unix(1700000000, 5).In(time.Local)
 	})
-	add(func(r *exporter.Record) {
+	add(func(r *record.Record) {
 		r.ID = math.MaxUint64
-		r.Packets = exporter.Pair[uint64]{Client: math.MaxUint64, Server: 0}
-		r.SYNs = exporter.Pair[uint32]{Client: math.MaxUint32, Server: 7}
-		r.MSS = exporter.Pair[uint16]{Client: 65535, Server: 1460}
-		r.WScale = exporter.Pair[int8]{Client: -128, Server: 127}
+		r.Packets = record.Pair[uint64]{Client: math.MaxUint64, Server: 0}
+		r.SYNs = record.Pair[uint32]{Client: math.MaxUint32, Server: 7}
+		r.MSS = record.Pair[uint16]{Client: 65535, Server: 1460}
+		r.WScale = record.Pair[int8]{Client: -128, Server: 127}
 		r.Midstream = true
 	})
 	for i, f := range edgeFloats {
 		g := edgeFloats[(i+7)%len(edgeFloats)]
-		add(func(r *exporter.Record) {
+		add(func(r *record.Record) {
 			r.DurationS = f
 			r.RTTms.Handshake = g
 			r.RTTms.Smoothed = -f
-			r.RTTms.Data = exporter.Pair[float64]{Client: f / 3, Server: g / 7}
+			r.RTTms.Data = record.Pair[float64]{Client: f / 3, Server: g / 7}
 		})
 	}
 	return out
@@ -236,21 +237,21 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 		first := time.Unix(0, firstNS).In(loc)
 		floats := [...]float64{math.Float64frombits(f1), math.Float64frombits(f2), math.Float64frombits(f3)}
-		r := exporter.Record{
+		r := record.Record{
 			ID: id, Client: addr(ca, cp), Server: addr(sa, sp), Family: family, VLAN: vlan,
 			Interface: iface, Local: history, Reason: classifier.Code(reason), ReasonText: reason + iface,
 			Sensor: iface + zone, UID: history, CommunityID: reason,
 			Actor: zone, State: family, ConnState: history, History: history, Midstream: mid,
 			FirstSeen: first, LastSeen: first.Add(time.Duration(durNS)), DurationS: floats[0],
-			Packets:     exporter.Pair[uint64]{Client: id, Server: vlanBits},
-			Bytes:       exporter.Pair[uint64]{Client: f1, Server: f2},
-			DupAcks:     exporter.Pair[uint32]{Client: u32, Server: ^u32},
-			Resets:      exporter.Pair[uint32]{Client: uint32(nvlan), Server: u32 / 3},
-			MSS:         exporter.Pair[uint16]{Client: cp, Server: sp},
-			WScale:      exporter.Pair[int8]{Client: i8, Server: -i8},
+			Packets:     record.Pair[uint64]{Client: id, Server: vlanBits},
+			Bytes:       record.Pair[uint64]{Client: f1, Server: f2},
+			DupAcks:     record.Pair[uint32]{Client: u32, Server: ^u32},
+			Resets:      record.Pair[uint32]{Client: uint32(nvlan), Server: u32 / 3},
+			MSS:         record.Pair[uint16]{Client: cp, Server: sp},
+			WScale:      record.Pair[int8]{Client: i8, Server: -i8},
 			End:         reason,
-			RTTms:       exporter.RTT{Handshake: floats[1], Smoothed: floats[2], Data: exporter.Pair[float64]{Client: floats[0] * 1e-3, Server: floats[1] * 1e3}},
-			AckedUnseen: exporter.Pair[uint32]{Client: uint32(f3), Server: uint32(f3 >> 32)},
+			RTTms:       record.RTT{Handshake: floats[1], Smoothed: floats[2], Data: record.Pair[float64]{Client: floats[0] * 1e-3, Server: floats[1] * 1e3}},
+			AckedUnseen: record.Pair[uint32]{Client: uint32(f3), Server: uint32(f3 >> 32)},
 		}
 		want, err := json.Marshal(&r)
 		if err != nil {
@@ -262,7 +263,7 @@ func FuzzAppendJSON(f *testing.F) {
 	})
 }
 
-func benchRecords(b *testing.B) []exporter.Record {
+func benchRecords(b *testing.B) []record.Record {
 	recs := captureRecords(b)
 	if len(recs) == 0 {
 		b.Fatal("no records")

@@ -1,4 +1,4 @@
-package exporter
+package record
 
 import (
 	"math"
@@ -18,7 +18,7 @@ import (
 // Values json.Marshal rejects (NaN or infinite floats, times whose year is
 // outside [0,9999] or whose zone offset is 24h or more) are not reported:
 // AppendJSON writes them anyway, as strconv and time.Time.AppendFormat
-// render them. NewRecord never produces such values.
+// render them. New never produces such values.
 func (r *Record) AppendJSON(dst []byte) []byte {
 	b := dst
 	b = append(b, `{"id":`...)

@@ -1,4 +1,4 @@
-package exporter
+package record
 
 import (
 	"math/rand/v2"

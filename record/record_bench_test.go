@@ -1,4 +1,4 @@
-package exporter_test
+package record_test
 
 import (
 	"io"
@@ -9,6 +9,7 @@ import (
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/internal/synth"
 	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/record"
 )
 
 type finished struct {
@@ -38,7 +39,7 @@ func reportConns(b *testing.B) {
 	}
 }
 
-var recSink exporter.Record
+var recSink record.Record
 
 // BenchmarkSynthNewRecord builds the exported record of a finished
 // connection; one op is one connection.
@@ -48,7 +49,7 @@ func BenchmarkSynthNewRecord(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		f := &fs[i%len(fs)]
-		recSink = exporter.NewRecord(&f.c, f.res, "synth.pcap")
+		recSink = record.New(&f.c, f.res, "synth.pcap")
 	}
 	reportConns(b)
 }
@@ -62,7 +63,7 @@ func BenchmarkSynthRecordJSON(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		f := &fs[i%len(fs)]
-		rec := exporter.NewRecord(&f.c, f.res, "synth.pcap")
+		rec := record.New(&f.c, f.res, "synth.pcap")
 		if err := jw.Write(&rec); err != nil {
 			b.Fatal(err)
 		}

@@ -1,11 +1,11 @@
-package exporter_test
+package record_test
 
 import (
 	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/record"
 )
 
 // The port-based flows of the specification's baseline
@@ -32,28 +32,28 @@ func TestCommunityIDSpecBaseline(t *testing.T) {
 			want string
 		}{{0, v.seed0}, {1, v.seed1}} {
 			for _, dir := range [][2]netip.AddrPort{{a, b}, {b, a}} {
-				got := string(exporter.AppendCommunityID(nil, c.seed, v.proto, dir[0], dir[1]))
+				got := string(record.AppendCommunityID(nil, c.seed, v.proto, dir[0], dir[1]))
 				if got != c.want {
 					t.Errorf("proto %d %v -> %v seed %d: %s, want %s", v.proto, dir[0], dir[1], c.seed, got, c.want)
 				}
 			}
 		}
-		if v.proto == exporter.ProtoTCP {
-			if got := exporter.CommunityID(0, b, a); got != v.seed0 {
+		if v.proto == record.ProtoTCP {
+			if got := record.CommunityID(0, b, a); got != v.seed0 {
 				t.Errorf("CommunityID(%v, %v) = %s, want %s", b, a, got, v.seed0)
 			}
 		}
 	}
 	// IPv4-mapped IPv6 addresses hash as the IPv4 ones.
 	m := netip.AddrPortFrom(netip.MustParseAddr("::ffff:128.232.110.120"), 34855)
-	if got := exporter.CommunityID(0, m, netip.MustParseAddrPort("66.35.250.204:80")); got != communityIDVectors[0].seed0 {
+	if got := record.CommunityID(0, m, netip.MustParseAddrPort("66.35.250.204:80")); got != communityIDVectors[0].seed0 {
 		t.Errorf("mapped address: %s", got)
 	}
 	// Mixed families or invalid addresses: no ID.
-	if got := exporter.CommunityID(0, netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("[fd00::1]:2")); got != "" {
+	if got := record.CommunityID(0, netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("[fd00::1]:2")); got != "" {
 		t.Errorf("mixed families: %q", got)
 	}
-	if got := exporter.CommunityID(0, netip.AddrPort{}, netip.AddrPort{}); got != "" {
+	if got := record.CommunityID(0, netip.AddrPort{}, netip.AddrPort{}); got != "" {
 		t.Errorf("zero addresses: %q", got)
 	}
 }
@@ -61,7 +61,7 @@ func TestCommunityIDSpecBaseline(t *testing.T) {
 func TestAppendCommunityIDNoAllocs(t *testing.T) {
 	a, b := netip.MustParseAddrPort("[2001:db8::1]:443"), netip.MustParseAddrPort("[2001:db8::2]:50000")
 	buf := make([]byte, 0, 64)
-	if n := testing.AllocsPerRun(100, func() { buf = exporter.AppendCommunityID(buf[:0], 0, exporter.ProtoTCP, a, b) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { buf = record.AppendCommunityID(buf[:0], 0, record.ProtoTCP, a, b) }); n != 0 {
 		t.Errorf("%v allocations per AppendCommunityID", n)
 	}
 }
@@ -69,7 +69,7 @@ func TestAppendCommunityIDNoAllocs(t *testing.T) {
 func TestNewUID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 100000 {
-		u := exporter.NewUID()
+		u := record.NewUID()
 		if len(u) != 18 || u[0] != 'C' || strings.Trim(u[1:], "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != "" {
 			t.Fatalf("uid %q: want C and 17 base62 digits", u)
 		}
@@ -90,16 +90,16 @@ func TestNewUID(t *testing.T) {
 }
 
 func TestFleetStamp(t *testing.T) {
-	r := exporter.Record{Client: netip.MustParseAddrPort("128.232.110.120:34855"), Server: netip.MustParseAddrPort("66.35.250.204:80")}
-	f := exporter.Fleet{Sensor: "s1", CommunityIDSeed: 1}
+	r := record.Record{Client: netip.MustParseAddrPort("128.232.110.120:34855"), Server: netip.MustParseAddrPort("66.35.250.204:80")}
+	f := record.Fleet{Sensor: "s1", CommunityIDSeed: 1}
 	f.Stamp(&r)
 	if r.Sensor != "s1" || r.CommunityID != "1:3V71V58M3Ksw/yuFALMcW0LAHvc=" || len(r.UID) != 18 {
 		t.Errorf("stamped %q %q %q", r.Sensor, r.UID, r.CommunityID)
 	}
 	r2 := r
 	r2.UID = ""
-	(&exporter.Fleet{}).StampOpen(&r2)
-	if r2.UID != "" || r2.Sensor != exporter.DefaultSensor() || r2.CommunityID != "1:LQU9qZlK+B5F3KDmev6m5PMibrg=" {
+	(&record.Fleet{}).StampOpen(&r2)
+	if r2.UID != "" || r2.Sensor != record.DefaultSensor() || r2.CommunityID != "1:LQU9qZlK+B5F3KDmev6m5PMibrg=" {
 		t.Errorf("open record stamped %q %q %q", r2.Sensor, r2.UID, r2.CommunityID)
 	}
 }
