@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcptap/tcptap/acl"
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
@@ -462,8 +463,8 @@ func (t Trace) TraceConfig() (reassembly.TraceConfig, error) {
 }
 
 // ACL parses trace.filter.
-func (t Trace) ACL() (reassembly.ACL, error) {
-	acl, err := reassembly.ParseACL(t.Filter)
+func (t Trace) ACL() (acl.List, error) {
+	acl, err := acl.Parse(t.Filter)
 	if err != nil {
 		return nil, &KeyError{Key: "trace.filter", Err: err}
 	}

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tcptap/tcptap/acl"
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
@@ -102,7 +103,7 @@ type Daemon struct {
 
 	mu       sync.Mutex // guards settings and trace
 	settings TraceSettings
-	acl      reassembly.ACL
+	acl      acl.List
 	trace    reassembly.TraceConfig
 	gen      atomic.Uint64 // bumped on every trace change; workers pick it up
 	causes   sync.Map      // causes of undecoded frames already logged (string → true)
@@ -527,7 +528,7 @@ func (d *Daemon) update(needDisabled bool, fn func(s *TraceSettings) error) erro
 	if err := fn(&s); err != nil {
 		return err
 	}
-	acl, err := reassembly.ParseACL(s.Filter)
+	acl, err := acl.Parse(s.Filter)
 	if err != nil {
 		return err
 	}
@@ -552,7 +553,7 @@ func (d *Daemon) SetEnabled(on bool) error {
 
 // SetFilter replaces the ACL (only while disabled).
 func (d *Daemon) SetFilter(rules []string) error {
-	if _, err := reassembly.ParseACL(rules); err != nil {
+	if _, err := acl.Parse(rules); err != nil {
 		return err
 	}
 	return d.update(true, func(s *TraceSettings) error { s.Filter = append([]string(nil), rules...); return nil })

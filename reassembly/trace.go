@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/tcptap/tcptap/acl"
 	"github.com/tcptap/tcptap/capture"
 )
 
@@ -24,7 +25,7 @@ type TraceConfig struct {
 	// when full, new records overwrite the oldest.
 	MaxPacketNumber int
 	// Filter traces only connections its rules permit (empty: all).
-	Filter ACL
+	Filter acl.List
 	// OnlyNewConnection traces only connections whose handshake (the
 	// client's SYN) is seen after tracing was enabled.
 	OnlyNewConnection bool

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tcptap/tcptap/acl"
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
@@ -67,7 +68,7 @@ type readFlags struct {
 	report     reportFlags // --svg, --html (report.go)
 
 	quotaBytes int64
-	acl        reassembly.ACL
+	acl        acl.List
 	connA      netip.AddrPort
 	connB      netip.AddrPort
 }
@@ -210,7 +211,7 @@ func (f *readFlags) validate() error {
 		return fmt.Errorf("--memory-quota %q: %w", f.memoryQuota, err)
 	}
 	f.quotaBytes = q
-	if f.acl, err = reassembly.ParseACL(f.filter); err != nil {
+	if f.acl, err = acl.Parse(f.filter); err != nil {
 		return fmt.Errorf("--filter: %w", err)
 	}
 	if f.connection != "" {

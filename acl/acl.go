@@ -1,4 +1,7 @@
-package reassembly
+// Package acl is the language of the trace filter: an ordered list of
+// permit and deny rules on address family, addresses and ports, after the
+// switch vendor's "tcp trace filter { acl N | acl6 N }" (docs/trace.md).
+package acl
 
 import (
 	"errors"
@@ -69,48 +72,48 @@ func (p PortRange) String() string {
 	return strconv.Itoa(int(p.Lo)) + "-" + strconv.Itoa(int(p.Hi))
 }
 
-// ACLRule is one permit or deny rule. A zero criterion matches anything.
-type ACLRule struct {
+// Rule is one permit or deny rule. A zero criterion matches anything.
+type Rule struct {
 	Permit             bool
 	Family             capture.Family // 0: any
 	Src, Dst           netip.Prefix   // invalid (zero) prefix: any
 	SrcPorts, DstPorts PortRange
 }
 
-// ACLRuleError is the error of ParseACLRule and ParseACL: which rule (Index
-// is 1-based in ParseACL's list, 0 for a single rule) and what is wrong.
-type ACLRuleError struct {
+// RuleError is the error of ParseRule and Parse: which rule (Index
+// is 1-based in Parse's list, 0 for a single rule) and what is wrong.
+type RuleError struct {
 	Index int
 	Rule  string
 	Err   error
 }
 
-func (e *ACLRuleError) Error() string {
+func (e *RuleError) Error() string {
 	if e.Index > 0 {
 		return fmt.Sprintf("rule %d %q: %v", e.Index, e.Rule, e.Err)
 	}
 	return fmt.Sprintf("rule %q: %v", e.Rule, e.Err)
 }
 
-func (e *ACLRuleError) Unwrap() error { return e.Err }
+func (e *RuleError) Unwrap() error { return e.Err }
 
 const aclWant = "want ipv4, ipv6, source, source-port, destination or destination-port"
 
-// ParseACLRule parses one rule in the syntax described above. The rule's
+// ParseRule parses one rule in the syntax described above. The rule's
 // Family is set from the family keyword or, without one, from the prefixes,
 // so Family is 0 only when the rule names no family and no prefix. The error
-// is an *ACLRuleError that quotes the rule, names the bad token and says what
+// is an *RuleError that quotes the rule, names the bad token and says what
 // was expected.
-func ParseACLRule(s string) (ACLRule, error) {
+func ParseRule(s string) (Rule, error) {
 	r, err := parseACLRule(s)
 	if err != nil {
-		return ACLRule{}, &ACLRuleError{Rule: s, Err: err}
+		return Rule{}, &RuleError{Rule: s, Err: err}
 	}
 	return r, nil
 }
 
-func parseACLRule(s string) (ACLRule, error) {
-	var r ACLRule
+func parseACLRule(s string) (Rule, error) {
+	var r Rule
 	tok := strings.Fields(s)
 	if len(tok) == 0 {
 		return r, errors.New("empty rule; want permit or deny")
@@ -390,12 +393,12 @@ func familyName(f capture.Family) string {
 	return "IPv6"
 }
 
-// String returns the rule in canonical form, which ParseACLRule parses back
+// String returns the rule in canonical form, which ParseRule parses back
 // to the same rule: the action, the family keyword when no prefix implies
 // it, then source, source-port, destination, destination-port for the
 // criteria that are set, or "any" when there are none ("permit any"). Host
 // prefixes are written as bare addresses.
-func (r ACLRule) String() string {
+func (r Rule) String() string {
 	var b strings.Builder
 	if r.Permit {
 		b.WriteString("permit")
@@ -429,7 +432,7 @@ func (r ACLRule) String() string {
 
 // match reports whether the rule matches a connection from src to dst, in
 // that orientation. The addresses are unmapped and have no zone.
-func (r *ACLRule) match(fam capture.Family, src, dst netip.AddrPort) bool {
+func (r *Rule) match(fam capture.Family, src, dst netip.AddrPort) bool {
 	if r.Family != 0 && r.Family != fam {
 		return false
 	}
@@ -442,19 +445,19 @@ func (r *ACLRule) match(fam capture.Family, src, dst netip.AddrPort) bool {
 	return r.SrcPorts.Contains(src.Port()) && r.DstPorts.Contains(dst.Port())
 }
 
-// ACL is an ordered rule list, first match wins.
-type ACL []ACLRule
+// List is an ACL: an ordered rule list, first match wins.
+type List []Rule
 
-// ParseACL parses one rule per string (as config key trace.filter or the
-// repeatable --filter flag give them). An error is an *ACLRuleError naming
+// Parse parses one rule per string (as config key trace.filter or the
+// repeatable --filter flag give them). An error is an *RuleError naming
 // the rule's 1-based index. No rules give an empty ACL, which permits
 // everything.
-func ParseACL(rules []string) (ACL, error) {
-	a := make(ACL, 0, len(rules))
+func Parse(rules []string) (List, error) {
+	a := make(List, 0, len(rules))
 	for i, s := range rules {
 		r, err := parseACLRule(s)
 		if err != nil {
-			return nil, &ACLRuleError{Index: i + 1, Rule: s, Err: err}
+			return nil, &RuleError{Index: i + 1, Rule: s, Err: err}
 		}
 		a = append(a, r)
 	}
@@ -462,7 +465,7 @@ func ParseACL(rules []string) (ACL, error) {
 }
 
 // Strings returns the rules in canonical form, one string per rule.
-func (a ACL) Strings() []string {
+func (a List) Strings() []string {
 	s := make([]string, len(a))
 	for i, r := range a {
 		s[i] = r.String()
@@ -495,7 +498,7 @@ func (a ACL) Strings() []string {
 // so an IPv4 rule matches ::ffff:10.0.0.1 and an IPv6 rule (family ipv6 or
 // an IPv6 prefix) never matches an IPv4 connection. Permits does not
 // allocate.
-func (a ACL) Permits(client, server netip.AddrPort) bool {
+func (a List) Permits(client, server netip.AddrPort) bool {
 	if len(a) == 0 {
 		return true
 	}

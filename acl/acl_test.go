@@ -1,4 +1,4 @@
-package reassembly
+package acl
 
 import (
 	"errors"
@@ -19,107 +19,107 @@ func aclPorts(lo, hi uint16) PortRange { return PortRange{Lo: lo, Hi: hi, Set: t
 // aclValid are rules that parse, with the rule and its canonical text.
 var aclValid = []struct {
 	in   string
-	want ACLRule
+	want Rule
 	str  string
 }{
 	// Actions, case, white space, catch-alls.
-	{"permit", ACLRule{Permit: true}, "permit any"},
-	{"deny", ACLRule{}, "deny any"},
-	{"PERMIT", ACLRule{Permit: true}, "permit any"},
-	{"Deny Any", ACLRule{}, "deny any"},
-	{"permit any", ACLRule{Permit: true}, "permit any"},
-	{"  permit\t any \n", ACLRule{Permit: true}, "permit any"},
-	{"permit src any dst any sport any dport any", ACLRule{Permit: true}, "permit any"},
-	{"permit any src any", ACLRule{Permit: true}, "permit any"},
-	{"permit source ANY", ACLRule{Permit: true}, "permit any"},
+	{"permit", Rule{Permit: true}, "permit any"},
+	{"deny", Rule{}, "deny any"},
+	{"PERMIT", Rule{Permit: true}, "permit any"},
+	{"Deny Any", Rule{}, "deny any"},
+	{"permit any", Rule{Permit: true}, "permit any"},
+	{"  permit\t any \n", Rule{Permit: true}, "permit any"},
+	{"permit src any dst any sport any dport any", Rule{Permit: true}, "permit any"},
+	{"permit any src any", Rule{Permit: true}, "permit any"},
+	{"permit source ANY", Rule{Permit: true}, "permit any"},
 
 	// Families.
-	{"permit ipv4", ACLRule{Permit: true, Family: capture.IPv4}, "permit ipv4"},
-	{"permit IPv6", ACLRule{Permit: true, Family: capture.IPv6}, "permit ipv6"},
-	{"deny ipv6 any", ACLRule{Family: capture.IPv6}, "deny ipv6"},
-	{"permit ipv4 source 10.0.0.0/8", ACLRule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
-	{"permit source 10.0.0.0/8 ipv4", ACLRule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
-	{"permit ipv6 destination 2001:db8::/32", ACLRule{Permit: true, Family: capture.IPv6, Dst: aclP("2001:db8::/32")}, "permit destination 2001:db8::/32"},
-	{"permit ipv4 dport 80", ACLRule{Permit: true, Family: capture.IPv4, DstPorts: aclPort(80)}, "permit ipv4 destination-port 80"},
-	{"permit ipv6 sport 1-2", ACLRule{Permit: true, Family: capture.IPv6, SrcPorts: aclPorts(1, 2)}, "permit ipv6 source-port 1-2"},
+	{"permit ipv4", Rule{Permit: true, Family: capture.IPv4}, "permit ipv4"},
+	{"permit IPv6", Rule{Permit: true, Family: capture.IPv6}, "permit ipv6"},
+	{"deny ipv6 any", Rule{Family: capture.IPv6}, "deny ipv6"},
+	{"permit ipv4 source 10.0.0.0/8", Rule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
+	{"permit source 10.0.0.0/8 ipv4", Rule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
+	{"permit ipv6 destination 2001:db8::/32", Rule{Permit: true, Family: capture.IPv6, Dst: aclP("2001:db8::/32")}, "permit destination 2001:db8::/32"},
+	{"permit ipv4 dport 80", Rule{Permit: true, Family: capture.IPv4, DstPorts: aclPort(80)}, "permit ipv4 destination-port 80"},
+	{"permit ipv6 sport 1-2", Rule{Permit: true, Family: capture.IPv6, SrcPorts: aclPorts(1, 2)}, "permit ipv6 source-port 1-2"},
 
 	// IPv4 prefixes and addresses; the family is implied.
-	{"permit source 10.0.0.0/8", ACLRule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
-	{"permit src 10.1.2.3/8", ACLRule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
-	{"permit src 10.0.0.1", ACLRule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.1/32")}, "permit source 10.0.0.1"},
-	{"permit src 10.0.0.1/32", ACLRule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.1/32")}, "permit source 10.0.0.1"},
-	{"permit src 0.0.0.0/0", ACLRule{Permit: true, Family: capture.IPv4, Src: aclP("0.0.0.0/0")}, "permit source 0.0.0.0/0"},
-	{"permit src 10.0.0.0/08", ACLRule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
-	{"deny destination 192.168.0.0/16", ACLRule{Family: capture.IPv4, Dst: aclP("192.168.0.0/16")}, "deny destination 192.168.0.0/16"},
-	{"deny dst 192.168.1.1", ACLRule{Family: capture.IPv4, Dst: aclP("192.168.1.1/32")}, "deny destination 192.168.1.1"},
-	{"permit src 10.0.0.0/8 dst 192.168.0.0/16", ACLRule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8"), Dst: aclP("192.168.0.0/16")}, "permit source 10.0.0.0/8 destination 192.168.0.0/16"},
-	{"permit src 10.0.0.0/8 dst any", ACLRule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
+	{"permit source 10.0.0.0/8", Rule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
+	{"permit src 10.1.2.3/8", Rule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
+	{"permit src 10.0.0.1", Rule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.1/32")}, "permit source 10.0.0.1"},
+	{"permit src 10.0.0.1/32", Rule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.1/32")}, "permit source 10.0.0.1"},
+	{"permit src 0.0.0.0/0", Rule{Permit: true, Family: capture.IPv4, Src: aclP("0.0.0.0/0")}, "permit source 0.0.0.0/0"},
+	{"permit src 10.0.0.0/08", Rule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
+	{"deny destination 192.168.0.0/16", Rule{Family: capture.IPv4, Dst: aclP("192.168.0.0/16")}, "deny destination 192.168.0.0/16"},
+	{"deny dst 192.168.1.1", Rule{Family: capture.IPv4, Dst: aclP("192.168.1.1/32")}, "deny destination 192.168.1.1"},
+	{"permit src 10.0.0.0/8 dst 192.168.0.0/16", Rule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8"), Dst: aclP("192.168.0.0/16")}, "permit source 10.0.0.0/8 destination 192.168.0.0/16"},
+	{"permit src 10.0.0.0/8 dst any", Rule{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")}, "permit source 10.0.0.0/8"},
 
 	// IPv6.
-	{"permit source 2001:db8::/32", ACLRule{Permit: true, Family: capture.IPv6, Src: aclP("2001:db8::/32")}, "permit source 2001:db8::/32"},
-	{"permit src 2001:DB8::1", ACLRule{Permit: true, Family: capture.IPv6, Src: aclP("2001:db8::1/128")}, "permit source 2001:db8::1"},
-	{"permit src 2001:db8::1/128", ACLRule{Permit: true, Family: capture.IPv6, Src: aclP("2001:db8::1/128")}, "permit source 2001:db8::1"},
-	{"permit src 2001:db8::1/32", ACLRule{Permit: true, Family: capture.IPv6, Src: aclP("2001:db8::/32")}, "permit source 2001:db8::/32"},
-	{"permit dst ::/0", ACLRule{Permit: true, Family: capture.IPv6, Dst: aclP("::/0")}, "permit destination ::/0"},
-	{"permit dst ::1", ACLRule{Permit: true, Family: capture.IPv6, Dst: aclP("::1/128")}, "permit destination ::1"},
-	{"deny src fe80::/10 dst ff02::/16", ACLRule{Family: capture.IPv6, Src: aclP("fe80::/10"), Dst: aclP("ff02::/16")}, "deny source fe80::/10 destination ff02::/16"},
-	{"permit src 64:ff9b::/96", ACLRule{Permit: true, Family: capture.IPv6, Src: aclP("64:ff9b::/96")}, "permit source 64:ff9b::/96"},
+	{"permit source 2001:db8::/32", Rule{Permit: true, Family: capture.IPv6, Src: aclP("2001:db8::/32")}, "permit source 2001:db8::/32"},
+	{"permit src 2001:DB8::1", Rule{Permit: true, Family: capture.IPv6, Src: aclP("2001:db8::1/128")}, "permit source 2001:db8::1"},
+	{"permit src 2001:db8::1/128", Rule{Permit: true, Family: capture.IPv6, Src: aclP("2001:db8::1/128")}, "permit source 2001:db8::1"},
+	{"permit src 2001:db8::1/32", Rule{Permit: true, Family: capture.IPv6, Src: aclP("2001:db8::/32")}, "permit source 2001:db8::/32"},
+	{"permit dst ::/0", Rule{Permit: true, Family: capture.IPv6, Dst: aclP("::/0")}, "permit destination ::/0"},
+	{"permit dst ::1", Rule{Permit: true, Family: capture.IPv6, Dst: aclP("::1/128")}, "permit destination ::1"},
+	{"deny src fe80::/10 dst ff02::/16", Rule{Family: capture.IPv6, Src: aclP("fe80::/10"), Dst: aclP("ff02::/16")}, "deny source fe80::/10 destination ff02::/16"},
+	{"permit src 64:ff9b::/96", Rule{Permit: true, Family: capture.IPv6, Src: aclP("64:ff9b::/96")}, "permit source 64:ff9b::/96"},
 
 	// Ports in all their forms.
-	{"permit dport 80", ACLRule{Permit: true, DstPorts: aclPort(80)}, "permit destination-port 80"},
-	{"permit destination-port eq 443", ACLRule{Permit: true, DstPorts: aclPort(443)}, "permit destination-port 443"},
-	{"permit DPORT EQ 443", ACLRule{Permit: true, DstPorts: aclPort(443)}, "permit destination-port 443"},
-	{"permit dport 0", ACLRule{Permit: true, DstPorts: aclPort(0)}, "permit destination-port 0"},
-	{"permit dport 65535", ACLRule{Permit: true, DstPorts: aclPort(65535)}, "permit destination-port 65535"},
-	{"permit dport 00080", ACLRule{Permit: true, DstPorts: aclPort(80)}, "permit destination-port 80"},
-	{"permit dport 6000-6063", ACLRule{Permit: true, DstPorts: aclPorts(6000, 6063)}, "permit destination-port 6000-6063"},
-	{"permit dport range 6000 6063", ACLRule{Permit: true, DstPorts: aclPorts(6000, 6063)}, "permit destination-port 6000-6063"},
-	{"permit dport Range 22 22", ACLRule{Permit: true, DstPorts: aclPort(22)}, "permit destination-port 22"},
-	{"permit dport 22-22", ACLRule{Permit: true, DstPorts: aclPort(22)}, "permit destination-port 22"},
-	{"permit dport 0-65535", ACLRule{Permit: true, DstPorts: aclPorts(0, 65535)}, "permit destination-port 0-65535"},
-	{"permit source-port 1024-65535", ACLRule{Permit: true, SrcPorts: aclPorts(1024, 65535)}, "permit source-port 1024-65535"},
-	{"permit sport eq 53", ACLRule{Permit: true, SrcPorts: aclPort(53)}, "permit source-port 53"},
-	{"permit sport range 0 1023", ACLRule{Permit: true, SrcPorts: aclPorts(0, 1023)}, "permit source-port 0-1023"},
-	{"permit sport any dport 80", ACLRule{Permit: true, DstPorts: aclPort(80)}, "permit destination-port 80"},
+	{"permit dport 80", Rule{Permit: true, DstPorts: aclPort(80)}, "permit destination-port 80"},
+	{"permit destination-port eq 443", Rule{Permit: true, DstPorts: aclPort(443)}, "permit destination-port 443"},
+	{"permit DPORT EQ 443", Rule{Permit: true, DstPorts: aclPort(443)}, "permit destination-port 443"},
+	{"permit dport 0", Rule{Permit: true, DstPorts: aclPort(0)}, "permit destination-port 0"},
+	{"permit dport 65535", Rule{Permit: true, DstPorts: aclPort(65535)}, "permit destination-port 65535"},
+	{"permit dport 00080", Rule{Permit: true, DstPorts: aclPort(80)}, "permit destination-port 80"},
+	{"permit dport 6000-6063", Rule{Permit: true, DstPorts: aclPorts(6000, 6063)}, "permit destination-port 6000-6063"},
+	{"permit dport range 6000 6063", Rule{Permit: true, DstPorts: aclPorts(6000, 6063)}, "permit destination-port 6000-6063"},
+	{"permit dport Range 22 22", Rule{Permit: true, DstPorts: aclPort(22)}, "permit destination-port 22"},
+	{"permit dport 22-22", Rule{Permit: true, DstPorts: aclPort(22)}, "permit destination-port 22"},
+	{"permit dport 0-65535", Rule{Permit: true, DstPorts: aclPorts(0, 65535)}, "permit destination-port 0-65535"},
+	{"permit source-port 1024-65535", Rule{Permit: true, SrcPorts: aclPorts(1024, 65535)}, "permit source-port 1024-65535"},
+	{"permit sport eq 53", Rule{Permit: true, SrcPorts: aclPort(53)}, "permit source-port 53"},
+	{"permit sport range 0 1023", Rule{Permit: true, SrcPorts: aclPorts(0, 1023)}, "permit source-port 0-1023"},
+	{"permit sport any dport 80", Rule{Permit: true, DstPorts: aclPort(80)}, "permit destination-port 80"},
 
 	// Everything, in the canonical order and shuffled.
 	{"deny ipv4 source 10.0.0.0/8 source-port 1024-65535 destination 10.1.1.1 destination-port 22",
-		ACLRule{Family: capture.IPv4, Src: aclP("10.0.0.0/8"), SrcPorts: aclPorts(1024, 65535), Dst: aclP("10.1.1.1/32"), DstPorts: aclPort(22)},
+		Rule{Family: capture.IPv4, Src: aclP("10.0.0.0/8"), SrcPorts: aclPorts(1024, 65535), Dst: aclP("10.1.1.1/32"), DstPorts: aclPort(22)},
 		"deny source 10.0.0.0/8 source-port 1024-65535 destination 10.1.1.1 destination-port 22"},
 	{"deny dport eq 22 dst 10.1.1.1 sport range 1024 65535 src 10.0.0.0/8 ipv4",
-		ACLRule{Family: capture.IPv4, Src: aclP("10.0.0.0/8"), SrcPorts: aclPorts(1024, 65535), Dst: aclP("10.1.1.1/32"), DstPorts: aclPort(22)},
+		Rule{Family: capture.IPv4, Src: aclP("10.0.0.0/8"), SrcPorts: aclPorts(1024, 65535), Dst: aclP("10.1.1.1/32"), DstPorts: aclPort(22)},
 		"deny source 10.0.0.0/8 source-port 1024-65535 destination 10.1.1.1 destination-port 22"},
 	{"permit ipv6 src 2001:db8:1::/48 sport 1-2 dst 2001:db8:2::/48 dport 3-4",
-		ACLRule{Permit: true, Family: capture.IPv6, Src: aclP("2001:db8:1::/48"), SrcPorts: aclPorts(1, 2), Dst: aclP("2001:db8:2::/48"), DstPorts: aclPorts(3, 4)},
+		Rule{Permit: true, Family: capture.IPv6, Src: aclP("2001:db8:1::/48"), SrcPorts: aclPorts(1, 2), Dst: aclP("2001:db8:2::/48"), DstPorts: aclPorts(3, 4)},
 		"permit source 2001:db8:1::/48 source-port 1-2 destination 2001:db8:2::/48 destination-port 3-4"},
-	{"permit src any dst 2001:db8::/32", ACLRule{Permit: true, Family: capture.IPv6, Dst: aclP("2001:db8::/32")}, "permit destination 2001:db8::/32"},
+	{"permit src any dst 2001:db8::/32", Rule{Permit: true, Family: capture.IPv6, Dst: aclP("2001:db8::/32")}, "permit destination 2001:db8::/32"},
 }
 
-func TestParseACLRule(t *testing.T) {
+func TestParseRule(t *testing.T) {
 	for _, tc := range aclValid {
-		got, err := ParseACLRule(tc.in)
+		got, err := ParseRule(tc.in)
 		if err != nil {
-			t.Errorf("ParseACLRule(%q): %v", tc.in, err)
+			t.Errorf("ParseRule(%q): %v", tc.in, err)
 			continue
 		}
 		if got != tc.want {
-			t.Errorf("ParseACLRule(%q) = %#v, want %#v", tc.in, got, tc.want)
+			t.Errorf("ParseRule(%q) = %#v, want %#v", tc.in, got, tc.want)
 		}
 		if s := got.String(); s != tc.str {
-			t.Errorf("ParseACLRule(%q).String() = %q, want %q", tc.in, s, tc.str)
+			t.Errorf("ParseRule(%q).String() = %q, want %q", tc.in, s, tc.str)
 		}
 	}
 }
 
 func TestACLRuleStringRoundTrip(t *testing.T) {
 	for _, tc := range aclValid {
-		r, err := ParseACLRule(tc.in)
+		r, err := ParseRule(tc.in)
 		if err != nil {
-			t.Fatalf("ParseACLRule(%q): %v", tc.in, err)
+			t.Fatalf("ParseRule(%q): %v", tc.in, err)
 		}
-		back, err := ParseACLRule(r.String())
+		back, err := ParseRule(r.String())
 		if err != nil {
-			t.Errorf("ParseACLRule(%q) (String of %q): %v", r.String(), tc.in, err)
+			t.Errorf("ParseRule(%q) (String of %q): %v", r.String(), tc.in, err)
 			continue
 		}
 		if back != r {
@@ -127,13 +127,13 @@ func TestACLRuleStringRoundTrip(t *testing.T) {
 		}
 	}
 	// Rules built by hand whose family is not implied by a prefix.
-	for _, r := range []ACLRule{
+	for _, r := range []Rule{
 		{Permit: true, Family: capture.IPv4, DstPorts: aclPort(80)},
 		{Family: capture.IPv6, SrcPorts: aclPorts(1, 65535)},
 		{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8"), Dst: aclP("10.0.0.1/32")},
 		{Permit: true},
 	} {
-		back, err := ParseACLRule(r.String())
+		back, err := ParseRule(r.String())
 		if err != nil || back != r {
 			t.Errorf("round trip of %#v via %q: got %#v, %v", r, r.String(), back, err)
 		}
@@ -271,47 +271,47 @@ var aclInvalid = []struct {
 	{"permit dport 1-2-3", `rule "permit dport 1-2-3": dport: bad port range "1-2-3": want LO-HI, two ports 0-65535`},
 }
 
-func TestParseACLRuleErrors(t *testing.T) {
+func TestParseRuleErrors(t *testing.T) {
 	for _, tc := range aclInvalid {
-		r, err := ParseACLRule(tc.in)
+		r, err := ParseRule(tc.in)
 		if err == nil {
-			t.Errorf("ParseACLRule(%q) = %q, want error %q", tc.in, r, tc.err)
+			t.Errorf("ParseRule(%q) = %q, want error %q", tc.in, r, tc.err)
 			continue
 		}
 		if err.Error() != tc.err {
-			t.Errorf("ParseACLRule(%q) error\n got: %s\nwant: %s", tc.in, err, tc.err)
+			t.Errorf("ParseRule(%q) error\n got: %s\nwant: %s", tc.in, err, tc.err)
 		}
-		var re *ACLRuleError
+		var re *RuleError
 		if !errors.As(err, &re) || re.Index != 0 || re.Rule != tc.in || re.Err == nil || errors.Unwrap(err) != re.Err {
-			t.Errorf("ParseACLRule(%q) error %#v: want *ACLRuleError{Index: 0, Rule: %q}", tc.in, err, tc.in)
+			t.Errorf("ParseRule(%q) error %#v: want *RuleError{Index: 0, Rule: %q}", tc.in, err, tc.in)
 		}
-		if r != (ACLRule{}) {
-			t.Errorf("ParseACLRule(%q) = %#v with an error, want the zero rule", tc.in, r)
+		if r != (Rule{}) {
+			t.Errorf("ParseRule(%q) = %#v with an error, want the zero rule", tc.in, r)
 		}
 	}
 }
 
-func TestParseACL(t *testing.T) {
-	a, err := ParseACL(nil)
+func TestParse(t *testing.T) {
+	a, err := Parse(nil)
 	if err != nil || len(a) != 0 {
-		t.Errorf("ParseACL(nil) = %v, %v; want empty, nil", a, err)
+		t.Errorf("Parse(nil) = %v, %v; want empty, nil", a, err)
 	}
 	in := []string{"deny dport 22", "permit src 10.0.0.0/8", "PERMIT IPV6"}
-	a, err = ParseACL(in)
+	a, err = Parse(in)
 	if err != nil {
-		t.Fatalf("ParseACL(%q): %v", in, err)
+		t.Fatalf("Parse(%q): %v", in, err)
 	}
-	want := ACL{
+	want := List{
 		{DstPorts: aclPort(22)},
 		{Permit: true, Family: capture.IPv4, Src: aclP("10.0.0.0/8")},
 		{Permit: true, Family: capture.IPv6},
 	}
 	if len(a) != len(want) {
-		t.Fatalf("ParseACL(%q) = %v, want %v", in, a, want)
+		t.Fatalf("Parse(%q) = %v, want %v", in, a, want)
 	}
 	for i := range want {
 		if a[i] != want[i] {
-			t.Errorf("ParseACL(%q)[%d] = %#v, want %#v", in, i, a[i], want[i])
+			t.Errorf("Parse(%q)[%d] = %#v, want %#v", in, i, a[i], want[i])
 		}
 	}
 	wantStr := []string{"deny destination-port 22", "permit source 10.0.0.0/8", "permit ipv6"}
@@ -331,23 +331,23 @@ func TestParseACL(t *testing.T) {
 		{[]string{"permit", "deny src x"}, 2, `rule 2 "deny src x": src: bad address "x": unable to parse IP; want an IPv4 or IPv6 address or prefix`},
 		{[]string{"permit", "deny", "permit source 10.0.0.0/33", "bogus"}, 3, `rule 3 "permit source 10.0.0.0/33": source: bad prefix "10.0.0.0/33": length 33 is more than 32 for IPv4`},
 	} {
-		a, err := ParseACL(tc.in)
+		a, err := Parse(tc.in)
 		if tc.err == "" {
 			if err != nil {
-				t.Errorf("ParseACL(%q): %v", tc.in, err)
+				t.Errorf("Parse(%q): %v", tc.in, err)
 			}
 			continue
 		}
 		if err == nil || err.Error() != tc.err {
-			t.Errorf("ParseACL(%q) error\n got: %v\nwant: %s", tc.in, err, tc.err)
+			t.Errorf("Parse(%q) error\n got: %v\nwant: %s", tc.in, err, tc.err)
 			continue
 		}
 		if a != nil {
-			t.Errorf("ParseACL(%q) = %v with an error, want nil", tc.in, a)
+			t.Errorf("Parse(%q) = %v with an error, want nil", tc.in, a)
 		}
-		var re *ACLRuleError
+		var re *RuleError
 		if !errors.As(err, &re) || re.Index != tc.index || re.Rule != tc.in[tc.index-1] {
-			t.Errorf("ParseACL(%q) error %#v: want index %d", tc.in, err, tc.index)
+			t.Errorf("Parse(%q) error %#v: want index %d", tc.in, err, tc.index)
 		}
 	}
 }
@@ -449,7 +449,7 @@ func TestACLPermits(t *testing.T) {
 		{"mixed pair, v4 prefix", []string{"permit src 10.0.0.1"}, "10.0.0.1:1", "[::1]:2", false},
 		{"mixed pair, port rule", []string{"permit dport 2"}, "10.0.0.1:1", "[::1]:2", true},
 	} {
-		acl, err := ParseACL(tc.rules)
+		acl, err := Parse(tc.rules)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -474,7 +474,7 @@ func TestACLPermitsZeroAddr(t *testing.T) {
 		{[]string{"permit src 0.0.0.0/0"}, false},
 		{[]string{"permit dport 0"}, true},
 	} {
-		acl, err := ParseACL(tc.rules)
+		acl, err := Parse(tc.rules)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -485,7 +485,7 @@ func TestACLPermitsZeroAddr(t *testing.T) {
 }
 
 func TestACLPermitsAllocs(t *testing.T) {
-	acl, err := ParseACL([]string{
+	acl, err := Parse([]string{
 		"deny ipv6 src fe80::/10",
 		"deny src 10.0.0.66 dport 22",
 		"permit src 2001:db8::/32 dport 443",
@@ -512,7 +512,7 @@ func TestACLPermitsAllocs(t *testing.T) {
 	}
 }
 
-func FuzzParseACLRule(f *testing.F) {
+func FuzzParseRule(f *testing.F) {
 	for _, tc := range aclValid {
 		f.Add(tc.in)
 	}
@@ -525,41 +525,41 @@ func FuzzParseACLRule(f *testing.F) {
 		{},
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		r, err := ParseACLRule(s)
+		r, err := ParseRule(s)
 		if err != nil {
-			if r != (ACLRule{}) {
-				t.Fatalf("ParseACLRule(%q) = %#v with error %v", s, r, err)
+			if r != (Rule{}) {
+				t.Fatalf("ParseRule(%q) = %#v with error %v", s, r, err)
 			}
-			var re *ACLRuleError
+			var re *RuleError
 			if !errors.As(err, &re) || re.Rule != s {
-				t.Fatalf("ParseACLRule(%q): error %#v is not an *ACLRuleError for the rule", s, err)
+				t.Fatalf("ParseRule(%q): error %#v is not an *RuleError for the rule", s, err)
 			}
 			return
 		}
 		text := r.String()
-		back, err := ParseACLRule(text)
+		back, err := ParseRule(text)
 		if err != nil {
-			t.Fatalf("ParseACLRule(%q) = %#v; its String %q does not parse: %v", s, r, text, err)
+			t.Fatalf("ParseRule(%q) = %#v; its String %q does not parse: %v", s, r, text, err)
 		}
 		if back != r {
-			t.Fatalf("ParseACLRule(%q) = %#v; String %q parses to %#v", s, r, text, back)
+			t.Fatalf("ParseRule(%q) = %#v; String %q parses to %#v", s, r, text, back)
 		}
 		if back.String() != text {
 			t.Fatalf("String not canonical: %q then %q", text, back.String())
 		}
 		// Invariants of a parsed rule.
 		if r.Src.IsValid() && (r.Src != r.Src.Masked() || prefixFamily(r.Src) != r.Family) {
-			t.Fatalf("ParseACLRule(%q): bad source %v for family %v", s, r.Src, r.Family)
+			t.Fatalf("ParseRule(%q): bad source %v for family %v", s, r.Src, r.Family)
 		}
 		if r.Dst.IsValid() && (r.Dst != r.Dst.Masked() || prefixFamily(r.Dst) != r.Family) {
-			t.Fatalf("ParseACLRule(%q): bad destination %v for family %v", s, r.Dst, r.Family)
+			t.Fatalf("ParseRule(%q): bad destination %v for family %v", s, r.Dst, r.Family)
 		}
 		for _, p := range []PortRange{r.SrcPorts, r.DstPorts} {
 			if p.Set && p.Lo > p.Hi || !p.Set && p != (PortRange{}) {
-				t.Fatalf("ParseACLRule(%q): bad port range %+v", s, p)
+				t.Fatalf("ParseRule(%q): bad port range %+v", s, p)
 			}
 		}
-		acl := ACL{r}
+		acl := List{r}
 		for _, c := range probes {
 			fwd, rev := acl.Permits(c[0], c[1]), acl.Permits(c[1], c[0])
 			if fwd != rev {
