@@ -572,3 +572,17 @@ func (c Capture) RequireInterfaces() error {
 
 // finite reports whether f is neither NaN nor infinite.
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// TraceSettings is the trace configuration the operator changes at run
+// time (the control socket's trace commands, SNMP sets, a reload): the
+// vendor's settings, whose bounds are checked where they are set
+// (reassembly.CheckMaxPacketNumber, ParseSize). 'tcptap trace persist'
+// writes them back to the file's trace keys.
+type TraceSettings struct {
+	Enabled           bool
+	Filter            []string
+	OnlyNewConnection bool
+	MaxPacketNumber   int
+	MemoryQuota       int64
+	CacheMode         cache.Mode
+}

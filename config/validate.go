@@ -84,7 +84,7 @@ func (v *validator) err() error { return errors.Join(v.errs...) }
 
 // Limits.
 const (
-	maxPacketNumber = 1 << 20
+	maxPacketNumber = reassembly.MaxPacketNumberLimit
 	maxWorkers      = 1024
 	minSnaplen      = 128                 // Ethernet + VLAN tags + IPv6 + the largest TCP header, roughly
 	maxSnaplen      = 262144              // capture.MaxRecordLen

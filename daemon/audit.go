@@ -82,7 +82,7 @@ func (d *Daemon) HandleAs(req *Request, who Actor) ([]byte, error) {
 
 // SettingsDiff describes what differs from a to b, such as "enabled:
 // false -> true; cache-mode: abnormal-close -> all", or "nothing".
-func SettingsDiff(a, b TraceSettings) string {
+func SettingsDiff(a, b config.TraceSettings) string {
 	var parts []string
 	add := func(name string, x, y any) {
 		parts = append(parts, fmt.Sprintf("%s: %v -> %v", name, x, y))

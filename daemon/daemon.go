@@ -20,6 +20,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/reassembly"
@@ -69,7 +70,7 @@ type Options struct {
 	CacheMode cache.Mode
 
 	// Persist saves the running trace configuration (tcptap trace persist).
-	Persist func(TraceSettings) error
+	Persist func(config.TraceSettings) error
 	Logger  *slog.Logger
 
 	// PortLabels are the server ports whose closes are counted on their
@@ -79,16 +80,6 @@ type Options struct {
 	// Fleet, when set, stamps every record with the sensor name and the
 	// Community ID, and those of finished connections with a uid.
 	Fleet *record.Fleet
-}
-
-// TraceSettings is the runtime trace configuration the operator changes.
-type TraceSettings struct {
-	Enabled           bool
-	Filter            []string
-	OnlyNewConnection bool
-	MaxPacketNumber   int
-	MemoryQuota       int64
-	CacheMode         cache.Mode
 }
 
 // Daemon runs the live pipeline.
@@ -102,7 +93,7 @@ type Daemon struct {
 	started time.Time
 
 	mu       sync.Mutex // guards settings and trace
-	settings TraceSettings
+	settings config.TraceSettings
 	acl      acl.List
 	trace    reassembly.TraceConfig
 	gen      atomic.Uint64 // bumped on every trace change; workers pick it up
@@ -192,7 +183,7 @@ func New(opts Options) (*Daemon, error) {
 		trace:   opts.Trace,
 	}
 	d.cache = cache.New(opts.CacheMode, d.quota)
-	d.settings = TraceSettings{
+	d.settings = config.TraceSettings{
 		Enabled:           opts.Trace.Enabled,
 		Filter:            opts.Trace.Filter.Strings(),
 		OnlyNewConnection: opts.Trace.OnlyNewConnection,
@@ -497,6 +488,10 @@ func (d *Daemon) Stats() []WorkerStats {
 	return out
 }
 
+// CacheEntries returns the trace cache's closed connections, oldest first
+// (snmp.Backend).
+func (d *Daemon) CacheEntries() []*cache.Entry { return d.cache.Entries(nil) }
+
 // Cache returns the trace cache.
 func (d *Daemon) Cache() *cache.Cache { return d.cache }
 
@@ -504,7 +499,7 @@ func (d *Daemon) Cache() *cache.Cache { return d.cache }
 func (d *Daemon) Quota() *reassembly.Quota { return d.quota }
 
 // Settings returns the running trace configuration.
-func (d *Daemon) Settings() TraceSettings {
+func (d *Daemon) Settings() config.TraceSettings {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := d.settings
@@ -518,7 +513,7 @@ var ErrTraceEnabled = errors.New("tracing is enabled: filter, max-packet-number 
 
 // update applies fn to the settings under the lock and hands the result to
 // the workers.
-func (d *Daemon) update(needDisabled bool, fn func(s *TraceSettings) error) error {
+func (d *Daemon) update(needDisabled bool, fn func(s *config.TraceSettings) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if needDisabled && d.settings.Enabled {
@@ -548,7 +543,7 @@ func (d *Daemon) update(needDisabled bool, fn func(s *TraceSettings) error) erro
 
 // SetEnabled starts or stops tracing.
 func (d *Daemon) SetEnabled(on bool) error {
-	return d.update(false, func(s *TraceSettings) error { s.Enabled = on; return nil })
+	return d.update(false, func(s *config.TraceSettings) error { s.Enabled = on; return nil })
 }
 
 // SetFilter replaces the ACL (only while disabled).
@@ -556,20 +551,20 @@ func (d *Daemon) SetFilter(rules []string) error {
 	if _, err := acl.Parse(rules); err != nil {
 		return err
 	}
-	return d.update(true, func(s *TraceSettings) error { s.Filter = append([]string(nil), rules...); return nil })
+	return d.update(true, func(s *config.TraceSettings) error { s.Filter = append([]string(nil), rules...); return nil })
 }
 
 // SetOnlyNewConnection sets the only-new-connection filter (only while disabled).
 func (d *Daemon) SetOnlyNewConnection(on bool) error {
-	return d.update(true, func(s *TraceSettings) error { s.OnlyNewConnection = on; return nil })
+	return d.update(true, func(s *config.TraceSettings) error { s.OnlyNewConnection = on; return nil })
 }
 
 // SetMaxPacketNumber sets the per-connection record ring size (only while disabled).
 func (d *Daemon) SetMaxPacketNumber(n int) error {
-	if n < 1 || n > 1<<20 {
-		return fmt.Errorf("max-packet-number %d: want 1 to %d", n, 1<<20)
+	if err := reassembly.CheckMaxPacketNumber(n); err != nil {
+		return fmt.Errorf("max-packet-number %w", err)
 	}
-	return d.update(true, func(s *TraceSettings) error { s.MaxPacketNumber = n; return nil })
+	return d.update(true, func(s *config.TraceSettings) error { s.MaxPacketNumber = n; return nil })
 }
 
 // SetMemoryQuota sets the trace memory budget (only while disabled).
@@ -577,12 +572,12 @@ func (d *Daemon) SetMemoryQuota(n int64) error {
 	if n < 0 {
 		return fmt.Errorf("memory-quota %d: want a positive size", n)
 	}
-	return d.update(true, func(s *TraceSettings) error { s.MemoryQuota = n; return nil })
+	return d.update(true, func(s *config.TraceSettings) error { s.MemoryQuota = n; return nil })
 }
 
 // SetCacheMode sets which closed connections the cache keeps.
 func (d *Daemon) SetCacheMode(m cache.Mode) error {
-	return d.update(false, func(s *TraceSettings) error { s.CacheMode = m; return nil })
+	return d.update(false, func(s *config.TraceSettings) error { s.CacheMode = m; return nil })
 }
 
 // Persist saves the running trace configuration through Options.Persist.

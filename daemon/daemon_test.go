@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/internal/peers"
 	"github.com/tcptap/tcptap/reassembly"
 )
@@ -59,11 +60,11 @@ func startReplayIdle(t *testing.T, opts Options, idle time.Duration) (*Daemon, s
 }
 
 func TestControlCommands(t *testing.T) {
-	var persisted []TraceSettings
+	var persisted []config.TraceSettings
 	d, sock := startReplay(t, Options{
 		Trace:     reassembly.TraceConfig{Enabled: true},
 		CacheMode: cache.All,
-		Persist:   func(s TraceSettings) error { persisted = append(persisted, s); return nil },
+		Persist:   func(s config.TraceSettings) error { persisted = append(persisted, s); return nil },
 	})
 	call := func(req Request) (string, error) {
 		out, err := Call(sock, &req)

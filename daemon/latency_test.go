@@ -80,7 +80,7 @@ func TestQueryLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := snmp.New(config.SNMP{Communities: []config.Community{{Name: "public"}}}, snmp.DaemonBackend(ld.Daemon), snmp.Info{Version: "test", Start: time.Now()}, nil)
+	h, err := snmp.New(config.SNMP{Communities: []config.Community{{Name: "public"}}}, ld.Daemon, snmp.Info{Version: "test", Start: time.Now()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

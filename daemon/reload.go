@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/tcptap/tcptap/config"
 )
 
 // ApplyTrace applies the trace settings of a reloaded configuration file
@@ -17,9 +19,9 @@ import (
 // in kept. cache-mode and enable always apply. It logs one audit line for
 // who when anything changed, and returns what changed (SettingsDiff's
 // form) and the settings kept.
-func (d *Daemon) ApplyTrace(want TraceSettings, who Actor) (changed string, kept []string) {
-	var before, after TraceSettings
-	err := d.update(false, func(s *TraceSettings) error {
+func (d *Daemon) ApplyTrace(want config.TraceSettings, who Actor) (changed string, kept []string) {
+	var before, after config.TraceSettings
+	err := d.update(false, func(s *config.TraceSettings) error {
 		before = *s
 		restricted := !slices.Equal(s.Filter, want.Filter) || s.OnlyNewConnection != want.OnlyNewConnection ||
 			s.MaxPacketNumber != want.MaxPacketNumber || s.MemoryQuota != want.MemoryQuota

@@ -34,10 +34,24 @@ type TraceConfig struct {
 	EnabledAt int64
 }
 
+// MaxPacketNumberLimit is the largest max-packet-number (the vendor's
+// range, 1 to 1048576): the one bound every way of setting it checks —
+// the configuration, the control socket, SNMP and tcptap read's flag.
+const MaxPacketNumberLimit = 1 << 20
+
+// CheckMaxPacketNumber reports a max-packet-number outside 1 to
+// MaxPacketNumberLimit.
+func CheckMaxPacketNumber(n int) error {
+	if n < 1 || n > MaxPacketNumberLimit {
+		return fmt.Errorf("%d: want 1 to %d", n, MaxPacketNumberLimit)
+	}
+	return nil
+}
+
 // Validate reports a configuration that cannot work.
 func (c TraceConfig) Validate() error {
-	if c.MaxPacketNumber < 1 || c.MaxPacketNumber > 1<<20 {
-		return fmt.Errorf("max_packet_number %d: want 1 to %d", c.MaxPacketNumber, 1<<20)
+	if err := CheckMaxPacketNumber(c.MaxPacketNumber); err != nil {
+		return fmt.Errorf("max_packet_number %w", err)
 	}
 	return nil
 }

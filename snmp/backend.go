@@ -5,16 +5,17 @@ import (
 	"net/netip"
 
 	"github.com/tcptap/tcptap/cache"
-	"github.com/tcptap/tcptap/daemon"
+	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/record"
 )
 
-// Backend is what the MIB modules read and set: the daemon in tcptap run
-// ([DaemonBackend]), a fake in tests.
+// Backend is what the MIB modules read and set: the daemon
+// (*daemon.Daemon) in tcptap run, a fake in tests. The agent sits below the
+// daemon: it knows only this interface.
 type Backend interface {
-	Settings() daemon.TraceSettings
+	Settings() config.TraceSettings
 	SetEnabled(on bool) error
 	SetMaxPacketNumber(n int) error
 	SetMemoryQuota(n int64) error
@@ -29,13 +30,6 @@ type Backend interface {
 	// (tcpListenerTable).
 	Listeners() []netip.AddrPort
 }
-
-// DaemonBackend serves the daemon's state.
-func DaemonBackend(d *daemon.Daemon) Backend { return daemonBackend{d} }
-
-type daemonBackend struct{ *daemon.Daemon }
-
-func (b daemonBackend) CacheEntries() []*cache.Entry { return b.Cache().Entries(nil) }
 
 // snapshot returns the backend's metrics snapshot, taken once per request
 // so every object of one PDU reads the same counters.

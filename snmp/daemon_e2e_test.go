@@ -217,7 +217,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(config.SNMP{Communities: []config.Community{{Name: "public"}}}, DaemonBackend(d), Info{Version: "e2e", Start: time.Now()}, nil)
+	h, err := New(config.SNMP{Communities: []config.Community{{Name: "public"}}}, d, Info{Version: "e2e", Start: time.Now()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 // fake is a Backend whose state tests change between requests.
 type fake struct {
 	mu        sync.Mutex
-	s         daemon.TraceSettings
+	s         config.TraceSettings
 	open      []record.Record
 	entries   []*cache.Entry
 	closed    [metrics.NumReasons]uint64
@@ -32,10 +32,10 @@ type fake struct {
 }
 
 func newFake() *fake {
-	return &fake{s: daemon.TraceSettings{MaxPacketNumber: 500, MemoryQuota: 100 << 20}}
+	return &fake{s: config.TraceSettings{MaxPacketNumber: 500, MemoryQuota: 100 << 20}}
 }
 
-func (f *fake) Settings() daemon.TraceSettings { f.mu.Lock(); defer f.mu.Unlock(); return f.s }
+func (f *fake) Settings() config.TraceSettings { f.mu.Lock(); defer f.mu.Unlock(); return f.s }
 func (f *fake) SetEnabled(on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
 
@@ -119,7 +120,7 @@ func tcptapMIB(b Backend) []Provider {
 				if st != gosnmp.NoError {
 					return Commit{}, st
 				}
-				if n < 1 || n > 1<<20 {
+				if reassembly.CheckMaxPacketNumber(n) != nil {
 					return Commit{}, gosnmp.WrongValue
 				}
 				if st := whileDisabled(r); st != gosnmp.NoError {

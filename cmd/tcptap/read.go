@@ -203,8 +203,8 @@ func (f *readFlags) validate() error {
 	if f.connection != "" || f.pcapDir != "" || f.information {
 		f.trace = true
 	}
-	if f.maxPacketNumber < 1 || f.maxPacketNumber > 1<<20 {
-		return fmt.Errorf("--max-packet-number %d: want 1 to %d", f.maxPacketNumber, 1<<20)
+	if err := reassembly.CheckMaxPacketNumber(f.maxPacketNumber); err != nil {
+		return fmt.Errorf("--max-packet-number %w", err)
 	}
 	q, err := parseSize(f.memoryQuota)
 	if err != nil {

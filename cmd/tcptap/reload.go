@@ -150,7 +150,7 @@ func (r *reloader) Reload(who daemon.Actor) error {
 	}
 	quota, _ := next.Trace.QuotaBytes()
 	mode, _ := next.Trace.Mode()
-	changed, kept := r.d.ApplyTrace(daemon.TraceSettings{
+	changed, kept := r.d.ApplyTrace(config.TraceSettings{
 		Enabled: next.Trace.Enable, Filter: next.Trace.Filter, OnlyNewConnection: next.Trace.OnlyNewConnection,
 		MaxPacketNumber: next.Trace.MaxPacketNumber, MemoryQuota: quota, CacheMode: mode,
 	}, who)

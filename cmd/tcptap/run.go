@@ -62,7 +62,7 @@ port 161 also needs CAP_NET_BIND_SERVICE.
 		}
 		path := persistPath(v)
 		rl := &reloader{v: v, mu: new(sync.Mutex), cfg: &cfg, started: cfg, log: opts.Logger}
-		opts.Persist = func(s daemon.TraceSettings) error {
+		opts.Persist = func(s config.TraceSettings) error {
 			rl.mu.Lock()
 			defer rl.mu.Unlock()
 			t := cfg.Trace

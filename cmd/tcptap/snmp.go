@@ -56,7 +56,7 @@ func startSNMP(ctx context.Context, cfg config.SNMP, usm *snmp.USM, d *daemon.Da
 		cfg.Communities = snmp.DefaultCommunities()
 	}
 	host, _ := os.Hostname()
-	h, err := snmp.NewAgent(cfg, usm, snmp.DaemonBackend(d), snmp.Info{Version: version, Name: host, Start: time.Now()}, log)
+	h, err := snmp.NewAgent(cfg, usm, d, snmp.Info{Version: version, Name: host, Start: time.Now()}, log)
 	if err != nil {
 		return nil, err
 	}

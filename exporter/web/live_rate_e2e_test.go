@@ -101,7 +101,7 @@ func TestLiveRatesWhileOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The SNMP agent, on the test host's loopback.
-	agent, err := snmp.New(config.SNMP{Communities: []config.Community{{Name: "public"}}}, snmp.DaemonBackend(d), snmp.Info{Version: "test", Start: time.Now()}, nil)
+	agent, err := snmp.New(config.SNMP{Communities: []config.Community{{Name: "public"}}}, d, snmp.Info{Version: "test", Start: time.Now()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
