@@ -116,7 +116,7 @@ type worker struct {
 	conns  metrics.Counters // owned by the worker's goroutine; added to once per ended connection
 	opens  *handshakes      // counted in the worker's goroutine; its listener set has its own lock
 	snapMu sync.Mutex
-	snap   WorkerStats
+	snap   metrics.Worker
 
 	portLabels []uint16 // exporter.port_labels as this worker counts them (SetPortLabels)
 
@@ -130,29 +130,12 @@ type worker struct {
 	peers   []*worker
 	inbox   chan handoff
 	held    heldQueue
-	reshard ReshardStats
+	reshard metrics.ReshardStats
 }
 
 // query is work a worker does for another goroutine between its frames,
 // as of now.
 type query func(w *worker, now int64)
-
-// WorkerStats is a worker's counters, published every poll timeout.
-type WorkerStats struct {
-	Interface string
-	Frames    uint64
-	Decode    capture.DecodeStats
-	Table     reassembly.TableStats
-	Active    int
-	Kernel    capture.LiveStats
-	HasKernel bool             // the source has kernel statistics
-	Conns     metrics.Counters // ended connections, by reason, direction, RTT
-	Opens     metrics.Opens    // active and passive opens, counted live
-	// AtRisk counts open connections at risk of a timer's verdict, by
-	// classifier.Risk (index 0 unused), as of the last count.
-	AtRisk  [classifier.NumRisks]uint64
-	Reshard ReshardStats // tunnelled segments passed between the interface's workers
-}
 
 // New opens the capture sockets and prepares the workers; Run starts them.
 func New(opts Options) (*Daemon, error) {
@@ -478,8 +461,8 @@ func (d *Daemon) deadByTimer(c *reassembly.Conn) bool {
 }
 
 // Stats returns every worker's last published counters.
-func (d *Daemon) Stats() []WorkerStats {
-	out := make([]WorkerStats, len(d.workers))
+func (d *Daemon) Stats() []metrics.Worker {
+	out := make([]metrics.Worker, len(d.workers))
 	for i, w := range d.workers {
 		w.snapMu.Lock()
 		out[i] = w.snap
@@ -598,36 +581,23 @@ func (d *Daemon) Information() *exporter.TraceInformation {
 	in := &exporter.TraceInformation{
 		Enabled:           s.Enabled,
 		MaxPacketNumber:   s.MaxPacketNumber,
-		MemoryQuota:       d.quota.Limit(),
-		MemoryUsed:        d.quota.Used(),
-		MemoryPeak:        d.quota.Peak(),
 		CacheMode:         s.CacheMode.String(),
 		Filter:            s.Filter,
 		OnlyNewConnection: s.OnlyNewConnection,
 	}
+	in.SetMemory(d.quota)
 	for _, w := range d.Stats() {
-		t := w.Table
-		in.ConnectionsTracked += t.Opened
-		in.ConnectionsActive += uint64(w.Active)
-		in.Traced += t.Trace.Traced
-		in.NotTracedQuota += t.Trace.NotTracedQuota
-		in.NotTracedFilter += t.Trace.NotTracedACL
-		in.NotTracedOld += t.Trace.NotTracedOld
-		in.RecordsWritten += t.Trace.Records
-		in.RecordsOverwritten += t.Trace.Overwritten
+		in.AddTable(&w.Table, w.Active)
 	}
-	cs := d.cache.Stats()
-	in.Cached, in.CachedByReason, in.RecordsCached = cs.Cached, cs.ByReason, cs.RecordsCached
-	in.NotCachedQuota, in.Skipped = cs.NotCachedQuota, cs.Skipped
+	in.SetCache(d.cache.Stats())
 	return in
 }
 
 // MetricsSnapshot returns what a Prometheus scrape reads: every worker's
 // last published counters, the trace quota and the cache's statistics.
 func (d *Daemon) MetricsSnapshot() *metrics.Snapshot {
-	st := d.Stats()
 	s := &metrics.Snapshot{
-		Workers:    make([]metrics.Worker, len(st)),
+		Workers:    d.Stats(), // the workers publish their counters as metrics.Worker: no copy field by field
 		QuotaLimit: d.quota.Limit(),
 		QuotaUsed:  d.quota.Used(),
 		QuotaPeak:  d.quota.Peak(),
@@ -638,13 +608,6 @@ func (d *Daemon) MetricsSnapshot() *metrics.Snapshot {
 		CacheLen:   d.cache.Len(),
 	}
 	s.TraceEnabled = d.Settings().Enabled
-	for i := range st {
-		w := &st[i]
-		s.Workers[i] = metrics.Worker{
-			Interface: w.Interface, Frames: w.Frames, Decode: w.Decode, Table: w.Table,
-			Active: w.Active, Kernel: w.Kernel, HasKernel: w.HasKernel, Conns: w.Conns, Opens: w.Opens, AtRisk: w.AtRisk,
-		}
-	}
 	return s
 }
 

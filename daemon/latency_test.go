@@ -170,7 +170,7 @@ func TestQueryLatency(t *testing.T) {
 	}
 }
 
-func totalFrames(ws []daemon.WorkerStats) uint64 {
+func totalFrames(ws []metrics.Worker) uint64 {
 	var n uint64
 	for _, w := range ws {
 		n += w.Frames

@@ -10,6 +10,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/daemon"
+	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/scenarios"
 	"github.com/tcptap/tcptap/reassembly"
@@ -107,7 +108,7 @@ func TestLiveVXLANMirror(t *testing.T) {
 	bridge.Stop()
 	remote.Stop()
 	logStats(t, remote.Daemon)
-	var rs daemon.ReshardStats
+	var rs metrics.ReshardStats
 	var tunnelled uint64
 	for _, w := range remote.Stats() {
 		rs.Sent += w.Reshard.Sent

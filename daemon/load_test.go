@@ -44,6 +44,7 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/daemon"
+	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/synth"
 )
@@ -189,7 +190,7 @@ func runLoad(t *testing.T, lab *netlab.Lab, load loadRun, workers, rate int, liv
 
 	// Wait until every worker has read all the kernel queued (frames +
 	// drops = packets) and the counters stand still.
-	var stats []daemon.WorkerStats
+	var stats []metrics.Worker
 	deadline := time.Now().Add(15 * time.Second)
 	stable := 0
 	var last uint64

@@ -32,7 +32,7 @@ const (
 	// handoffQueue is each worker's inbox size, in segments.
 	handoffQueue = 4096
 	// maxHeld bounds the segments a worker holds for reordering; when it
-	// is full the oldest goes to the table at once (ReshardStats.Early).
+	// is full the oldest goes to the table at once (metrics.ReshardStats.Early).
 	maxHeld = 16384
 	// reorderDelay is how old a held segment must be: more than twice
 	// the ring block retire timeout (capture.DefaultLiveBlockTimeout,
@@ -46,14 +46,6 @@ type handoff struct {
 	p      capture.Packet
 	hdrLen uint8
 	hdr    [reassembly.MaxHeaderBytes]byte
-}
-
-// ReshardStats counts the tunnelled segments a worker passed on.
-type ReshardStats struct {
-	Sent     uint64 // passed to the worker that owns the inner connection
-	Received uint64 // taken from this worker's inbox
-	Full     uint64 // the owner's inbox was full: kept here instead (the connection may be split)
-	Early    uint64 // let go before reorderDelay because the reorder heap was full
 }
 
 // handOff passes p to the worker of its inner connection when that is

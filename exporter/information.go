@@ -6,7 +6,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/reassembly"
 )
 
 // TraceInformation is what "display tcp trace information" shows: the trace
@@ -34,6 +36,31 @@ type TraceInformation struct {
 	RecordsCached      uint64
 	NotCachedQuota     uint64
 	Skipped            uint64 // finished connections the cache mode does not keep
+}
+
+// AddTable adds one connection table's statistics, and the connections it
+// holds: the information of a run sums its workers' tables. The one place
+// both tcptap read and tcptap run turn table statistics into it.
+func (in *TraceInformation) AddTable(t *reassembly.TableStats, active int) {
+	in.ConnectionsTracked += t.Opened
+	in.ConnectionsActive += uint64(active)
+	in.Traced += t.Trace.Traced
+	in.NotTracedQuota += t.Trace.NotTracedQuota
+	in.NotTracedFilter += t.Trace.NotTracedACL
+	in.NotTracedOld += t.Trace.NotTracedOld
+	in.RecordsWritten += t.Trace.Records
+	in.RecordsOverwritten += t.Trace.Overwritten
+}
+
+// SetMemory takes the trace memory's quota, use and peak from q.
+func (in *TraceInformation) SetMemory(q *reassembly.Quota) {
+	in.MemoryQuota, in.MemoryUsed, in.MemoryPeak = q.Limit(), q.Used(), q.Peak()
+}
+
+// SetCache takes the cache's statistics.
+func (in *TraceInformation) SetCache(cs cache.Stats) {
+	in.Cached, in.CachedByReason, in.RecordsCached = cs.Cached, cs.ByReason, cs.RecordsCached
+	in.NotCachedQuota, in.Skipped = cs.NotCachedQuota, cs.Skipped
 }
 
 func onOff(b bool) string {

@@ -80,28 +80,16 @@ func writePcapDir(dir string, tc *cache.Cache) (int, error) {
 // information gathers the trace configuration and statistics of a run.
 func information(f *readFlags, st offline.Stats, q *reassembly.Quota, tc *cache.Cache) *exporter.TraceInformation {
 	in := &exporter.TraceInformation{
-		Enabled:            f.trace,
-		MaxPacketNumber:    f.maxPacketNumber,
-		MemoryQuota:        q.Limit(),
-		MemoryUsed:         q.Used(),
-		MemoryPeak:         q.Peak(),
-		CacheMode:          f.cacheMode,
-		OnlyNewConnection:  f.onlyNewConnection,
-		ConnectionsTracked: st.Table.Opened,
-		Traced:             st.Table.Trace.Traced,
-		NotTracedQuota:     st.Table.Trace.NotTracedQuota,
-		NotTracedFilter:    st.Table.Trace.NotTracedACL,
-		NotTracedOld:       st.Table.Trace.NotTracedOld,
-		RecordsWritten:     st.Table.Trace.Records,
-		RecordsOverwritten: st.Table.Trace.Overwritten,
+		Enabled:           f.trace,
+		MaxPacketNumber:   f.maxPacketNumber,
+		CacheMode:         f.cacheMode,
+		OnlyNewConnection: f.onlyNewConnection,
+		Filter:            f.acl.Strings(),
 	}
-	for _, r := range f.acl {
-		in.Filter = append(in.Filter, r.String())
-	}
+	in.SetMemory(q)
+	in.AddTable(&st.Table, 0) // at the end of input no connection is held
 	if tc != nil {
-		cs := tc.Stats()
-		in.Cached, in.CachedByReason, in.RecordsCached = cs.Cached, cs.ByReason, cs.RecordsCached
-		in.NotCachedQuota, in.Skipped = cs.NotCachedQuota, cs.Skipped
+		in.SetCache(tc.Stats())
 	}
 	return in
 }

@@ -35,6 +35,9 @@ type Worker struct {
 	// AtRisk counts the open connections at risk, by classifier.Risk (live
 	// workers only).
 	AtRisk [classifier.NumRisks]uint64
+	// Reshard counts the tunnelled segments passed between the
+	// interface's live workers.
+	Reshard ReshardStats
 }
 
 // Snapshot is everything one scrape reads.
@@ -55,3 +58,11 @@ type Snapshot struct {
 
 // Source returns a fresh snapshot for each scrape.
 type Source func() *Snapshot
+
+// ReshardStats counts the tunnelled segments a worker passed on.
+type ReshardStats struct {
+	Sent     uint64 // passed to the worker that owns the inner connection
+	Received uint64 // taken from this worker's inbox
+	Full     uint64 // the owner's inbox was full: kept here instead (the connection may be split)
+	Early    uint64 // let go before the reorder delay because the reorder heap was full
+}
