@@ -436,11 +436,8 @@ func (w *worker) publish(frames uint64) {
 // finished classifies a connection the table let go of and offers it to
 // the cache (in the worker's goroutine).
 func (w *worker) finished(c *reassembly.Conn) {
-	res := w.d.cls.Classify(c)
-	rec := record.New(c, res, w.iface)
-	if w.d.opts.Fleet != nil {
-		w.d.opts.Fleet.Stamp(&rec)
-	}
+	var rec record.Record
+	record.Finish(&rec, c, w.d.cls, w.iface, w.d.opts.Fleet)
 	w.conns.Add(&rec, w.portLabels)
 	w.opens.ended(c)
 	w.d.cache.Add(c, &rec)

@@ -308,7 +308,6 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 			// The workers classify, build records and fill the cache
 			// (which has its own lock) in parallel; the sink goroutine
 			// alone calls sink.
-			res := cls.Classify(c)
 			ifacesMu.Lock()
 			name := ""
 			if int(c.Interface) < len(ifaces) {
@@ -316,10 +315,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 			}
 			ifacesMu.Unlock()
 			rec := &w.out.recs[w.out.n]
-			*rec = record.New(c, res, name)
-			if opts.Fleet != nil {
-				opts.Fleet.Stamp(rec)
-			}
+			record.Finish(rec, c, cls, name, opts.Fleet)
 			if opts.Cache != nil {
 				opts.Cache.Add(c, rec)
 			}

@@ -120,7 +120,19 @@ var endNames = map[reassembly.EndCause]string{
 
 func ms(ns int64) float64 { return float64(ns) / 1e6 }
 
-// New builds the record of a finished connection.
+// Finish is the finished-connection step tcptap read and tcptap run share:
+// it classifies c, builds its record into rec (reusing rec's storage) and
+// stamps the fleet fields when fleet is set. The caller then counts,
+// caches and delivers rec as its pipeline does.
+func Finish(rec *Record, c *reassembly.Conn, cls *classifier.Classifier, iface string, fleet *Fleet) {
+	*rec = New(c, cls.Classify(c), iface)
+	if fleet != nil {
+		fleet.Stamp(rec)
+	}
+}
+
+// New builds the record of a connection, finished or (for a listing of open
+// connections) still open.
 func New(c *reassembly.Conn, r classifier.Result, iface string) Record {
 	cl, sv := &c.Ends[reassembly.Client], &c.Ends[reassembly.Server]
 	rec := Record{
