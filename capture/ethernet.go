@@ -28,7 +28,14 @@ func (d *Decoder) decodeEthernet(data []byte, p *Packet, insideMPLS bool) outcom
 	}
 	etherType := be16(data[12:14])
 	if etherType <= maxEthernetLength {
-		return d.decodeLLC(data[ethernetHeaderLen:], p)
+		// An 802.3 length: what follows it beyond that many bytes is
+		// padding up to the 60-byte minimum frame (or the FCS), not part
+		// of the packet, as gopacket's Dot3 reads it too.
+		payload := data[ethernetHeaderLen:]
+		if int(etherType) < len(payload) {
+			payload = payload[:etherType]
+		}
+		return d.decodeLLC(payload, p)
 	}
 	return d.decodeEtherType(etherType, data[ethernetHeaderLen:], p, insideMPLS)
 }
