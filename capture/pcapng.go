@@ -363,9 +363,45 @@ func (r *PcapngReader) readInterface(start int64, length uint32) error {
 		index:          uint16(r.nIfaces),
 		ticksPerSecond: 1e6,
 	}
-	// Options: code, length, value padded to 4 bytes; only the timestamp
-	// resolution and offset matter here.
-	rest := int64(length) - ngMinInterfaceLen
+	// Only the timestamp resolution and offset matter here.
+	err := r.readOptions(start, typ, int64(length)-ngMinInterfaceLen,
+		func(code, olen uint16) int64 {
+			switch {
+			case code == ngOptTSResol && olen >= 1:
+				return 1
+			case code == ngOptTSOffset && olen == 8:
+				return 8
+			}
+			return 0
+		},
+		func(code uint16, val []byte) error {
+			if code == ngOptTSOffset {
+				ifc.offsetNanos = int64(r.u64(val)) * 1e9
+				return nil
+			}
+			tps, ok := ngTicksPerSecond(val[0])
+			if !ok {
+				return blockError(start, typ, "unsupported timestamp resolution if_tsresol=0x%02x", val[0])
+			}
+			ifc.ticksPerSecond = tps
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	if err := r.readTrailer(start, typ, length); err != nil {
+		return err
+	}
+	r.ifaces = append(r.ifaces, ifc)
+	r.nIfaces++
+	return nil
+}
+
+// readOptions reads the rest bytes of a block's options (code, length,
+// value padded to 4 bytes), asks want how many bytes of each value it needs
+// (0: skip it) and gives those to use. Bytes after the end-of-options
+// marker, or a stub of fewer than 4, are skipped as other readers do.
+func (r *PcapngReader) readOptions(start int64, typ uint32, rest int64, want func(code, olen uint16) int64, use func(code uint16, val []byte) error) error {
 	opt := r.scratch[:]
 	for rest >= 4 {
 		if err := r.in.readFull(opt[:4]); err != nil {
@@ -381,40 +417,22 @@ func (r *PcapngReader) readInterface(start int64, length uint32) error {
 			return blockError(start, typ, "option %d of length %d overruns the block", code, olen)
 		}
 		rest -= padded
-		var want int64 // value bytes to read; the rest is skipped
-		switch {
-		case code == ngOptTSResol && olen >= 1:
-			want = 1
-		case code == ngOptTSOffset && olen == 8:
-			want = 8
-		}
-		if err := r.in.readFull(opt[:want]); err != nil {
+		n := want(code, olen)
+		if err := r.in.readFull(opt[:n]); err != nil {
 			return r.in.readError(start, ngBlockName(typ), err)
 		}
-		if err := r.in.discard(padded - want); err != nil {
+		if err := r.in.discard(padded - n); err != nil {
 			return r.in.readError(start, ngBlockName(typ), err)
 		}
-		switch {
-		case want == 8:
-			ifc.offsetNanos = int64(r.u64(opt[:8])) * 1e9
-		case want == 1:
-			tps, ok := ngTicksPerSecond(opt[0])
-			if !ok {
-				return blockError(start, typ, "unsupported timestamp resolution if_tsresol=0x%02x", opt[0])
+		if n > 0 {
+			if err := use(code, opt[:n]); err != nil {
+				return err
 			}
-			ifc.ticksPerSecond = tps
 		}
 	}
-	// Leftover bytes after the end-of-options marker, or a stub of fewer
-	// than 4 bytes, are ignored as other readers do.
 	if err := r.in.discard(rest); err != nil {
 		return r.in.readError(start, ngBlockName(typ), err)
 	}
-	if err := r.readTrailer(start, typ, length); err != nil {
-		return err
-	}
-	r.ifaces = append(r.ifaces, ifc)
-	r.nIfaces++
 	return nil
 }
 
@@ -437,39 +455,20 @@ func (r *PcapngReader) readInterfaceStats(start int64, length uint32) error {
 		return blockError(start, typ, "interface id %d is not defined in this section (it has %d interfaces)", id, len(r.ifaces))
 	}
 	ifc := &r.ifaces[id]
-	rest := int64(length) - ngMinStatsLen
-	opt := r.scratch[:]
-	for rest >= 4 {
-		if err := r.in.readFull(opt[:4]); err != nil {
-			return r.in.readError(start, ngBlockName(typ), err)
-		}
-		rest -= 4
-		code, olen := r.u16(opt[0:2]), r.u16(opt[2:4])
-		if code == ngOptEndOfOptions {
-			break
-		}
-		padded := (int64(olen) + 3) &^ 3
-		if padded > rest {
-			return blockError(start, typ, "option %d of length %d overruns the block", code, olen)
-		}
-		rest -= padded
-		var want int64
-		if code == ngOptISBEndTime && olen == 8 {
-			want = 8
-		}
-		if err := r.in.readFull(opt[:want]); err != nil {
-			return r.in.readError(start, ngBlockName(typ), err)
-		}
-		if err := r.in.discard(padded - want); err != nil {
-			return r.in.readError(start, ngBlockName(typ), err)
-		}
-		if want == 8 {
-			ticks := uint64(r.u32(opt[0:4]))<<32 | uint64(r.u32(opt[4:8]))
+	err := r.readOptions(start, typ, int64(length)-ngMinStatsLen,
+		func(code, olen uint16) int64 {
+			if code == ngOptISBEndTime && olen == 8 {
+				return 8
+			}
+			return 0
+		},
+		func(_ uint16, val []byte) error {
+			ticks := uint64(r.u32(val[0:4]))<<32 | uint64(r.u32(val[4:8]))
 			r.endTime = max(r.endTime, r.isbTime(ifc, ticks))
-		}
-	}
-	if err := r.in.discard(rest); err != nil {
-		return r.in.readError(start, ngBlockName(typ), err)
+			return nil
+		})
+	if err != nil {
+		return err
 	}
 	return r.readTrailer(start, typ, length)
 }
