@@ -72,6 +72,27 @@ func waitLog(t *testing.T, log *lockedBuffer, msg string, n int) []map[string]an
 }
 
 // httpIn returns an HTTP client whose connections are made inside ns.
+// startSensor runs the real binary's tcptap run with cfgFile in namespace
+// ns until the test ends; its log collects standard output and error, and
+// exited receives its exit (put it back after reading it).
+func startSensor(t *testing.T, ns *netlab.Namespace, bin, cfgFile string) (cmd *exec.Cmd, log *lockedBuffer, exited chan error) {
+	t.Helper()
+	cmd = exec.Command("ip", "netns", "exec", ns.Name, bin, "run", "--config", cfgFile)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	log = new(lockedBuffer)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited = make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	return cmd, log, exited
+}
+
 func httpIn(ns *netlab.Namespace) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DisableKeepAlives: true,
@@ -138,19 +159,7 @@ log:
 		}
 	}
 	cfg("")
-	cmd := exec.Command("ip", "netns", "exec", srv.Name, bin, "run", "--config", cfgFile)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var log lockedBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	cmd, log, exited := startSensor(t, srv, bin, cfgFile)
 	alive := func() {
 		t.Helper()
 		select {
@@ -179,7 +188,7 @@ log:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	start := waitLog(t, &log, "tcptap running", 1)[0]
+	start := waitLog(t, log, "tcptap running", 1)[0]
 	if start["version"] == nil || start["interfaces"] == nil || start["ring_size"] != "64MiB" {
 		t.Errorf("start line: %v", start)
 	}
@@ -219,7 +228,7 @@ log:
 	}
 	mustRun(bin, "trace", "enable", "--control.socket", sock)
 	mustRun(bin, "reset", "cache", "--control.socket", sock)
-	acts := waitLog(t, &log, "operator action", 2)
+	acts := waitLog(t, log, "operator action", 2)
 	if a := acts[0]; a["action"] != "trace enable" || a["changed"] != "enabled: false -> true" || a["via"] != "control" || a["uid"] != float64(os.Getuid()) || a["pid"] == nil {
 		t.Errorf("trace enable audit line: %v", a)
 	}
@@ -229,7 +238,7 @@ log:
 	// An SNMP set of tcptapTraceEnable (disabled(2)).
 	mustRun("ip", "netns", "exec", srv.Name, "snmpset", "-v2c", "-c", "ops-rw-secret", "-M", "/nonexistent", "-m", "", "-r", "1", "-t", "3",
 		"127.0.0.1:1161", ".1.3.6.1.4.1.64399.1.1.1.1.0", "i", "2")
-	acts = waitLog(t, &log, "operator action", 3)
+	acts = waitLog(t, log, "operator action", 3)
 	if a := acts[2]; a["action"] != "snmp set" || a["via"] != "snmp" || a["community"] != "snmp.communities[0]" || a["source"] != "127.0.0.1" ||
 		!strings.Contains(a["set"].(string), "1.3.6.1.4.1.64399.1.1.1.1.0=2") {
 		t.Errorf("SNMP set audit line: %v", a)
@@ -243,7 +252,7 @@ log:
 	// Reload: a good file is applied, the daemon stays up.
 	cfg("trace:\n  cache_mode: all\n  enable: true\n")
 	cmd.Process.Signal(syscall.SIGHUP)
-	rel := waitLog(t, &log, "reloaded", 1)[0]
+	rel := waitLog(t, log, "reloaded", 1)[0]
 	if rel["via"] != "signal" || !strings.Contains(rel["trace"].(string), "cache-mode: abnormal-close -> all") || !strings.Contains(rel["trace"].(string), "enabled: false -> true") {
 		t.Errorf("reload line: %v", rel)
 	}
@@ -254,15 +263,15 @@ log:
 	// A file that does not validate: refused, nothing changes.
 	cfg("trace:\n  cache_mode: some\n")
 	cmd.Process.Signal(syscall.SIGHUP)
-	bad := waitLog(t, &log, "reload refused: the running configuration stays", 1)[0]
+	bad := waitLog(t, log, "reload refused: the running configuration stays", 1)[0]
 	if !strings.Contains(bad["err"].(string), "trace.cache_mode") {
 		t.Errorf("refused reload line: %v", bad)
 	}
 	// A key that needs a restart is named.
 	cfg("trace:\n  cache_mode: all\n  enable: true\n  idle_timeout: 1m\n")
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, &log, "reloaded", 2)
-	if r := waitLog(t, &log, "reload: changed keys take effect only after a restart", 1)[0]; fmt.Sprint(r["keys"]) != "[trace.idle_timeout]" {
+	waitLog(t, log, "reloaded", 2)
+	if r := waitLog(t, log, "reload: changed keys take effect only after a restart", 1)[0]; fmt.Sprint(r["keys"]) != "[trace.idle_timeout]" {
 		t.Errorf("restart line: %v", r)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -272,7 +281,7 @@ log:
 	// 'tcptap reload' over the control socket: the same reload, logged
 	// with the caller's uid.
 	mustRun(bin, "reload", "--control.socket", sock)
-	if r := waitLog(t, &log, "reloaded", 3)[2]; r["via"] != "control" || r["uid"] != float64(os.Getuid()) {
+	if r := waitLog(t, log, "reloaded", 3)[2]; r["via"] != "control" || r["uid"] != float64(os.Getuid()) {
 		t.Errorf("tcptap reload line: %v", r)
 	}
 
@@ -288,7 +297,7 @@ log:
 	community = "ops-rw-rotated"
 	cfg("trace:\n  cache_mode: all\n  enable: true\n  idle_timeout: 1m\n")
 	cmd.Process.Signal(syscall.SIGHUP)
-	if r := waitLog(t, &log, "reloaded", 4)[3]; fmt.Sprint(r["snmp"]) != "[snmp.communities]" {
+	if r := waitLog(t, log, "reloaded", 4)[3]; fmt.Sprint(r["snmp"]) != "[snmp.communities]" {
 		t.Errorf("reload of the community: %v", r)
 	}
 	if err := snmpget("ops-rw-rotated"); err != nil {
@@ -305,7 +314,7 @@ log:
 	exporterExtra = "  port_labels: [19911]\n"
 	cfg("trace:\n  cache_mode: all\n  enable: true\n  idle_timeout: 1m\noutput:\n  file:\n    path: " + records + "\n")
 	cmd.Process.Signal(syscall.SIGHUP)
-	if r := waitLog(t, &log, "reloaded", 5)[4]; !strings.Contains(fmt.Sprint(r["outputs"]), "output.file.path") || strings.Contains(fmt.Sprint(r["restart_needed"]), "port_labels") || strings.Contains(fmt.Sprint(r["restart_needed"]), "output") {
+	if r := waitLog(t, log, "reloaded", 5)[4]; !strings.Contains(fmt.Sprint(r["outputs"]), "output.file.path") || strings.Contains(fmt.Sprint(r["restart_needed"]), "port_labels") || strings.Contains(fmt.Sprint(r["restart_needed"]), "output") {
 		t.Errorf("reload of the outputs and port labels: %v", r)
 	}
 	for i := 0; i < 3; i++ { // connections from the client's host to the sensor's port: each ends with FINs
@@ -343,7 +352,7 @@ log:
 	case <-time.After(15 * time.Second):
 		t.Fatal("tcptap did not stop within 15s of SIGTERM")
 	}
-	if stop := waitLog(t, &log, "tcptap stopped", 1)[0]; stop["version"] == nil {
+	if stop := waitLog(t, log, "tcptap stopped", 1)[0]; stop["version"] == nil {
 		t.Errorf("stop line: %v", stop)
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {

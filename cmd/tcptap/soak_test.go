@@ -152,19 +152,7 @@ control:
 	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", lab.Tap.Name, bin, "run", "--config", cfgFile)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var log lockedBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	cmd, log, exited := startSensor(t, lab.Tap, bin, cfgFile)
 	httpc := httpIn(lab.Tap)
 	metricsAt := func() (map[string]float64, error) {
 		resp, err := httpc.Get("http://127.0.0.1:19913/metrics")

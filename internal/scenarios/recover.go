@@ -126,17 +126,10 @@ func ZeroWindowReleased(ctx context.Context, t testing.TB, lab *netlab.Lab, netw
 // the client closes normally. One connection, AN by the client, SF; never
 // at risk.
 func KeepaliveAnswered(ctx context.Context, t testing.TB, lab *netlab.Lab, network string, hold time.Duration, during During) ([]Expect, error) {
-	f, err := newFlow(ctx, t, lab, network, netlab.SocketOptions{})
-	if err != nil {
-		return nil, err
-	}
-	c, s, err := f.connect(ctx, netlab.DialOptions{SocketOptions: netlab.SocketOptions{
+	f, c, s, err := establishedWith(ctx, t, lab, network, netlab.DialOptions{SocketOptions: netlab.SocketOptions{
 		Keepalive: true, KeepIdle: time.Second, KeepIntvl: time.Second, KeepCnt: 3,
 	}})
 	if err != nil {
-		return nil, err
-	}
-	if err := exchange(c, s, 40, 120); err != nil {
 		return nil, err
 	}
 	e := f.expect("AN-keepalive-answered", classifier.AppNormalClose, "client", "SF")
@@ -161,15 +154,8 @@ func KeepaliveAnswered(ctx context.Context, t testing.TB, lab *netlab.Lab, netwo
 // timeout, while the kernel still retries (no verdict may have been given
 // then). RT by the client, S1. It returns when the kernel gave up.
 func BlackholeGivesUp(ctx context.Context, t testing.TB, lab *netlab.Lab, network string, userTimeout time.Duration, during During) ([]Expect, error) {
-	f, err := newFlow(ctx, t, lab, network, netlab.SocketOptions{})
+	f, c, _, err := establishedWith(ctx, t, lab, network, netlab.DialOptions{SocketOptions: netlab.SocketOptions{UserTimeout: userTimeout}})
 	if err != nil {
-		return nil, err
-	}
-	c, s, err := f.connect(ctx, netlab.DialOptions{SocketOptions: netlab.SocketOptions{UserTimeout: userTimeout}})
-	if err != nil {
-		return nil, err
-	}
-	if err := exchange(c, s, 40, 120); err != nil {
 		return nil, err
 	}
 	e := f.expect("RT-blackhole-gives-up", classifier.RetransmitTimeout, "client", "S1")

@@ -60,11 +60,17 @@ func ServerAbort(ctx context.Context, t testing.TB, lab *netlab.Lab, network str
 
 // established connects and exchanges a request and an answer.
 func established(ctx context.Context, t testing.TB, lab *netlab.Lab, network string) (*flow, *net.TCPConn, *net.TCPConn, error) {
+	return establishedWith(ctx, t, lab, network, netlab.DialOptions{})
+}
+
+// establishedWith is established with the client's socket set up by opts
+// (keepalive, TCP_USER_TIMEOUT, ...).
+func establishedWith(ctx context.Context, t testing.TB, lab *netlab.Lab, network string, opts netlab.DialOptions) (*flow, *net.TCPConn, *net.TCPConn, error) {
 	f, err := newFlow(ctx, t, lab, network, netlab.SocketOptions{})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	c, s, err := f.connect(ctx, netlab.DialOptions{})
+	c, s, err := f.connect(ctx, opts)
 	if err != nil {
 		return nil, nil, nil, err
 	}

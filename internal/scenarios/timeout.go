@@ -236,17 +236,10 @@ func waitErr(ctx context.Context, ch <-chan error) error {
 // client's probes (empty, seq = snd_nxt - 1) go unanswered and the client
 // sends a RST as it gives up with ETIMEDOUT. KT by the client, RSTO.
 func KeepaliveTimeout(ctx context.Context, t testing.TB, lab *netlab.Lab, network string) ([]Expect, error) {
-	f, err := newFlow(ctx, t, lab, network, netlab.SocketOptions{})
-	if err != nil {
-		return nil, err
-	}
-	c, s, err := f.connect(ctx, netlab.DialOptions{SocketOptions: netlab.SocketOptions{
+	f, c, _, err := establishedWith(ctx, t, lab, network, netlab.DialOptions{SocketOptions: netlab.SocketOptions{
 		Keepalive: true, KeepIdle: time.Second, KeepIntvl: time.Second, KeepCnt: 2,
 	}})
 	if err != nil {
-		return nil, err
-	}
-	if err := exchange(c, s, 40, 120); err != nil {
 		return nil, err
 	}
 	f.blackhole()
