@@ -584,6 +584,46 @@ func (s *LiveSource) Next() (Frame, error) {
 	return f, nil
 }
 
+// Backlog returns the frames the kernel has put in the ring that Next has not
+// returned yet: those left in the block Next is reading plus every frame of
+// the blocks the kernel has handed over after it. It is the queue a live
+// worker has (once it fills the ring, the kernel drops new frames) and
+// feeds the metric tcptap_worker_queue_depth.
+//
+// Only blocks the kernel has handed over count: frames in the block it is
+// still filling appear once it retires that block, when it is full or its
+// retire timer (BlockTimeout) expires. So a backlog of 0 means that Next
+// would wait, give or take one block timeout of traffic.
+//
+// It walks the ring's block headers from the reader's block to the first
+// one the kernel still owns (at most one turn): a few loads per block, no
+// system call, no allocation. Only the goroutine that calls Next may call
+// it; after Close it returns 0.
+func (s *LiveSource) Backlog() int {
+	if s.ring == nil {
+		return 0
+	}
+	n, b, blocks := 0, s.block, s.numBlocks
+	if s.held {
+		// Next holds block b (the kernel handed it over and the
+		// reader has not given it back yet, even when left is 0):
+		// left is its num_pkts less the frames already returned.
+		n, b, blocks = int(s.left), (b+1)%s.numBlocks, blocks-1
+	}
+	// Otherwise b is the block Next waits for next: it starts the walk
+	// whole. That is also the state just after a block was handed back.
+	for range blocks {
+		if atomic.LoadUint32(s.blockStatus(b))&tpStatusUser == 0 {
+			break
+		}
+		// The kernel writes num_pkts before the status that hands the
+		// block over, and leaves both alone until it gets it back.
+		n += int(s.blockHeader(b).Num_pkts)
+		b = (b + 1) % s.numBlocks
+	}
+	return n
+}
+
 // LastVLAN returns the VLAN ID of the tag the kernel stripped from the
 // frame the last Next returned, if it did. That tag was the frame's
 // outermost: tags still in Frame.Data are inner ones. Only the reader may

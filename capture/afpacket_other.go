@@ -45,6 +45,10 @@ func (s *LiveSource) Next() (Frame, error) { return Frame{}, ErrTimeout }
 // Stats returns zero counters.
 func (s *LiveSource) Stats() (LiveStats, error) { return LiveStats{}, nil }
 
+// Backlog returns 0: no frame ever waits here (see afpacket.go for the
+// live source's queue, which feeds tcptap_worker_queue_depth).
+func (s *LiveSource) Backlog() int { return 0 }
+
 // ApplyVLAN does nothing.
 func (s *LiveSource) ApplyVLAN(p *Packet) {}
 

@@ -585,6 +585,158 @@ func TestLiveNextDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// TestLiveBacklog queues frames in a ring of small blocks that nobody
+// reads. Backlog counts them exactly, across blocks, once the kernel has
+// handed over the last block. It drops by one with every Next, also on the
+// Next that hands a block back, and is 0 when Next times out. Frames queued
+// after that count from the block Next waits for. In a full ring every
+// block counts (one whole turn), which is what the kernel delivered. Backlog
+// does not allocate.
+func TestLiveBacklog(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{})
+	in := newInjector(t, lab.Client)
+	const (
+		blockTimeout = 2 * time.Millisecond
+		numBlocks    = 8
+	)
+	src := openLive(t, lab.Tap, LiveConfig{
+		Interface: netlab.ClientPort,
+		BlockSize: max(unix.Getpagesize(), ringFrameSize), NumBlocks: numBlocks,
+		BlockTimeout: blockTimeout, PollTimeout: 20 * time.Millisecond,
+	})
+	dec := NewDecoder(DecoderConfig{})
+	var p Packet
+	var sent, read uint32 // frames injected and returned by Next; a frame's sequence number is its index
+	queue := func(n int) {
+		t.Helper()
+		for range n {
+			in.send(t, taggedFrame(sent, false, ipProtocolTCP))
+			sent++
+		}
+	}
+	// waitBacklog waits for Backlog to reach want, then a few block
+	// timeouts more, and checks it is want exactly.
+	waitBacklog := func(what string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for src.Backlog() < want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(5 * blockTimeout)
+		if got := src.Backlog(); got != want {
+			st, _ := src.Stats()
+			t.Fatalf("%s: backlog %d, want %d (kernel %+v)", what, got, want, st)
+		}
+	}
+	// next reads one frame: the next one sent (when none was dropped).
+	next := func(what string, exact bool) {
+		t.Helper()
+		f, err := src.Next()
+		if err != nil {
+			t.Fatalf("%s: Next after %d frames: %v", what, read, err)
+		}
+		if !dec.Decode(&f, &p) {
+			t.Fatalf("%s: frame %d is not a TCP segment", what, read)
+		}
+		if (exact && p.Seq != read) || p.Seq < read {
+			t.Fatalf("%s: frame %d has sequence number %d", what, read, p.Seq)
+		}
+		read = p.Seq + 1
+	}
+	userBlocks := func() int {
+		n := 0
+		for b := range numBlocks {
+			if atomic.LoadUint32(src.blockStatus(b))&tpStatusUser != 0 {
+				n++
+			}
+		}
+		return n
+	}
+	timesOut := func(what string) {
+		t.Helper()
+		if _, err := src.Next(); !errors.Is(err, ErrTimeout) {
+			t.Fatalf("%s: Next returned %v, want ErrTimeout", what, err)
+		}
+		// Next handed the last block back and waits for the next one.
+		if src.held || src.Backlog() != 0 {
+			t.Fatalf("%s: after the timeout: block held %v, backlog %d", what, src.held, src.Backlog())
+		}
+	}
+
+	if got := src.Backlog(); got != 0 {
+		t.Fatalf("backlog %d before any traffic", got)
+	}
+	const n, k = 50, 20
+	queue(n)
+	waitBacklog("queued", n)
+	blocks := userBlocks()
+	if blocks < 2 {
+		t.Errorf("%d frames fill %d blocks of %d bytes; the test wants several", n, blocks, src.blockSize)
+	}
+	for i := 1; i <= n; i++ {
+		next("draining", true)
+		if got := src.Backlog(); got != n-i {
+			t.Fatalf("after %d of %d frames (block %d held %v, %d left in it): backlog %d, want %d",
+				i, n, src.block, src.held, src.left, got, n-i)
+		}
+		if i == k {
+			t.Logf("after %d of %d frames: backlog %d", k, n, n-k)
+		}
+	}
+	timesOut("drained")
+
+	// The reader's block is not held now: the count starts with it.
+	const m = 30
+	queue(m)
+	waitBacklog("queued after a timeout", m)
+	for i := 1; i <= k; i++ {
+		next("after a timeout", true)
+		if got := src.Backlog(); got != m-i {
+			t.Fatalf("after %d of %d frames queued after a timeout: backlog %d, want %d", i, m, got, m-i)
+		}
+	}
+
+	// Overflow the ring while holding a block: every block is the
+	// reader's, the walk goes round once.
+	before, err := src.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flood = 40 * numBlocks
+	queue(flood)
+	deadline := time.Now().Add(2 * time.Second)
+	st := before
+	for st.Packets-before.Packets < flood && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		st, _ = src.Stats()
+	}
+	time.Sleep(5 * blockTimeout)
+	if st, err = src.Stats(); err != nil {
+		t.Fatal(err)
+	}
+	if st.Packets-before.Packets != flood || st.Drops == 0 || userBlocks() != numBlocks {
+		t.Fatalf("flooding %d frames: kernel %+v before, %+v after; %d of %d blocks handed over",
+			flood, before, st, userBlocks(), numBlocks)
+	}
+	queued := int(st.Packets - st.Drops - uint64(n+k))
+	if got := src.Backlog(); got != queued {
+		t.Fatalf("full ring: backlog %d, kernel delivered %d frames not read (%+v)", got, queued, st)
+	}
+	var backlog int
+	if allocs := testing.AllocsPerRun(100, func() { backlog = src.Backlog() }); allocs != 0 || backlog != queued {
+		t.Errorf("Backlog: %v allocations, %d frames; want 0, %d", allocs, backlog, queued)
+	}
+	for i := 1; i <= queued; i++ {
+		next("full ring", false)
+		if got := src.Backlog(); got != queued-i {
+			t.Fatalf("full ring, after %d of %d frames: backlog %d, want %d", i, queued, got, queued-i)
+		}
+	}
+	timesOut("full ring drained")
+	t.Logf("%d frames in %d blocks of %d bytes; full ring: %d frames queued (kernel %+v)",
+		n, blocks, src.blockSize, queued, st)
+}
+
 // TestLiveFanout opens two sockets in one PACKET_FANOUT_HASH group and runs
 // 20 connections through the tap: each connection, both directions, lands
 // on one socket only, and both sockets get some.
