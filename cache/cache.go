@@ -11,7 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/record"
 )
 
@@ -48,14 +48,14 @@ func (m Mode) Keeps(code classifier.Code) bool { return m == All || code.Abnorma
 // Entry is one cached connection: its record and its recorded packets.
 type Entry struct {
 	Record      record.Record
-	Recorded    reassembly.Recording // the flight recorder's records; none when not traced
+	Recorded    flightrec.Recording // the flight recorder's records; none when not traced
 	Traced      bool
 	Overwritten uint64 // records overwritten before the first recorded
 	bytes       int64  // what the entry holds of the quota
 }
 
 // Packets returns a copy of the entry's packet records, oldest first.
-func (e *Entry) Packets() []reassembly.PacketRecord { return e.Recorded.Records() }
+func (e *Entry) Packets() []flightrec.PacketRecord { return e.Recorded.Records() }
 
 // Bytes returns the quota bytes the entry holds.
 func (e *Entry) Bytes() int64 { return e.bytes }
@@ -75,13 +75,13 @@ type Stats struct {
 type Cache struct {
 	mu      sync.Mutex
 	mode    Mode
-	quota   *reassembly.Quota
+	quota   *flightrec.Quota
 	entries []*Entry
 	stats   Stats
 }
 
 // New returns an empty cache charging its memory to quota.
-func New(mode Mode, quota *reassembly.Quota) *Cache {
+func New(mode Mode, quota *flightrec.Quota) *Cache {
 	return &Cache{mode: mode, quota: quota, stats: Stats{ByReason: map[classifier.Code]uint64{}}}
 }
 
@@ -92,16 +92,17 @@ const entryOverhead = int64(unsafe.Sizeof(Entry{})) + int64(unsafe.Sizeof((*Entr
 // packets.
 func (e *Entry) size(records int) int64 {
 	r := &e.Record
-	return entryOverhead + int64(records)*reassembly.PacketRecordSize +
+	return entryOverhead + int64(records)*flightrec.PacketRecordSize +
 		int64(2*len(r.VLAN)+len(r.History)+len(r.Interface)+len(r.ConnState))
 }
 
-// Add offers a finished connection and its record. When the mode keeps it
-// and the quota allows, the cache takes the connection's flight recorder
-// (its storage as it is: the ring's reservation pays for it) and returns
-// the entry; otherwise it returns nil and the caller's table releases the
-// recorder.
-func (c *Cache) Add(conn *reassembly.Conn, rec *record.Record) *Entry {
+// Add offers a finished connection's record and its flight recorder (nil
+// when it was not traced). When the mode keeps it and the quota allows,
+// the cache takes the recorder's storage as it is (the ring's reservation
+// pays for it), leaves the ring empty and returns the entry: the caller
+// drops the ring. Otherwise it returns nil and the caller's table releases
+// the recorder.
+func (c *Cache) Add(rec *record.Record, r *flightrec.Ring) *Entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.mode.Keeps(rec.Reason) {
@@ -110,7 +111,6 @@ func (c *Cache) Add(conn *reassembly.Conn, rec *record.Record) *Entry {
 	}
 	e := &Entry{Record: *rec}
 	e.Record.VLAN = append([]uint16{}, rec.VLAN...) // [] in JSON, as every record, never null
-	r := conn.Trace
 	var ringBytes int64
 	room := 0
 	if r != nil {
@@ -133,7 +133,6 @@ func (c *Cache) Add(conn *reassembly.Conn, rec *record.Record) *Entry {
 	if r != nil {
 		e.Recorded = r.Take()
 		r.Disown() // the entry now holds its bytes
-		conn.Trace = nil
 	}
 	c.entries = append(c.entries, e)
 	c.stats.Cached++

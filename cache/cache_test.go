@@ -6,35 +6,29 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
-	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/record"
 )
 
-// traced runs n segments of one connection (a SYN, then data from the
-// client) through a table with a flight recorder of max records, and adds
-// the finished connection to c as an AN record.
-func traced(t *testing.T, c *Cache, q *reassembly.Quota, max, n int) *Entry {
+// traced records n segments (timestamps 1 ms, 2 ms, ...) in a flight
+// recorder of max records, as a connection table does, and adds the
+// finished connection to c as an AN record.
+func traced(t *testing.T, c *Cache, q *flightrec.Quota, max, n int) *Entry {
 	t.Helper()
-	var got *Entry
-	tbl := reassembly.NewTable(reassembly.Config{CloseLinger: -1}, 0, 1, func(conn *reassembly.Conn) {
-		rec := record.Record{Reason: classifier.AppNormalClose}
-		got = c.Add(conn, &rec)
-		if got == nil && conn.Trace != nil {
-			conn.Trace.Release()
-		}
-	})
-	tbl.SetTrace(reassembly.TraceConfig{Enabled: true, MaxPacketNumber: max}, q)
-	p := capture.Packet{Family: capture.IPv4, SrcPort: 40000, DstPort: 80, Flags: capture.FlagSYN, IPLen: 40}
-	p.Src[15], p.Dst[15] = 1, 2
-	for i := 0; i < n; i++ {
-		p.Timestamp = int64(i+1) * 1e6
-		if i > 0 {
-			p.Flags, p.Seq, p.PayloadLen, p.IPLen = capture.FlagACK, uint32(i), 1, 41
-		}
-		tbl.Packet(&p)
+	ring := flightrec.NewRing(q, max, &flightrec.Pool{})
+	if ring == nil {
+		t.Fatalf("the quota refused a ring of %d records", max)
 	}
-	tbl.Flush(p.Timestamp)
-	return got
+	for i := range n {
+		r, _ := ring.Slot()
+		*r = flightrec.PacketRecord{Timestamp: int64(i+1) * 1e6, Flags: capture.FlagACK}
+	}
+	rec := record.Record{Reason: classifier.AppNormalClose}
+	e := c.Add(&rec, ring)
+	if e == nil {
+		ring.Release()
+	}
+	return e
 }
 
 // TestAddAccountsRecordRoom checks the cache's quota accounting when it
@@ -44,7 +38,7 @@ func traced(t *testing.T, c *Cache, q *reassembly.Quota, max, n int) *Entry {
 // quota holds exactly what the entries hold, nothing once the cache is
 // reset.
 func TestAddAccountsRecordRoom(t *testing.T) {
-	q := reassembly.NewQuota(1 << 30)
+	q := flightrec.NewQuota(1 << 30)
 	c := New(All, q)
 	const max = 20
 	var held int64
@@ -83,7 +77,7 @@ func TestAddAccountsRecordRoom(t *testing.T) {
 // An untagged connection's cached record says "vlan":[] as every other
 // record does, never null (the record given to Add may have a nil slice).
 func TestCachedRecordVLANIsEmptyList(t *testing.T) {
-	q := reassembly.NewQuota(1 << 20)
+	q := flightrec.NewQuota(1 << 20)
 	c := New(All, q)
 	e := traced(t, c, q, 10, 3)
 	if e == nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 )
 
@@ -346,7 +347,7 @@ func Default() Config {
 			LocalNets:            []string{},
 			Filter:               []string{},
 			OnlyNewConnection:    false,
-			MaxPacketNumber:      reassembly.DefaultMaxPacketNumber,
+			MaxPacketNumber:      flightrec.DefaultMaxPacketNumber,
 			MemoryQuota:          DefaultMemoryQuota,
 			CacheMode:            cache.AbnormalClose.String(),
 			IdleTimeout:          reassembly.DefaultIdleTimeout,
@@ -445,19 +446,19 @@ func FormatDuration(d time.Duration) string {
 
 // TraceConfig returns the trace feature's configuration with the filter
 // parsed.
-func (t Trace) TraceConfig() (reassembly.TraceConfig, error) {
+func (t Trace) TraceConfig() (flightrec.Config, error) {
 	acl, err := t.ACL()
 	if err != nil {
-		return reassembly.TraceConfig{}, err
+		return flightrec.Config{}, err
 	}
-	tc := reassembly.TraceConfig{
+	tc := flightrec.Config{
 		Enabled:           t.Enable,
 		MaxPacketNumber:   t.MaxPacketNumber,
 		Filter:            acl,
 		OnlyNewConnection: t.OnlyNewConnection,
 	}
 	if err := tc.Validate(); err != nil {
-		return reassembly.TraceConfig{}, keyErr("trace.max_packet_number", "%d: want 1 to %d", t.MaxPacketNumber, maxPacketNumber)
+		return flightrec.Config{}, keyErr("trace.max_packet_number", "%d: want 1 to %d", t.MaxPacketNumber, maxPacketNumber)
 	}
 	return tc, nil
 }
@@ -576,7 +577,7 @@ func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 // TraceSettings is the trace configuration the operator changes at run
 // time (the control socket's trace commands, SNMP sets, a reload): the
 // vendor's settings, whose bounds are checked where they are set
-// (reassembly.CheckMaxPacketNumber, ParseSize). 'tcptap trace persist'
+// (flightrec.CheckMaxPacketNumber, ParseSize). 'tcptap trace persist'
 // writes them back to the file's trace keys.
 type TraceSettings struct {
 	Enabled           bool

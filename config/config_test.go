@@ -14,6 +14,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 )
 
@@ -59,8 +60,8 @@ func TestDefaultsMatchPackages(t *testing.T) {
 		t.Errorf("TraceConfig() = %+v, want disabled, 500 packets, no filter", tc)
 	}
 	q, err := tr.QuotaBytes()
-	if err != nil || q != reassembly.DefaultMemoryQuota {
-		t.Errorf("QuotaBytes() = %d, %v; want %d", q, err, reassembly.DefaultMemoryQuota)
+	if err != nil || q != flightrec.DefaultMemoryQuota {
+		t.Errorf("QuotaBytes() = %d, %v; want %d", q, err, flightrec.DefaultMemoryQuota)
 	}
 	if m, err := tr.Mode(); err != nil || m != cache.AbnormalClose {
 		t.Errorf("Mode() = %v, %v; want abnormal-close", m, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 )
 
@@ -84,7 +85,7 @@ func (v *validator) err() error { return errors.Join(v.errs...) }
 
 // Limits.
 const (
-	maxPacketNumber = reassembly.MaxPacketNumberLimit
+	maxPacketNumber = flightrec.MaxPacketNumberLimit
 	maxWorkers      = 1024
 	minSnaplen      = 128                 // Ethernet + VLAN tags + IPv6 + the largest TCP header, roughly
 	maxSnaplen      = 262144              // capture.MaxRecordLen

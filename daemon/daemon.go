@@ -23,6 +23,7 @@ import (
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -62,7 +63,7 @@ type Options struct {
 	Decoder     capture.DecoderConfig // UDP tunnel ports, duplicates policy
 	Table       reassembly.Config
 	Classifier  classifier.Config
-	Trace       reassembly.TraceConfig // Enabled starts tracing at once
+	Trace       flightrec.Config // Enabled starts tracing at once
 	MemoryQuota int64
 	// OnClose, when set, is called from the worker with every finished
 	// connection after the cache saw it; it must not block or keep rec.
@@ -87,7 +88,7 @@ type Daemon struct {
 	opts    Options
 	log     *slog.Logger
 	cls     *classifier.Classifier
-	quota   *reassembly.Quota
+	quota   *flightrec.Quota
 	cache   *cache.Cache
 	workers []*worker
 	started time.Time
@@ -95,7 +96,7 @@ type Daemon struct {
 	mu       sync.Mutex // guards settings and trace
 	settings config.TraceSettings
 	acl      acl.List
-	trace    reassembly.TraceConfig
+	trace    flightrec.Config
 	gen      atomic.Uint64 // bumped on every trace change; workers pick it up
 	causes   sync.Map      // causes of undecoded frames already logged (string → true)
 
@@ -112,7 +113,7 @@ type worker struct {
 	dec    *capture.Decoder
 	table  *reassembly.Table
 	gen    uint64
-	hdr    [reassembly.MaxHeaderBytes]byte
+	hdr    [flightrec.MaxHeaderBytes]byte
 	conns  metrics.Counters // owned by the worker's goroutine; added to once per ended connection
 	opens  *handshakes      // counted in the worker's goroutine; its listener set has its own lock
 	snapMu sync.Mutex
@@ -152,16 +153,16 @@ func New(opts Options) (*Daemon, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.Trace.MaxPacketNumber <= 0 {
-		opts.Trace.MaxPacketNumber = reassembly.DefaultMaxPacketNumber
+		opts.Trace.MaxPacketNumber = flightrec.DefaultMaxPacketNumber
 	}
 	if opts.MemoryQuota <= 0 {
-		opts.MemoryQuota = reassembly.DefaultMemoryQuota
+		opts.MemoryQuota = flightrec.DefaultMemoryQuota
 	}
 	d := &Daemon{
 		opts:    opts,
 		log:     opts.Logger,
 		cls:     classifier.New(opts.Classifier),
-		quota:   reassembly.NewQuota(opts.MemoryQuota),
+		quota:   flightrec.NewQuota(opts.MemoryQuota),
 		started: time.Now(),
 		trace:   opts.Trace,
 	}
@@ -225,7 +226,7 @@ func (d *Daemon) closeSources() {
 func (d *Daemon) Run(ctx context.Context) error {
 	// Flight-recorder chunks come faulted in from a goroutine of their own
 	// rather than be faulted in by a worker that should be reading.
-	supply := reassembly.NewChunkSupply()
+	supply := flightrec.NewChunkSupply()
 	defer supply.Stop()
 	for _, w := range d.workers {
 		w.table.SetChunkSupply(supply)
@@ -329,7 +330,7 @@ func (w *worker) run(ctx context.Context) error {
 		}
 		var hdr []byte
 		if w.table.Trace().Enabled {
-			hdr = w.hdr[:copy(w.hdr[:], p.HeaderBytes(f.Data, reassembly.MaxHeaderBytes))]
+			hdr = w.hdr[:copy(w.hdr[:], p.HeaderBytes(f.Data, flightrec.MaxHeaderBytes))]
 		}
 		w.segment(&p, hdr)
 	}
@@ -440,7 +441,9 @@ func (w *worker) finished(c *reassembly.Conn) {
 	record.Finish(&rec, c, w.d.cls, w.iface, w.d.opts.Fleet)
 	w.conns.Add(&rec, w.portLabels)
 	w.opens.ended(c)
-	w.d.cache.Add(c, &rec)
+	if w.d.cache.Add(&rec, c.Trace) != nil {
+		c.Trace = nil // the cache holds its records now
+	}
 	if f := w.d.opts.OnClose; f != nil {
 		f(&rec)
 	}
@@ -476,7 +479,7 @@ func (d *Daemon) CacheEntries() []*cache.Entry { return d.cache.Entries(nil) }
 func (d *Daemon) Cache() *cache.Cache { return d.cache }
 
 // Quota returns the trace memory budget.
-func (d *Daemon) Quota() *reassembly.Quota { return d.quota }
+func (d *Daemon) Quota() *flightrec.Quota { return d.quota }
 
 // Settings returns the running trace configuration.
 func (d *Daemon) Settings() config.TraceSettings {
@@ -541,7 +544,7 @@ func (d *Daemon) SetOnlyNewConnection(on bool) error {
 
 // SetMaxPacketNumber sets the per-connection record ring size (only while disabled).
 func (d *Daemon) SetMaxPacketNumber(n int) error {
-	if err := reassembly.CheckMaxPacketNumber(n); err != nil {
+	if err := flightrec.CheckMaxPacketNumber(n); err != nil {
 		return fmt.Errorf("max-packet-number %w", err)
 	}
 	return d.update(true, func(s *config.TraceSettings) error { s.MaxPacketNumber = n; return nil })

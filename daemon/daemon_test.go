@@ -11,8 +11,8 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/config"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/internal/peers"
-	"github.com/tcptap/tcptap/reassembly"
 )
 
 // startReplay runs a daemon whose single worker replays the sample capture.
@@ -62,7 +62,7 @@ func startReplayIdle(t *testing.T, opts Options, idle time.Duration) (*Daemon, s
 func TestControlCommands(t *testing.T) {
 	var persisted []config.TraceSettings
 	d, sock := startReplay(t, Options{
-		Trace:     reassembly.TraceConfig{Enabled: true},
+		Trace:     flightrec.Config{Enabled: true},
 		CacheMode: cache.All,
 		Persist:   func(s config.TraceSettings) error { persisted = append(persisted, s); return nil },
 	})

@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/internal/oracle"
 
 	"go.yaml.in/yaml/v3"
@@ -267,7 +268,7 @@ func TestLiveDaemon(t *testing.T) {
 	dump := lab.StartCapture(t, "live.pcap", netlab.CaptureOptions{})
 	ld := startLive(t, lab.Tap, netlab.ClientPort, 2, daemon.Options{
 		Table:     reassembly.Config{IdleTimeout: liveIdle},
-		Trace:     reassembly.TraceConfig{Enabled: true},
+		Trace:     flightrec.Config{Enabled: true},
 		CacheMode: cache.All,
 	}, capture.LiveConfig{Promiscuous: true})
 
@@ -946,7 +947,7 @@ func TestLiveLoopback(t *testing.T) {
 	ns := lab.Client
 	ld := startLive(t, ns, "lo", 2, daemon.Options{
 		Table:     reassembly.Config{CloseLinger: time.Second},
-		Trace:     reassembly.TraceConfig{Enabled: true},
+		Trace:     flightrec.Config{Enabled: true},
 		CacheMode: cache.All,
 	}, capture.LiveConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

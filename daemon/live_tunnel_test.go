@@ -11,6 +11,7 @@ import (
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/daemon"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/scenarios"
 	"github.com/tcptap/tcptap/reassembly"
@@ -31,7 +32,7 @@ func TestLiveVXLANMirror(t *testing.T) {
 	sensor := lab.MirrorVXLAN(t, netlab.ClientPort, mirrorVNI, capture.PortVXLAN)
 	opts := daemon.Options{
 		Table:     reassembly.Config{IdleTimeout: liveIdle},
-		Trace:     reassembly.TraceConfig{Enabled: true},
+		Trace:     flightrec.Config{Enabled: true},
 		CacheMode: cache.All,
 	}
 	bridge := startLive(t, lab.Tap, netlab.ClientPort, 2, opts, capture.LiveConfig{Promiscuous: true})

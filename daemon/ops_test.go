@@ -14,7 +14,7 @@ import (
 
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
-	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/flightrec"
 )
 
 // syncBuffer is a log destination safe for concurrent writers.
@@ -57,7 +57,7 @@ func (s *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 func TestControlAudit(t *testing.T) {
 	var logs syncBuffer
 	_, sock := startReplay(t, Options{
-		Trace:     reassembly.TraceConfig{Enabled: true},
+		Trace:     flightrec.Config{Enabled: true},
 		CacheMode: cache.All,
 		Logger:    slog.New(slog.NewJSONHandler(&logs, nil)),
 	})
@@ -119,7 +119,7 @@ func TestCacheConnectionIP(t *testing.T) {
 func TestApplyTrace(t *testing.T) {
 	var logs syncBuffer
 	d, _ := startReplay(t, Options{
-		Trace:     reassembly.TraceConfig{Enabled: true, MaxPacketNumber: 100},
+		Trace:     flightrec.Config{Enabled: true, MaxPacketNumber: 100},
 		CacheMode: cache.AbnormalClose,
 		Logger:    slog.New(slog.NewJSONHandler(&logs, nil)),
 	})

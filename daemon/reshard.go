@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/capture"
-	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/flightrec"
 )
 
 // Re-sharding tunnelled segments. The kernel's PACKET_FANOUT_HASH spreads
@@ -45,7 +45,7 @@ const (
 type handoff struct {
 	p      capture.Packet
 	hdrLen uint8
-	hdr    [reassembly.MaxHeaderBytes]byte
+	hdr    [flightrec.MaxHeaderBytes]byte
 }
 
 // handOff passes p to the worker of its inner connection when that is
@@ -53,7 +53,7 @@ type handoff struct {
 // handing off to each other must not wait on each other.
 func (w *worker) handOff(p *capture.Packet, frame []byte) {
 	h := handoff{p: *p}
-	h.hdrLen = uint8(copy(h.hdr[:], p.HeaderBytes(frame, reassembly.MaxHeaderBytes)))
+	h.hdrLen = uint8(copy(h.hdr[:], p.HeaderBytes(frame, flightrec.MaxHeaderBytes)))
 	owner := w.peers[capture.Shard(capture.FlowHash(p), len(w.peers))]
 	if owner != w {
 		select {

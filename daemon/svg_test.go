@@ -9,14 +9,14 @@ import (
 	"testing"
 
 	"github.com/tcptap/tcptap/cache"
-	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/flightrec"
 )
 
 // TestControlSVG: "display cache-packet ... --svg" over the control socket
 // returns the RT connection's diagram, well-formed, with one
 // retransmission mark per retransmission of its record.
 func TestControlSVG(t *testing.T) {
-	d, sock := startReplay(t, Options{Trace: reassembly.TraceConfig{Enabled: true}, CacheMode: cache.All})
+	d, sock := startReplay(t, Options{Trace: flightrec.Config{Enabled: true}, CacheMode: cache.All})
 	out, err := Call(sock, &Request{Cmd: "display cache-packet", Source: "10.201.0.1:20004", Destination: "10.201.0.2:45991", Svg: true})
 	if err != nil {
 		t.Fatal(err)

@@ -19,10 +19,10 @@ import (
 	"github.com/tcptap/tcptap/daemon"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/exporter/web"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/scenarios"
 	"github.com/tcptap/tcptap/offline"
-	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
 
@@ -56,7 +56,7 @@ func TestLiveTruth(t *testing.T) {
 	lab := netlab.New(t, netlab.Options{})
 	dump := lab.StartCapture(t, "truth.pcap", netlab.CaptureOptions{})
 	ld := startLive(t, lab.Tap, netlab.ClientPort, 2, daemon.Options{
-		Trace:     reassembly.TraceConfig{Enabled: true},
+		Trace:     flightrec.Config{Enabled: true},
 		CacheMode: cache.All,
 	}, capture.LiveConfig{Promiscuous: true})
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 )
 
@@ -53,7 +54,7 @@ func (in *TraceInformation) AddTable(t *reassembly.TableStats, active int) {
 }
 
 // SetMemory takes the trace memory's quota, use and peak from q.
-func (in *TraceInformation) SetMemory(q *reassembly.Quota) {
+func (in *TraceInformation) SetMemory(q *flightrec.Quota) {
 	in.MemoryQuota, in.MemoryUsed, in.MemoryPeak = q.Limit(), q.Used(), q.Peak()
 }
 

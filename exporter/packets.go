@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -51,7 +52,7 @@ const packetTimeLayout = "2006-01-02 15:04:05.000000"
 // Wireshark; a relative
 // acknowledgment is relative to the receiver's ISN and shown only when the
 // ACK flag is set and that side has been seen.
-func WriteConnectionPackets(w io.Writer, rec *record.Record, pkts []reassembly.PacketRecord, opts PacketViewOptions) error {
+func WriteConnectionPackets(w io.Writer, rec *record.Record, pkts []flightrec.PacketRecord, opts PacketViewOptions) error {
 	if rec == nil {
 		return errors.New("packet view: no connection record")
 	}
@@ -65,7 +66,7 @@ func WriteConnectionPackets(w io.Writer, rec *record.Record, pkts []reassembly.P
 	bw := bufio.NewWriter(w)
 	pvHeader(bw, rec, pkts, first, opts)
 	for i := first; i < len(pkts); i++ {
-		var prev *reassembly.PacketRecord
+		var prev *flightrec.PacketRecord
 		if i > 0 {
 			prev = &pkts[i-1]
 		}
@@ -123,7 +124,7 @@ func pvDelta(ns int64) string {
 // gives it the base of an unseen first sequence number, 0 - 1). Every
 // segment sets the highest sequence number to its end, which is 0 only
 // when it wraps exactly there.
-func pvKnown(s reassembly.SeqSnapshot) bool { return s.HighSeq != 0 || s.HighAck != 0 || s.Window != 0 }
+func pvKnown(s flightrec.SeqSnapshot) bool { return s.HighSeq != 0 || s.HighAck != 0 || s.Window != 0 }
 
 // pvRel formats a raw sequence number with its value relative to base.
 func pvRel(raw, base uint32, known bool) string {
@@ -136,7 +137,7 @@ func pvRel(raw, base uint32, known bool) string {
 // pvHighAck formats a snapshot's highest acknowledgment: "-" while the
 // side has acknowledged nothing (0, as Wireshark keeps "unknown"),
 // relative to the peer's ISN when that is known.
-func pvHighAck(s, peer reassembly.SeqSnapshot) string {
+func pvHighAck(s, peer flightrec.SeqSnapshot) string {
 	if s.HighAck == 0 {
 		return "-"
 	}
@@ -151,7 +152,7 @@ func pvOrDash[T comparable](v, none T) string {
 	return fmt.Sprint(v)
 }
 
-func pvHeader(bw *bufio.Writer, rec *record.Record, pkts []reassembly.PacketRecord, first int, opts PacketViewOptions) {
+func pvHeader(bw *bufio.Writer, rec *record.Record, pkts []flightrec.PacketRecord, first int, opts PacketViewOptions) {
 	local := pvLocalRole(rec)
 	foreign := local.Other()
 	l, f := record.LocalForeign(rec)
@@ -203,7 +204,7 @@ func pvHeader(bw *bufio.Writer, rec *record.Record, pkts []reassembly.PacketReco
 
 	// Sequence state after the last recorded packet (the snapshot is
 	// cumulative, so the last one holds both sides' latest values).
-	var snap [2]reassembly.SeqSnapshot
+	var snap [2]flightrec.SeqSnapshot
 	if len(pkts) > 0 {
 		snap = pkts[len(pkts)-1].Snap
 	}
@@ -236,7 +237,7 @@ func pvHeader(bw *bufio.Writer, rec *record.Record, pkts []reassembly.PacketReco
 
 // pvFamily returns the record's IP version, from the packet or else the
 // connection's addresses.
-func pvFamily(rec *record.Record, p *reassembly.PacketRecord) capture.Family {
+func pvFamily(rec *record.Record, p *flightrec.PacketRecord) capture.Family {
 	if p.Family == capture.IPv4 || p.Family == capture.IPv6 {
 		return p.Family
 	}
@@ -255,7 +256,7 @@ func pvLine(bw *bufio.Writer, l1, v1, l2, v2 string) {
 	fmt.Fprintf(bw, "  %-14s %-28s %-14s %s\n", l1, v1, l2, v2)
 }
 
-func pvPacket(bw *bufio.Writer, rec *record.Record, p, prev *reassembly.PacketRecord, index uint64, verbose bool) {
+func pvPacket(bw *bufio.Writer, rec *record.Record, p, prev *flightrec.PacketRecord, index uint64, verbose bool) {
 	from, to := p.From, p.From.Other()
 	dir := "in "
 	if from == pvLocalRole(rec) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -108,13 +109,13 @@ func ptSerialize(t *testing.T, src, dst netip.AddrPort, s *ptSeg) []byte {
 // ptBuild turns segments into packet records as the flight recorder would
 // keep them: header bytes from the serialized packet and a sequence
 // snapshot tracked per direction. wscale is each role's shift (-1: none).
-func ptBuild(t *testing.T, rec *record.Record, segs []ptSeg, wscale [2]int) []reassembly.PacketRecord {
+func ptBuild(t *testing.T, rec *record.Record, segs []ptSeg, wscale [2]int) []flightrec.PacketRecord {
 	t.Helper()
 	// An endpoint not seen yet has the recorder's snapshot of it: ISN
 	// 0 - 1 (the base of an unknown first sequence number), the rest 0.
-	snap := [2]reassembly.SeqSnapshot{{ISN: ^uint32(0)}, {ISN: ^uint32(0)}}
+	snap := [2]flightrec.SeqSnapshot{{ISN: ^uint32(0)}, {ISN: ^uint32(0)}}
 	var seen [2]bool
-	out := make([]reassembly.PacketRecord, len(segs))
+	out := make([]flightrec.PacketRecord, len(segs))
 	for i := range segs {
 		s := &segs[i]
 		src, dst := rec.Client, rec.Server
@@ -154,7 +155,7 @@ func ptBuild(t *testing.T, rec *record.Record, segs []ptSeg, wscale [2]int) []re
 		if !s.flags.Has(capture.FlagSYN) && wscale[0] >= 0 && wscale[1] >= 0 {
 			sn.Window <<= wscale[s.from]
 		}
-		r := reassembly.PacketRecord{
+		r := flightrec.PacketRecord{
 			Timestamp: ptStart.Add(s.at).UnixNano(), Seq: s.seq, Ack: s.ack, PayloadLen: uint32(s.payload),
 			Window: s.win, Checksum: binary.BigEndian.Uint16(pkt[ipHL+16:]), IPID: s.ipid, Flags: s.flags,
 			From: s.from, States: s.states, Analysis: s.analysis, Snap: snap,
@@ -175,7 +176,7 @@ const (
 
 // ptRTConnection is a retransmission-timeout connection: handshake, one
 // exchange, a segment retransmitted three times, then the client's RST.
-func ptRTConnection(t *testing.T, client, server string) (*record.Record, []reassembly.PacketRecord) {
+func ptRTConnection(t *testing.T, client, server string) (*record.Record, []flightrec.PacketRecord) {
 	t.Helper()
 	rec := &record.Record{
 		ID: 17, Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server),
@@ -216,7 +217,7 @@ func ptRTConnection(t *testing.T, client, server string) (*record.Record, []reas
 	return rec, ptBuild(t, rec, segs, [2]int{7, 9})
 }
 
-func ptView(t *testing.T, rec *record.Record, pkts []reassembly.PacketRecord, opts PacketViewOptions) string {
+func ptView(t *testing.T, rec *record.Record, pkts []flightrec.PacketRecord, opts PacketViewOptions) string {
 	t.Helper()
 	var b bytes.Buffer
 	if err := WriteConnectionPackets(&b, rec, pkts, opts); err != nil {

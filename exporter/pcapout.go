@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -22,7 +23,7 @@ const (
 	pcapVersionMinor = 4
 	// pcapSnapLen is the file's snap length: records keep at most this
 	// many header bytes, and a synthesized header is shorter.
-	pcapSnapLen = reassembly.MaxHeaderBytes
+	pcapSnapLen = flightrec.MaxHeaderBytes
 	// pcapMaxIPLen is the largest length an IPv4 total length or IPv6
 	// payload length field holds.
 	pcapMaxIPLen = 0xffff
@@ -55,7 +56,7 @@ const (
 // field holds), and the original length is that same length, so the
 // packet is self-consistent. rec may be nil when every record has header
 // bytes.
-func WritePcap(w io.Writer, rec *record.Record, pkts []reassembly.PacketRecord) error {
+func WritePcap(w io.Writer, rec *record.Record, pkts []flightrec.PacketRecord) error {
 	bw := bufio.NewWriter(w)
 	var hdr [24]byte
 	le := binary.LittleEndian
@@ -70,7 +71,7 @@ func WritePcap(w io.Writer, rec *record.Record, pkts []reassembly.PacketRecord) 
 	}
 	var (
 		rh  [16]byte
-		buf [reassembly.MaxHeaderBytes]byte
+		buf [flightrec.MaxHeaderBytes]byte
 	)
 	for i := range pkts {
 		p := &pkts[i]
@@ -106,7 +107,7 @@ func WritePcap(w io.Writer, rec *record.Record, pkts []reassembly.PacketRecord) 
 
 // synthesizeHeader writes an IP and TCP header for p into b (at least 60
 // bytes) and returns the header length and the datagram's total length.
-func synthesizeHeader(b []byte, rec *record.Record, p *reassembly.PacketRecord) (n int, total uint32, err error) {
+func synthesizeHeader(b []byte, rec *record.Record, p *flightrec.PacketRecord) (n int, total uint32, err error) {
 	if rec == nil {
 		return 0, 0, errors.New("no header bytes recorded and no connection to take the addresses from")
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -39,7 +40,7 @@ const pcSynthIndex = 7
 // options, flags or DF, TTL 64 (IPv6: hop limit 64), TCP without options,
 // lengths for the payload, the IPv4 header checksum computed and the TCP
 // checksum the recorded one.
-func pcExpectedSynth(t *testing.T, rec *record.Record, p *reassembly.PacketRecord) []byte {
+func pcExpectedSynth(t *testing.T, rec *record.Record, p *flightrec.PacketRecord) []byte {
 	t.Helper()
 	src, dst := rec.Client, rec.Server
 	if p.From == reassembly.Server {
@@ -73,7 +74,7 @@ func pcExpectedSynth(t *testing.T, rec *record.Record, p *reassembly.PacketRecor
 }
 
 // pcWrite exports a connection to a file in a temporary directory.
-func pcWrite(t *testing.T, rec *record.Record, pkts []reassembly.PacketRecord) string {
+func pcWrite(t *testing.T, rec *record.Record, pkts []flightrec.PacketRecord) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), PcapFileName(rec))
 	var b bytes.Buffer
@@ -105,7 +106,7 @@ func TestWritePcapReadBack(t *testing.T) {
 				t.Fatal(err)
 			}
 			if r.LinkType() != layers.LinkTypeRaw || r.Resolution() != gopacket.TimestampResolutionNanosecond ||
-				r.Snaplen() != reassembly.MaxHeaderBytes {
+				r.Snaplen() != flightrec.MaxHeaderBytes {
 				t.Errorf("file header: link type %v, resolution %v, snaplen %d", r.LinkType(), r.Resolution(), r.Snaplen())
 			}
 			for i := range pkts {
@@ -282,14 +283,14 @@ func TestWritePcapRobust(t *testing.T) {
 	v4in6 := *rec
 	v4in6.Client = netip.AddrPortFrom(netip.MustParseAddr("::ffff:10.0.0.1"), 40123)
 	var b bytes.Buffer
-	if err := WritePcap(&b, &v4in6, []reassembly.PacketRecord{bad, huge, odd}); err != nil {
+	if err := WritePcap(&b, &v4in6, []flightrec.PacketRecord{bad, huge, odd}); err != nil {
 		t.Fatal(err)
 	}
 	r, err := pcapgo.NewReader(&b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range [][2]int{{reassembly.MaxHeaderBytes, reassembly.MaxHeaderBytes}, {40, 0xffff}, {40, 140}} {
+	for i, want := range [][2]int{{flightrec.MaxHeaderBytes, flightrec.MaxHeaderBytes}, {40, 0xffff}, {40, 140}} {
 		data, ci, err := r.ReadPacketData()
 		if err != nil || ci.CaptureLength != want[0] || ci.Length != want[1] || len(data) != want[0] {
 			t.Errorf("packet %d: %d of %d (%v), want %v", i+1, ci.CaptureLength, ci.Length, err, want)
@@ -301,7 +302,7 @@ func TestWritePcapRobust(t *testing.T) {
 	// An IPv4 record between IPv6 addresses cannot be synthesized.
 	v6 := *rec
 	v6.Client = netip.MustParseAddrPort("[fd00::1]:40123")
-	if err := WritePcap(io.Discard, &v6, []reassembly.PacketRecord{pkts[pcSynthIndex]}); err == nil {
+	if err := WritePcap(io.Discard, &v6, []flightrec.PacketRecord{pkts[pcSynthIndex]}); err == nil {
 		t.Error("IPv4 record between IPv6 addresses accepted")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -81,14 +82,14 @@ func TestSYNFloodStaysWithinBounds(t *testing.T) {
 		n = 100_000
 	}
 	const quotaBytes = 1 << 20
-	quota := reassembly.NewQuota(quotaBytes)
+	quota := flightrec.NewQuota(quotaBytes)
 	tc := cache.New(cache.All, quota)
 	var classified int
 	byReason := map[string]int{}
 	opts := Options{
 		Workers: 2,
 		Table:   reassembly.Config{MaxConnections: 100_000},
-		Trace:   reassembly.TraceConfig{Enabled: true, MaxPacketNumber: 500},
+		Trace:   flightrec.Config{Enabled: true, MaxPacketNumber: 500},
 		Quota:   quota,
 		Cache:   tc,
 	}

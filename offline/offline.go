@@ -18,6 +18,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -29,10 +30,10 @@ type Options struct {
 	Classifier classifier.Config
 	Decoder    capture.DecoderConfig
 	// Trace configures the flight recorder; Quota is its memory budget
-	// (default reassembly.DefaultMemoryQuota) and Cache, when set, receives
+	// (default flightrec.DefaultMemoryQuota) and Cache, when set, receives
 	// every finished connection with its records.
-	Trace reassembly.TraceConfig
-	Quota *reassembly.Quota
+	Trace flightrec.Config
+	Quota *flightrec.Quota
 	Cache *cache.Cache
 	// CaptureEnd, when set, decides when the capture ended, given the
 	// capture's own clock at the end of input: the latest time of any frame
@@ -109,7 +110,7 @@ type batch struct {
 	n    int
 	// The IP and TCP header bytes of each packet, copied only when the
 	// flight recorder is on.
-	hdr    [batchSize][reassembly.MaxHeaderBytes]byte
+	hdr    [batchSize][flightrec.MaxHeaderBytes]byte
 	hdrLen [batchSize]uint8
 	// Set when input paused (Options.FlushIdle): the worker advances its
 	// clock to tick (when not 0) and hands its records to the sink.
@@ -268,7 +269,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 	tracing := opts.Trace.Enabled
 	quota := opts.Quota
 	if tracing && quota == nil {
-		quota = reassembly.NewQuota(reassembly.DefaultMemoryQuota)
+		quota = flightrec.NewQuota(flightrec.DefaultMemoryQuota)
 	}
 
 	// Interface names: the input's base name, with "#i" for its further
@@ -283,9 +284,9 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		defer close(sinkDone)
 		sinks.run(sink, opts.Flush)
 	}()
-	var supply *reassembly.ChunkSupply
+	var supply *flightrec.ChunkSupply
 	if tracing {
-		supply = reassembly.NewChunkSupply()
+		supply = flightrec.NewChunkSupply()
 		defer supply.Stop()
 	}
 	workers := make([]*worker, n)
@@ -317,7 +318,9 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 			rec := &w.out.recs[w.out.n]
 			record.Finish(rec, c, cls, name, opts.Fleet)
 			if opts.Cache != nil {
-				opts.Cache.Add(c, rec)
+				if opts.Cache.Add(rec, c.Trace) != nil {
+					c.Trace = nil // the cache holds its records now
+				}
 			}
 			if w.out.n++; w.out.n == recordBatchSize {
 				sinks.in <- w.out
@@ -424,7 +427,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 			w.cur.pkts[w.cur.n] = pkt
 			w.cur.hdrLen[w.cur.n] = 0
 			if tracing {
-				w.cur.hdrLen[w.cur.n] = uint8(copy(w.cur.hdr[w.cur.n][:], pkt.HeaderBytes(f.Data, reassembly.MaxHeaderBytes)))
+				w.cur.hdrLen[w.cur.n] = uint8(copy(w.cur.hdr[w.cur.n][:], pkt.HeaderBytes(f.Data, flightrec.MaxHeaderBytes)))
 			}
 			w.cur.n++
 			if w.cur.n == batchSize {

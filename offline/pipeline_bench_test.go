@@ -10,6 +10,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/internal/synth"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
@@ -53,8 +54,8 @@ func runPipelineOn(b *testing.B, input func() ([]byte, error), workers int, trac
 		}
 		opts := offline.Options{Workers: workers, Table: reassembly.DefaultConfig()}
 		if trace {
-			quota := reassembly.NewQuota(reassembly.DefaultMemoryQuota)
-			opts.Trace = reassembly.TraceConfig{Enabled: true, MaxPacketNumber: reassembly.DefaultMaxPacketNumber}
+			quota := flightrec.NewQuota(flightrec.DefaultMemoryQuota)
+			opts.Trace = flightrec.Config{Enabled: true, MaxPacketNumber: flightrec.DefaultMaxPacketNumber}
 			opts.Quota, opts.Cache = quota, cache.New(cache.All, quota)
 		}
 		jw := exporter.NewJSONWriter(io.Discard)

@@ -2,57 +2,6 @@ package reassembly
 
 import "github.com/tcptap/tcptap/capture"
 
-// Analysis is the set of Wireshark-compatible analysis flags of one segment
-// (Wireshark's TCP_A_* flags, epan/dissectors/packet-tcp.c), plus tcptap's
-// context-aware probe interpretation.
-type Analysis uint32
-
-// Wireshark's analysis flags.
-const (
-	Retransmission Analysis = 1 << iota
-	FastRetransmission
-	SpuriousRetransmission
-	OutOfOrder
-	DupAck
-	ZeroWindow
-	ZeroWindowProbe
-	ZeroWindowProbeAck
-	KeepAlive
-	KeepAliveAck
-	WindowFull
-	WindowUpdate
-	LostSegment // "previous segment not captured"
-	AckedUnseen // "ACKed unseen segment"
-	ReusedPorts
-
-	// tcptap's reading of a probe-shaped segment by context (docs/wire.md,
-	// §3): Linux keepalive and persist probes are byte-identical, and a
-	// 1-byte retransmission of the last byte sent looks like a keepalive to
-	// Wireshark.
-	PersistProbe        // a window probe: the peer's window is 0
-	KeepaliveProbe      // a keepalive: nothing outstanding, the peer's window open
-	ProbeRetransmission // keepalive-shaped but data is outstanding: a retransmission
-)
-
-var analysisNames = [...]string{
-	"retransmission", "fast-retransmission", "spurious-retransmission", "out-of-order",
-	"dup-ack", "zero-window", "zero-window-probe", "zero-window-probe-ack",
-	"keep-alive", "keep-alive-ack", "window-full", "window-update",
-	"previous-segment-not-captured", "acked-unseen-segment", "reused-ports",
-	"persist-probe", "keepalive-probe", "probe-retransmission",
-}
-
-// Names returns the names of the flags set, in a fixed order.
-func (a Analysis) Names() []string {
-	var out []string
-	for i, n := range analysisNames {
-		if a&(1<<i) != 0 {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // Window-scale states, as Wireshark keeps them: a shift count >= 0, or one of these.
 const (
 	wscaleUnknown = -1 // no SYN seen yet

@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/flightrec"
 )
 
 // Counters are the per-direction counts of one endpoint's segments. The
@@ -146,10 +147,10 @@ type Conn struct {
 	VLANCount uint8
 	VLAN      [2]uint16
 	Interface uint16
-	Tunnel    capture.Tunnel // how its first segment travelled (zero: not tunnelled)
-	Ends      [2]Endpoint    // indexed by Role
-	Trace     *Ring          // the flight recorder; nil when not traced
-	Midstream bool           // the connection's SYN was not seen
+	Tunnel    capture.Tunnel  // how its first segment travelled (zero: not tunnelled)
+	Ends      [2]Endpoint     // indexed by Role
+	Trace     *flightrec.Ring // the flight recorder; nil when not traced
+	Midstream bool            // the connection's SYN was not seen
 
 	FirstSeen, LastSeen int64
 

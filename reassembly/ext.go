@@ -1,6 +1,9 @@
 package reassembly
 
-import "github.com/tcptap/tcptap/capture"
+import (
+	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/flightrec"
+)
 
 // A tracked connection keeps inline only what every connection uses on every
 // packet. What only some connections ever need lives in two extensions,
@@ -137,11 +140,11 @@ func (t *Table) rareExtIf(c *tracked) *rareExt {
 }
 
 // traceOf returns c's flight recorder, or nil when it is not traced.
-func (t *Table) traceOf(c *tracked) *Ring { return t.traces[c.traceX] }
+func (t *Table) traceOf(c *tracked) *flightrec.Ring { return t.traces[c.traceX] }
 
 // setTrace gives c the flight recorder r. Traced connections are few (the
 // trace quota bounds them), so their recorders are in a plain slice.
-func (t *Table) setTrace(c *tracked, r *Ring) {
+func (t *Table) setTrace(c *tracked, r *flightrec.Ring) {
 	if n := len(t.freeTraces); n > 0 {
 		c.traceX = t.freeTraces[n-1]
 		t.freeTraces = t.freeTraces[:n-1]

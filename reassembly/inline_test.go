@@ -10,7 +10,7 @@ import (
 // every segment, stay inlinable.
 func TestInlining(t *testing.T) {
 	inlinetest.Check(t, []string{
-		"seqGT", "seqGE", "seqLT", "seqLE", "roleIf", "Role.Other",
+		"seqGT", "seqGE", "seqLT", "seqLE", "roleIf",
 		"(*tracked).has", "(*tracked).set", "(*tracked).is", "(*tracked).key",
 		"(*tracked).lastSeen", "(*tracked).dirOf",
 		"(*trackedEnd).has", "(*trackedEnd).set",

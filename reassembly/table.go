@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/flightrec"
 )
 
 // Key identifies a connection's 4-tuple (plus VLAN tags) regardless of
@@ -107,7 +108,7 @@ func DefaultConfig() Config {
 
 // TableStats are the table's counters.
 type TableStats struct {
-	Trace       TraceStats
+	Trace       flightrec.Stats
 	Packets     uint64
 	Opened      uint64 // connections created
 	Finalized   uint64 // connections handed to the sink
@@ -145,14 +146,14 @@ type Table struct {
 	closes      slab[closeExt]
 	rares       slab[rareExt]
 	tunnels     slab[capture.Tunnel] // tunnelled connections' first segment's tunnel
-	traces      []*Ring              // the traced connections' flight recorders, by handle (0: none)
+	traces      []*flightrec.Ring    // the traced connections' flight recorders, by handle (0: none)
 	freeTraces  []uint32             // handles free for reuse
 	view        Conn                 // what the sink, the dead check and EachOpen are given
 	now         int64                // latest packet time seen
 	sink        Sink
-	trace       TraceConfig
-	quota       *Quota
-	rings       ringPool
+	trace       flightrec.Config
+	quota       *flightrec.Quota
+	rings       flightrec.Pool
 
 	watch []uint32    // connections with a run in progress (watch.go)
 	page  []pageEntry // EachOpenFrom's heap, kept for the next page
@@ -194,7 +195,7 @@ func NewTable(cfg Config, worker, workers int, sink Sink) *Table {
 	return &Table{
 		cfg:    cfg,
 		seed:   newHashSeed(),
-		traces: []*Ring{nil}, // handle 0: not traced
+		traces: []*flightrec.Ring{nil}, // handle 0: not traced
 		sink:   sink,
 		idBase: uint64(worker),
 		idStep: uint64(workers),
@@ -294,7 +295,7 @@ func siftDown(heap []pageEntry, i, n int) {
 }
 
 // Trace returns the table's trace configuration.
-func (t *Table) Trace() TraceConfig { return t.trace }
+func (t *Table) Trace() flightrec.Config { return t.trace }
 
 // Len returns the number of connections held.
 func (t *Table) Len() int { return t.conns.live }
@@ -324,9 +325,9 @@ func (t *Table) Memory() MemoryStats {
 // SetTrace configures the flight recorder; q is the memory budget shared
 // with the other workers and the cache. Connections already in the table
 // keep their tracing state.
-func (t *Table) SetTrace(cfg TraceConfig, q *Quota) {
+func (t *Table) SetTrace(cfg flightrec.Config, q *flightrec.Quota) {
 	if cfg.MaxPacketNumber <= 0 {
-		cfg.MaxPacketNumber = DefaultMaxPacketNumber
+		cfg.MaxPacketNumber = flightrec.DefaultMaxPacketNumber
 	}
 	t.trace, t.quota = cfg, q
 }
@@ -334,7 +335,7 @@ func (t *Table) SetTrace(cfg TraceConfig, q *Quota) {
 // SetChunkSupply has the table take flight-recorder chunks from s, which
 // its caller stops once done with the table. Without one, the table
 // allocates them as it needs them.
-func (t *Table) SetChunkSupply(s *ChunkSupply) { t.rings.supply = s }
+func (t *Table) SetChunkSupply(s *flightrec.ChunkSupply) { t.rings.SetSupply(s) }
 
 // Packet applies one segment.
 func (t *Table) Packet(p *capture.Packet) { t.PacketWithHeaders(p, nil) }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/internal/synth"
 	"github.com/tcptap/tcptap/reassembly"
 )
@@ -42,7 +43,7 @@ var benchPackets = sync.OnceValues(func() (*synthPackets, error) {
 		var p capture.Packet
 		if dec.Decode(&f, &p) {
 			sp.pkts = append(sp.pkts, p)
-			sp.hdrs = append(sp.hdrs, bytes.Clone(p.HeaderBytes(f.Data, reassembly.MaxHeaderBytes)))
+			sp.hdrs = append(sp.hdrs, bytes.Clone(p.HeaderBytes(f.Data, flightrec.MaxHeaderBytes)))
 		}
 	}
 	// Each pass starts after every connection of the previous one went
@@ -72,8 +73,8 @@ func runTable(b *testing.B, trace bool) {
 	finished := 0
 	t := reassembly.NewTable(reassembly.DefaultConfig(), 0, 1, func(*reassembly.Conn) { finished++ })
 	if trace {
-		t.SetTrace(reassembly.TraceConfig{Enabled: true, MaxPacketNumber: reassembly.DefaultMaxPacketNumber},
-			reassembly.NewQuota(reassembly.DefaultMemoryQuota))
+		t.SetTrace(flightrec.Config{Enabled: true, MaxPacketNumber: flightrec.DefaultMaxPacketNumber},
+			flightrec.NewQuota(flightrec.DefaultMemoryQuota))
 	}
 	n := len(sp.pkts)
 	b.ReportAllocs()

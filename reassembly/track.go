@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/flightrec"
 )
 
 // tracked is the table's state of one connection: what every connection
@@ -827,7 +828,7 @@ func (t *Table) inProgress(c *tracked) bool {
 }
 
 // snapshot returns the endpoint's sequence space for the flight recorder.
-func (e *trackedEnd) snapshot() SeqSnapshot {
+func (e *trackedEnd) snapshot() flightrec.SeqSnapshot {
 	w := uint32(e.window)
 	// A SYN's window is never scaled (RFC 7323 §2.2); later ones are when
 	// both SYNs offered scaling (winScale is then the shift, else negative).
@@ -843,5 +844,5 @@ func (e *trackedEnd) snapshot() SeqSnapshot {
 	if e.flags&efSentAny == 0 {
 		base = 0
 	}
-	return SeqSnapshot{ISN: base, HighSeq: e.highSeq, HighAck: e.highAck, Window: w}
+	return flightrec.SeqSnapshot{ISN: base, HighSeq: e.highSeq, HighAck: e.highAck, Window: w}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
-	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/record"
 )
 
@@ -120,7 +120,7 @@ func tcptapMIB(b Backend) []Provider {
 				if st != gosnmp.NoError {
 					return Commit{}, st
 				}
-				if reassembly.CheckMaxPacketNumber(n) != nil {
+				if flightrec.CheckMaxPacketNumber(n) != nil {
 					return Commit{}, gosnmp.WrongValue
 				}
 				if st := whileDisabled(r); st != gosnmp.NoError {

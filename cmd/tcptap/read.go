@@ -19,6 +19,7 @@ import (
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
@@ -115,7 +116,7 @@ Lines with --format json. Files are read in the order given, as one capture.`,
 	fl.DurationVar(&f.cls.SYNSilence, "syn-silence", f.cls.SYNSilence, "how long a single unanswered SYN must stay unanswered to be a SYN timeout (ST)")
 
 	fl.BoolVar(&f.trace, "trace", false, "record packets of traced connections (implied by --connection, --pcap-dir and --information)")
-	fl.IntVar(&f.maxPacketNumber, "max-packet-number", reassembly.DefaultMaxPacketNumber, "packet records kept per connection; newer ones overwrite the oldest")
+	fl.IntVar(&f.maxPacketNumber, "max-packet-number", flightrec.DefaultMaxPacketNumber, "packet records kept per connection; newer ones overwrite the oldest")
 	fl.StringVar(&f.memoryQuota, "memory-quota", "100MiB", "memory for recorded connections and packets (e.g. 64MiB, 1GiB, 500000)")
 	fl.StringArrayVar(&f.filter, "filter", nil, "trace only connections an ACL permits (repeatable rule, first match wins), e.g. 'permit destination-port 80'")
 	fl.BoolVar(&f.onlyNewConnection, "only-new-connection", false, "trace only connections whose handshake is seen")
@@ -203,7 +204,7 @@ func (f *readFlags) validate() error {
 	if f.connection != "" || f.pcapDir != "" || f.information {
 		f.trace = true
 	}
-	if err := reassembly.CheckMaxPacketNumber(f.maxPacketNumber); err != nil {
+	if err := flightrec.CheckMaxPacketNumber(f.maxPacketNumber); err != nil {
 		return fmt.Errorf("--max-packet-number %w", err)
 	}
 	q, err := parseSize(f.memoryQuota)
@@ -306,11 +307,11 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 	}
 	opts.Table.VLANPolicy = f.vlan
 	var tc *cache.Cache
-	quota := reassembly.NewQuota(f.quotaBytes)
+	quota := flightrec.NewQuota(f.quotaBytes)
 	if f.trace {
 		mode, _ := cache.ParseMode(f.cacheMode)
 		tc = cache.New(mode, quota)
-		opts.Trace = reassembly.TraceConfig{Enabled: true, MaxPacketNumber: f.maxPacketNumber,
+		opts.Trace = flightrec.Config{Enabled: true, MaxPacketNumber: f.maxPacketNumber,
 			Filter: f.acl, OnlyNewConnection: f.onlyNewConnection}
 		opts.Quota, opts.Cache = quota, tc
 	}

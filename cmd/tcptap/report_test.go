@@ -11,7 +11,7 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/daemon"
-	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/flightrec"
 )
 
 // TestReadSVGAndHTML: tcptap read --connection ... --svg and --html write
@@ -69,7 +69,7 @@ func TestDisplayCachePacketSVG(t *testing.T) {
 			src, err := capture.Open(sample)
 			return &capture.Replay{Src: src}, err
 		},
-		Trace: reassembly.TraceConfig{Enabled: true},
+		Trace: flightrec.Config{Enabled: true},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/offline"
-	"github.com/tcptap/tcptap/reassembly"
 )
 
 // writeConnection prints the cache-packet view (or, with --wireshark, a
@@ -78,7 +78,7 @@ func writePcapDir(dir string, tc *cache.Cache) (int, error) {
 }
 
 // information gathers the trace configuration and statistics of a run.
-func information(f *readFlags, st offline.Stats, q *reassembly.Quota, tc *cache.Cache) *exporter.TraceInformation {
+func information(f *readFlags, st offline.Stats, q *flightrec.Quota, tc *cache.Cache) *exporter.TraceInformation {
 	in := &exporter.TraceInformation{
 		Enabled:           f.trace,
 		MaxPacketNumber:   f.maxPacketNumber,

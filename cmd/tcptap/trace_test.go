@@ -33,7 +33,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/tcptap/tcptap/cache"
-	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/flightrec"
 )
 
 const samplePcap = "../../testdata/sample.pcap"
@@ -819,11 +819,11 @@ func checkAccounting(t *testing.T, in info) {
 	used := in.bytesOf(t, "Memory used")
 	cached := int64(in.num(t, "Cached"))
 	held := int64(in.num(t, "Held in the cache"))
-	lo := cached*entryBytes + held*reassembly.PacketRecordSize
+	lo := cached*entryBytes + held*flightrec.PacketRecordSize
 	// An entry holds less than a chunk of spare room.
-	if hi := lo + cached*128 + cached*(reassembly.ChunkRecords-1)*reassembly.PacketRecordSize; used < lo || used > hi {
+	if hi := lo + cached*128 + cached*(flightrec.ChunkRecords-1)*flightrec.PacketRecordSize; used < lo || used > hi {
 		t.Errorf("memory used %d bytes; %d cached entries (%d bytes each) holding %d records (%d bytes each) take %d to %d bytes",
-			used, cached, entryBytes, held, reassembly.PacketRecordSize, lo, hi)
+			used, cached, entryBytes, held, flightrec.PacketRecordSize, lo, hi)
 	}
 }
 
@@ -868,7 +868,7 @@ func TestTraceMemoryQuota(t *testing.T) {
 		// Room for the first connection's ring of 8 records and its cache
 		// entry, not for growing the ring to 16: the first connection
 		// (10 packets, over before the next one starts) keeps its last 8.
-		quota := strconv.FormatInt(8*reassembly.PacketRecordSize+1024, 10)
+		quota := strconv.FormatInt(8*flightrec.PacketRecordSize+1024, 10)
 		client, server := netip.MustParseAddrPort("10.201.0.1:20000"), netip.MustParseAddrPort("10.201.0.2:37779")
 		v, out := showConnection(t, client, server, "--workers", "1", "--cache-mode", "all", "--memory-quota", quota)
 		if r := headerField(t, v.Header, "Packet records"); r != "8 packets recorded, 2 older ones overwritten" || len(v.Pkts) != 8 {
@@ -1002,8 +1002,8 @@ func checkQuotaRun(t *testing.T, quota, workers, baseTable string, abnormal, all
 			if rec == 0 || rec != len(v.Pkts) || rec+over != pin+pout {
 				t.Errorf("--connection %v: %q with %d packets shown; the connection has %d packets", r.Client, recs, len(v.Pkts), pin+pout)
 			}
-			if int64(rec)*reassembly.PacketRecordSize > mi.bytesOf(t, "Memory quota") {
-				t.Errorf("--connection %v: %d records of %d bytes held under a quota of %d bytes", r.Client, rec, reassembly.PacketRecordSize, mi.bytesOf(t, "Memory quota"))
+			if int64(rec)*flightrec.PacketRecordSize > mi.bytesOf(t, "Memory quota") {
+				t.Errorf("--connection %v: %d records of %d bytes held under a quota of %d bytes", r.Client, rec, flightrec.PacketRecordSize, mi.bytesOf(t, "Memory quota"))
 			}
 		}
 		if cached := mi.num(t, "Cached"); traced+untraced != cached {

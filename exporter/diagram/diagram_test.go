@@ -12,6 +12,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/offline"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
@@ -21,11 +22,11 @@ import (
 // as tcptap read --cache-mode all --html does.
 func readCapture(t *testing.T, files ...string) ([]Conn, map[classifier.Code]uint64) {
 	t.Helper()
-	quota := reassembly.NewQuota(reassembly.DefaultMemoryQuota)
+	quota := flightrec.NewQuota(flightrec.DefaultMemoryQuota)
 	tc := cache.New(cache.All, quota)
 	counts := map[classifier.Code]uint64{}
 	opts := offline.Options{Workers: 1, Classifier: classifier.DefaultConfig(), Quota: quota, Cache: tc,
-		Trace: reassembly.TraceConfig{Enabled: true, MaxPacketNumber: reassembly.DefaultMaxPacketNumber}}
+		Trace: flightrec.Config{Enabled: true, MaxPacketNumber: flightrec.DefaultMaxPacketNumber}}
 	if _, err := offline.Run(context.Background(), files, opts, func(r *record.Record) { counts[r.Reason]++ }); err != nil {
 		t.Fatal(err)
 	}
@@ -150,12 +151,12 @@ func TestEvidenceSummary(t *testing.T) {
 // window advertised by the peer is shaded until it opens.
 func TestDiagramClasses(t *testing.T) {
 	const ms = int64(time.Millisecond)
-	pk := func(at int64, from reassembly.Role, seq, ack, n uint32, win uint16, f capture.Flags, a reassembly.Analysis) reassembly.PacketRecord {
-		return reassembly.PacketRecord{Timestamp: at * ms, From: from, Seq: seq, Ack: ack, PayloadLen: n, Window: win, Flags: f, Analysis: a}
+	pk := func(at int64, from reassembly.Role, seq, ack, n uint32, win uint16, f capture.Flags, a reassembly.Analysis) flightrec.PacketRecord {
+		return flightrec.PacketRecord{Timestamp: at * ms, From: from, Seq: seq, Ack: ack, PayloadLen: n, Window: win, Flags: f, Analysis: a}
 	}
 	const ack = capture.FlagACK
 	cl, sv := reassembly.Client, reassembly.Server
-	pkts := []reassembly.PacketRecord{
+	pkts := []flightrec.PacketRecord{
 		pk(0, cl, 1000, 0, 0, 100, capture.FlagSYN, 0),
 		pk(1, sv, 5000, 1001, 0, 100, capture.FlagSYN|ack, 0),
 		pk(2, cl, 1001, 5001, 100, 100, ack, 0),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -23,7 +24,7 @@ const retransmitted = reassembly.Retransmission | reassembly.FastRetransmission 
 	reassembly.SpuriousRetransmission | reassembly.ProbeRetransmission
 
 // IsRetransmission reports whether the diagram marks p as a retransmission.
-func IsRetransmission(p *reassembly.PacketRecord) bool { return p.Analysis&retransmitted != 0 }
+func IsRetransmission(p *flightrec.PacketRecord) bool { return p.Analysis&retransmitted != 0 }
 
 // Evidence is what the verdict's rule looked at, found again in the
 // recorded packets: the run of timer-driven segments one side sent (RT:
@@ -109,9 +110,9 @@ func after(d time.Duration) string {
 }
 
 // FindEvidence finds the evidence of rec's verdict in its recorded packets.
-func FindEvidence(rec *record.Record, pkts []reassembly.PacketRecord, cfg classifier.Config) Evidence {
+func FindEvidence(rec *record.Record, pkts []flightrec.PacketRecord, cfg classifier.Config) Evidence {
 	e := Evidence{Decisive: -1}
-	var match func(p *reassembly.PacketRecord) bool
+	var match func(p *flightrec.PacketRecord) bool
 	switch rec.Reason {
 	case classifier.Refused:
 		e.decisive(pkts, capture.FlagRST, "RST")
@@ -129,13 +130,13 @@ func FindEvidence(rec *record.Record, pkts []reassembly.PacketRecord, cfg classi
 		e.Kind, match = "retransmission", IsRetransmission
 	case classifier.PersistTimeout:
 		e.Kind = "window probe"
-		match = func(p *reassembly.PacketRecord) bool { return p.Analysis&reassembly.PersistProbe != 0 }
+		match = func(p *flightrec.PacketRecord) bool { return p.Analysis&reassembly.PersistProbe != 0 }
 	case classifier.KeepaliveTimeout:
 		e.Kind = "keepalive"
-		match = func(p *reassembly.PacketRecord) bool { return p.Analysis&reassembly.KeepaliveProbe != 0 }
+		match = func(p *flightrec.PacketRecord) bool { return p.Analysis&reassembly.KeepaliveProbe != 0 }
 	case classifier.SYNTimeout:
 		e.Kind = "SYN"
-		match = func(p *reassembly.PacketRecord) bool { return p.Flags.Has(capture.FlagSYN) }
+		match = func(p *flightrec.PacketRecord) bool { return p.Flags.Has(capture.FlagSYN) }
 	default:
 		return e
 	}
@@ -191,7 +192,7 @@ func roleOf(s string) (reassembly.Role, bool) {
 
 // decisive finds the first segment with flag, the one a reset or close
 // verdict rests on.
-func (e *Evidence) decisive(pkts []reassembly.PacketRecord, flag capture.Flags, name string) {
+func (e *Evidence) decisive(pkts []flightrec.PacketRecord, flag capture.Flags, name string) {
 	for i := range pkts {
 		p := &pkts[i]
 		if !p.Flags.Has(flag) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -17,7 +18,7 @@ import (
 // Conn is one connection to show: its record and flight recorder.
 type Conn struct {
 	Record  *record.Record
-	Packets []reassembly.PacketRecord
+	Packets []flightrec.PacketRecord
 	Traced  bool
 	Dropped uint64 // records the ring overwrote before Packets[0]
 }

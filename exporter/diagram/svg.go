@@ -13,6 +13,7 @@ import (
 
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -85,7 +86,7 @@ const style = `<style>
 // segments, window probes and keepalives marked, zero-window periods
 // shaded, SYN/FIN/RST labelled, and the verdict with its evidence — the
 // gaps of the timer-driven run and the silence after it — annotated.
-func WriteSVG(w io.Writer, rec *record.Record, pkts []reassembly.PacketRecord, opts Options) error {
+func WriteSVG(w io.Writer, rec *record.Record, pkts []flightrec.PacketRecord, opts Options) error {
 	if rec == nil {
 		return errors.New("diagram: no connection record")
 	}
@@ -103,7 +104,7 @@ func WriteSVG(w io.Writer, rec *record.Record, pkts []reassembly.PacketRecord, o
 }
 
 // SVG returns the diagram as a string (see WriteSVG).
-func SVG(rec *record.Record, pkts []reassembly.PacketRecord, opts Options) string {
+func SVG(rec *record.Record, pkts []flightrec.PacketRecord, opts Options) string {
 	var b strings.Builder
 	if err := WriteSVG(&b, rec, pkts, opts); err != nil {
 		return ""
@@ -121,7 +122,7 @@ const (
 
 type drawing struct {
 	rec    *record.Record
-	pkts   []reassembly.PacketRecord
+	pkts   []flightrec.PacketRecord
 	opts   Options
 	ev     Evidence
 	base   [2]uint32 // each sender's relative-sequence origin
@@ -129,7 +130,7 @@ type drawing struct {
 	plotW  float64
 }
 
-func newDrawing(rec *record.Record, pkts []reassembly.PacketRecord, opts Options) *drawing {
+func newDrawing(rec *record.Record, pkts []flightrec.PacketRecord, opts Options) *drawing {
 	d := &drawing{rec: rec, pkts: pkts, opts: opts}
 	d.ev = FindEvidence(rec, pkts, opts.Classifier)
 	d.plotW = float64(opts.Width - marginLeft - marginRight)
@@ -161,7 +162,7 @@ func newDrawing(rec *record.Record, pkts []reassembly.PacketRecord, opts Options
 // from the flight recorder's snapshot, as Wireshark's relative numbers (a
 // SYN is 0, the first data byte 1); without a snapshot, one before the
 // first sequence number it sent.
-func seqBase(pkts []reassembly.PacketRecord, r reassembly.Role) uint32 {
+func seqBase(pkts []flightrec.PacketRecord, r reassembly.Role) uint32 {
 	for i := range pkts {
 		s := pkts[i].Snap[r]
 		if s.ISN != 0 || s.HighSeq != 0 {
@@ -269,7 +270,7 @@ func (d *drawing) newPanel(r reassembly.Role, top float64) *panel {
 
 // segLen is the sequence space a segment takes: its payload, and one for
 // SYN or FIN.
-func segLen(p *reassembly.PacketRecord) uint32 {
+func segLen(p *flightrec.PacketRecord) uint32 {
 	n := p.PayloadLen
 	if p.Flags.Any(capture.FlagSYN | capture.FlagFIN) {
 		n++
@@ -491,7 +492,7 @@ func (p *panel) segment(w *bufio.Writer, i int) {
 
 // describe is a segment's tooltip: its number, time, flags, relative
 // sequence range, length, window and analysis.
-func (d *drawing) describe(pk *reassembly.PacketRecord, idx uint64) string {
+func (d *drawing) describe(pk *flightrec.PacketRecord, idx uint64) string {
 	s := fmt.Sprintf("#%d %s +%s s [%s] seq %s len %d ack %s win %d",
 		idx, pk.From, seconds(time.Duration(pk.Timestamp-d.t0)), pk.Flags,
 		trimFloat(d.rel(pk.From, pk.Seq)), pk.PayloadLen, trimFloat(d.rel(pk.From.Other(), pk.Ack)), pk.WindowScaled())

@@ -16,6 +16,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -64,7 +65,7 @@ func fixture() *Snapshot {
 			{Interface: "eth1", Frames: 100, Active: 3, HasKernel: true, QueueDepth: 0,
 				Kernel: capture.LiveStats{Packets: 110, Drops: 10, QueueFreezes: 1},
 				Decode: capture.DecodeStats{TCP: 90, NonTCP: 5, TruncatedIP: 2, Fragments: 4, FragmentsDone: 1, FragmentsDropped: 1, IPv6Fragments: 2, IPv6FragmentsDone: 1, IPv6FragmentsDropped: 0},
-				Table: reassembly.TableStats{Packets: 90, Opened: 7, Evicted: 1, ReusedPorts: 2, VLANCopies: 4, Trace: reassembly.TraceStats{Traced: 5, NotTracedQuota: 1, NotTracedACL: 2, Records: 50, Overwritten: 3},
+				Table: reassembly.TableStats{Packets: 90, Opened: 7, Evicted: 1, ReusedPorts: 2, VLANCopies: 4, Trace: flightrec.Stats{Traced: 5, NotTracedQuota: 1, NotTracedACL: 2, Records: 50, Overwritten: 3},
 					Segments: liveSegments(2)},
 				Conns: a},
 			{Interface: "eth2", Frames: 50, Active: 1, HasKernel: true,

@@ -14,7 +14,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/web"
-	"github.com/tcptap/tcptap/reassembly"
+	"github.com/tcptap/tcptap/flightrec"
 )
 
 // fakeBackend is an empty cache, ready or not.
@@ -43,7 +43,7 @@ func request(h http.Handler, path string, local net.Addr) *httptest.ResponseReco
 // exporter.api decides who gets the JSON API by the address the request
 // reached; /metrics, /healthz and /readyz are for everyone.
 func TestAPIGate(t *testing.T) {
-	b := &fakeBackend{c: cache.New(cache.All, reassembly.NewQuota(1<<20))}
+	b := &fakeBackend{c: cache.New(cache.All, flightrec.NewQuota(1<<20))}
 	reg := prometheus.NewRegistry()
 	lo4 := &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 9911}
 	lo6 := &net.TCPAddr{IP: net.ParseIP("::1"), Port: 9911}
@@ -86,7 +86,7 @@ func TestAPIGate(t *testing.T) {
 
 // /readyz is 503 with the reason while the backend is not ready.
 func TestReadyz(t *testing.T) {
-	b := &fakeBackend{c: cache.New(cache.All, reassembly.NewQuota(1<<20)), ready: errors.New("capture workers not reading")}
+	b := &fakeBackend{c: cache.New(cache.All, flightrec.NewQuota(1<<20)), ready: errors.New("capture workers not reading")}
 	h := web.Handler(prometheus.NewRegistry(), b)
 	if w := request(h, "/readyz", nil); w.Code != 503 || !strings.Contains(w.Body.String(), "capture workers not reading") {
 		t.Errorf("/readyz not ready: %d %q", w.Code, w.Body.String())

@@ -15,6 +15,7 @@ import (
 	"github.com/tcptap/tcptap/daemon"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/exporter/web"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/internal/browser"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/scenarios"
@@ -57,7 +58,7 @@ func TestUILiveInBrowser(t *testing.T) {
 			return src, err
 		},
 		Table: reassembly.Config{IdleTimeout: liveIdle, CloseLinger: 200 * time.Millisecond},
-		Trace: reassembly.TraceConfig{Enabled: true},
+		Trace: flightrec.Config{Enabled: true},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/classifier"
 	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -382,7 +383,7 @@ type Packets struct {
 	Packets     []Packet       `json:"packets"`
 }
 
-func seqSpace(s reassembly.SeqSnapshot) SeqSpace {
+func seqSpace(s flightrec.SeqSnapshot) SeqSpace {
 	return SeqSpace{ISN: s.ISN, HighSeq: s.HighSeq, HighAck: s.HighAck, Window: s.Window}
 }
 

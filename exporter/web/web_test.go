@@ -22,8 +22,8 @@ import (
 	"github.com/tcptap/tcptap/daemon"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/exporter/web"
+	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/internal/peers"
-	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
 
@@ -38,7 +38,7 @@ func serve(t *testing.T) (*daemon.Daemon, string) {
 			src, err := capture.Open(sample)
 			return &capture.Replay{Src: src}, err
 		},
-		Trace:      reassembly.TraceConfig{Enabled: true},
+		Trace:      flightrec.Config{Enabled: true},
 		CacheMode:  cache.All,
 		PortLabels: []uint16{20004},
 	})
