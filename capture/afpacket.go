@@ -513,6 +513,11 @@ func (s *LiveSource) Wake() {
 	s.file.SetReadDeadline(time.Now()) // an error means the socket is closed: nothing waits
 }
 
+// ClearWake drops a Wake not yet seen by a wait: its reader calls it when
+// it turns to the work the wake was for anyway, so that the next wait
+// sleeps until a frame or its deadline rather than return at once.
+func (s *LiveSource) ClearWake() { s.wake.Store(false) }
+
 // LinkType returns the link type of the frames Next returns.
 func (s *LiveSource) LinkType() LinkType { return s.linkType }
 

@@ -57,3 +57,6 @@ func (s *LiveSource) Close() error { return nil }
 
 // Wake does nothing: there is no live source here.
 func (s *LiveSource) Wake() {}
+
+// ClearWake does nothing: no live capture here.
+func (s *LiveSource) ClearWake() {}

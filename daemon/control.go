@@ -18,6 +18,7 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/config"
 	"github.com/tcptap/tcptap/exporter"
+	"github.com/tcptap/tcptap/pipeline"
 	"github.com/tcptap/tcptap/record"
 )
 
@@ -205,7 +206,7 @@ func (d *Daemon) atRisk(req *Request) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var recs []record.Record
-	q := OpenQuery{AtRisk: true}
+	q := pipeline.OpenQuery{AtRisk: true}
 	for {
 		pg, err := d.Open(ctx, q)
 		if err != nil {

@@ -5,11 +5,11 @@
 package daemon
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime"
 	"slices"
 	"sync"
@@ -24,6 +24,7 @@ import (
 	"github.com/tcptap/tcptap/exporter"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/flightrec"
+	"github.com/tcptap/tcptap/pipeline"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -103,26 +104,22 @@ type Daemon struct {
 	reload func(who Actor) error // the "reload" command (SetReload); under mu
 }
 
+// worker is one live capture worker: its socket and decoder feed a
+// pipeline worker (its connection table and everything downstream).
 type worker struct {
-	reqs   chan query  // queries, run in the worker's goroutine at its next sync
-	asked  atomic.Bool // a query waits: sync at the next frame
-	d      *Daemon
-	iface  string
-	index  int // across all interfaces
-	src    Source
-	dec    *capture.Decoder
-	table  *reassembly.Table
-	gen    uint64
-	hdr    [flightrec.MaxHeaderBytes]byte
-	conns  metrics.Counters // owned by the worker's goroutine; added to once per ended connection
-	opens  *handshakes      // counted in the worker's goroutine; its listener set has its own lock
-	snapMu sync.Mutex
-	snap   metrics.Worker
+	reqs  chan query  // queries, run in the worker's goroutine at its next sync
+	asked atomic.Bool // a query waits: sync at the next frame
+	d     *Daemon
+	iface string
+	index int // across all interfaces
+	src   Source
+	dec   *capture.Decoder
+	p     *pipeline.Worker
+	table *reassembly.Table // p's
+	gen   uint64
+	hdr   [flightrec.MaxHeaderBytes]byte
 
-	portLabels []uint16 // exporter.port_labels as this worker counts them (SetPortLabels)
-
-	nextSync, nextRisk int64                       // wall-clock times the next sync and risk count are due
-	risks              [classifier.NumRisks]uint64 // open connections at risk, by cause, at the last count
+	nextSync, nextRisk int64 // wall-clock times the next sync and risk count are due
 	// undecoded is the frames not decoded when causes were last logged.
 	undecoded uint64
 
@@ -185,7 +182,6 @@ func New(opts Options) (*Daemon, error) {
 		tcfg.MaxConnections = reassembly.DefaultMaxConnections
 	}
 	tcfg.MaxConnections = max(1, tcfg.MaxConnections/total)
-	tcfg.LocalNets = d.cls.Config().LocalNets // the live counts by side name the classifier's local side
 	for _, iface := range opts.Interfaces {
 		var peers []*worker
 		for i := 0; i < opts.Workers; i++ {
@@ -194,13 +190,18 @@ func New(opts Options) (*Daemon, error) {
 				d.closeSources()
 				return nil, err // the source names the interface
 			}
-			w := &worker{reqs: make(chan query, 8), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(opts.Decoder),
-				opens: newHandshakes(d.cls.Config().LocalNets)}
-			w.portLabels = opts.PortLabels
-			w.table = reassembly.NewTable(tcfg, w.index, total, w.finished)
-			w.table.SetTrace(d.trace, d.quota)
-			w.table.SetDeadCheck(d.deadByTimer, time.Second, d.cls.Config().MinSilence)
-			w.snap.Interface = iface
+			w := &worker{reqs: make(chan query, 8), d: d, iface: iface, index: len(d.workers), src: src, dec: capture.NewDecoder(opts.Decoder)}
+			w.p = pipeline.New(pipeline.Config{
+				Index: w.index, Total: total,
+				Table: tcfg, Classifier: d.cls,
+				Trace: d.trace, Quota: d.quota, Cache: d.cache,
+				Fleet:      opts.Fleet,
+				Interface:  func(*reassembly.Conn) string { return iface },
+				PortLabels: opts.PortLabels,
+				DeadCheck:  true,
+				Deliver:    opts.OnClose,
+			})
+			w.table = w.p.Table()
 			d.workers = append(d.workers, w)
 			peers = append(peers, w)
 		}
@@ -261,10 +262,18 @@ const syncEvery = 50 * time.Millisecond
 // gauge (a walk of its watch list).
 const riskEvery = 250 * time.Millisecond
 
+// BacklogSource is a Source that counts the frames waiting in it: the
+// queue a live worker has (tcptap_worker_queue_depth).
+type BacklogSource interface {
+	Backlog() int
+}
+
 // Waker is a Source whose wait for the next frame another goroutine can cut
-// short, so a query is answered at once on a quiet link.
+// short, so a query is answered at once on a quiet link. ClearWake drops a
+// wake the reader no longer needs: it is about to serve the queries.
 type Waker interface {
 	Wake()
+	ClearWake()
 }
 
 // run is one worker's loop: read, decode, update the table; every syncEvery
@@ -346,23 +355,23 @@ func (w *worker) stop(frames uint64) {
 	w.publish(frames)
 }
 
-// segment updates the table with one decoded segment and its IP and TCP
-// header bytes (nil when not tracing).
+// segment hands one decoded segment and its IP and TCP header bytes (nil
+// when not tracing) to the pipeline.
 func (w *worker) segment(p *capture.Packet, hdr []byte) {
 	p.Interface = uint16(w.index)
-	opened := w.table.Stats.Opened
-	w.table.PacketWithHeaders(p, hdr)
-	if p.Flags.Has(capture.FlagSYN) {
-		w.opens.segment(p, w.table.Stats.Opened != opened)
-	}
+	w.p.Segment(p, hdr)
 }
 
 // sync ages the table as of now, answers waiting queries, applies a
 // changed trace configuration and publishes counters.
 func (w *worker) sync(frames uint64, now int64) {
-	w.nextSync = now + int64(syncEvery)
 	w.table.Tick(w.clock(now)) // a busy link gets no poll timeouts
+	// Before the queries are taken: a wake or ask that comes later is
+	// for a query this sync may miss.
 	w.asked.Store(false)
+	if wk, ok := w.src.(Waker); ok {
+		wk.ClearWake()
+	}
 	for served := false; !served; {
 		select {
 		case q := <-w.reqs:
@@ -379,21 +388,13 @@ func (w *worker) sync(frames uint64, now int64) {
 	}
 	if now >= w.nextRisk {
 		w.nextRisk = now + int64(riskEvery)
-		w.countRisks(now)
+		w.p.CountRisks(now)
 	}
 	w.publish(frames)
-}
-
-// countRisks counts the connections at risk, by cause, from the watch list.
-func (w *worker) countRisks(now int64) {
-	var n [classifier.NumRisks]uint64
-	w.table.EachWatched(func(c *reassembly.Conn) bool {
-		r, _ := classifier.RiskOf(c, now)
-		n[r]++
-		return true
-	})
-	n[classifier.NoRisk] = 0
-	w.risks = n
+	// The next sync is due syncEvery after this one ends, however long
+	// its queries held it: frames that arrived meanwhile do not make the
+	// first of them sync again at once.
+	w.nextSync = time.Now().UnixNano() + int64(syncEvery)
 }
 
 // logCauses logs, once per daemon, each new cause of frames the decoder
@@ -415,58 +416,26 @@ func (w *worker) logCauses(frames uint64) {
 
 func (w *worker) publish(frames uint64) {
 	w.logCauses(frames)
-	var k capture.LiveStats
-	ss, hasKernel := w.src.(StatsSource)
-	if hasKernel {
-		k, _ = ss.Stats()
+	s := metrics.Worker{Interface: w.iface, Frames: frames, Decode: w.dec.Stats, Reshard: w.reshard}
+	if ss, ok := w.src.(StatsSource); ok {
+		s.Kernel, _ = ss.Stats()
+		s.HasKernel = true
 	}
-	w.snapMu.Lock()
-	w.snap.Frames = frames
-	w.snap.Decode = w.dec.Stats
-	w.snap.Table = w.table.Stats
-	w.snap.Active = w.table.Len()
-	w.snap.Kernel = k
-	w.snap.HasKernel = hasKernel
-	w.snap.Conns = w.conns
-	w.snap.Opens = metrics.Opens{Active: w.opens.active, Passive: w.opens.passive}
-	w.snap.AtRisk = w.risks
-	w.snap.Reshard = w.reshard
-	w.snapMu.Unlock()
-}
-
-// finished classifies a connection the table let go of and offers it to
-// the cache (in the worker's goroutine).
-func (w *worker) finished(c *reassembly.Conn) {
-	var rec record.Record
-	record.Finish(&rec, c, w.d.cls, w.iface, w.d.opts.Fleet)
-	w.conns.Add(&rec, w.portLabels)
-	w.opens.ended(c)
-	if w.d.cache.Add(&rec, c.Trace) != nil {
-		c.Trace = nil // the cache holds its records now
+	// The queue: frames the kernel put in the ring, and tunnelled
+	// segments other workers handed over that wait in the inbox or the
+	// reorder heap.
+	if b, ok := w.src.(BacklogSource); ok {
+		s.QueueDepth = b.Backlog()
 	}
-	if f := w.d.opts.OnClose; f != nil {
-		f(&rec)
-	}
-}
-
-// deadByTimer reports whether a silent connection, judged now, died by a
-// timer (retransmission, persist, keepalive or SYN timeout), so the cache
-// gets it within seconds rather than after the idle timeout.
-func (d *Daemon) deadByTimer(c *reassembly.Conn) bool {
-	switch d.cls.Classify(c).Reason {
-	case classifier.RetransmitTimeout, classifier.PersistTimeout, classifier.KeepaliveTimeout, classifier.SYNTimeout:
-		return true
-	}
-	return false
+	s.QueueDepth += len(w.inbox) + len(w.held.heap)
+	w.p.Publish(&s)
 }
 
 // Stats returns every worker's last published counters.
 func (d *Daemon) Stats() []metrics.Worker {
 	out := make([]metrics.Worker, len(d.workers))
 	for i, w := range d.workers {
-		w.snapMu.Lock()
-		out[i] = w.snap
-		w.snapMu.Unlock()
+		out[i] = w.p.Published()
 	}
 	return out
 }
@@ -596,79 +565,10 @@ func (d *Daemon) Information() *exporter.TraceInformation {
 // MetricsSnapshot returns what a Prometheus scrape reads: every worker's
 // last published counters, the trace quota and the cache's statistics.
 func (d *Daemon) MetricsSnapshot() *metrics.Snapshot {
-	s := &metrics.Snapshot{
-		Workers:    d.Stats(), // the workers publish their counters as metrics.Worker: no copy field by field
-		QuotaLimit: d.quota.Limit(),
-		QuotaUsed:  d.quota.Used(),
-		QuotaPeak:  d.quota.Peak(),
-		HasCache:   true,
-		Live:       true,
-		PortLabels: d.PortLabels(),
-		Cache:      d.cache.Stats(),
-		CacheLen:   d.cache.Len(),
-	}
-	s.TraceEnabled = d.Settings().Enabled
+	s := pipeline.Snapshot(d.Stats(), d.quota, d.cache, d.Settings().Enabled)
+	s.Live = true
+	s.PortLabels = d.PortLabels()
 	return s
-}
-
-// MaxOpenPage bounds a page of open connections: the records one query
-// has each worker build, so that a listing of a large table holds a worker
-// for a few milliseconds at a time (ask again from the last ID for more).
-const MaxOpenPage = 1000
-
-// OpenQuery selects open connections.
-type OpenQuery struct {
-	From  uint64 // only connections with this ID or higher (one above the last ID of the previous page)
-	Limit int    // at most this many; 0 or more than MaxOpenPage: MaxOpenPage
-	// AtRisk keeps only connections at risk (classifier.RiskOf): of the
-	// cause Risk, or of any cause when Risk is classifier.NoRisk.
-	AtRisk bool
-	Risk   classifier.Risk
-}
-
-// OpenPage is one page of open connections, in increasing ID order.
-type OpenPage struct {
-	Records []record.Record
-	// More reports that connections with higher IDs remain: ask again
-	// with From one above the last record's ID.
-	More bool
-}
-
-// workerPage builds the worker's part of page q, as of now.
-func (w *worker) workerPage(q OpenQuery, now int64) OpenPage {
-	var pg OpenPage
-	if !q.AtRisk {
-		pg.Records = make([]record.Record, 0, min(q.Limit, w.table.Len()))
-	}
-	add := func(c *reassembly.Conn) {
-		c.EvalTime = max(now, c.LastSeen)
-		rec := record.New(c, w.d.cls.Classify(c), w.iface)
-		rec.SetRisk(classifier.RiskOf(c, now))
-		if w.d.opts.Fleet != nil {
-			w.d.opts.Fleet.StampOpen(&rec)
-		}
-		pg.Records = append(pg.Records, rec)
-	}
-	if !q.AtRisk {
-		pg.More = w.table.EachOpenFrom(q.From, q.Limit, add)
-		return pg
-	}
-	// At-risk connections are on the watch list, which is short; sort
-	// what matches by ID and keep the first Limit.
-	w.table.EachWatched(func(c *reassembly.Conn) bool {
-		if c.ID < q.From {
-			return true
-		}
-		if r, _ := classifier.RiskOf(c, now); r != classifier.NoRisk && (q.Risk == classifier.NoRisk || r == q.Risk) {
-			add(c)
-		}
-		return true
-	})
-	slices.SortFunc(pg.Records, func(a, b record.Record) int { return cmp.Compare(a.ID, b.ID) })
-	if len(pg.Records) > q.Limit {
-		pg.Records, pg.More = pg.Records[:q.Limit], true
-	}
-	return pg
 }
 
 // ask runs q in every worker's goroutine, at once, and waits for all of
@@ -710,34 +610,25 @@ func (d *Daemon) ask(ctx context.Context, q func(w *worker, now int64) any) ([]a
 
 // Open returns one page of open connections, judged as of now (mostly
 // OP: still open), each with its risk.
-func (d *Daemon) Open(ctx context.Context, q OpenQuery) (OpenPage, error) {
-	if q.Limit <= 0 || q.Limit > MaxOpenPage {
-		q.Limit = MaxOpenPage
-	}
-	parts, err := d.ask(ctx, func(w *worker, now int64) any { return w.workerPage(q, now) })
+func (d *Daemon) Open(ctx context.Context, q pipeline.OpenQuery) (pipeline.OpenPage, error) {
+	parts, err := d.ask(ctx, func(w *worker, now int64) any { return w.p.OpenPage(q, now) })
 	if err != nil {
-		return OpenPage{}, err
+		return pipeline.OpenPage{}, err
 	}
-	var pg OpenPage
-	for _, p := range parts {
-		wp := p.(OpenPage)
-		pg.Records = append(pg.Records, wp.Records...)
-		pg.More = pg.More || wp.More
+	pages := make([]pipeline.OpenPage, len(parts))
+	for i, p := range parts {
+		pages[i] = p.(pipeline.OpenPage)
 	}
-	slices.SortFunc(pg.Records, func(a, b record.Record) int { return cmp.Compare(a.ID, b.ID) })
-	if len(pg.Records) > q.Limit {
-		pg.Records, pg.More = pg.Records[:q.Limit], true
-	}
-	return pg, nil
+	return pipeline.MergePages(pages, q.Limit), nil
 }
 
 // OpenConnections returns records of connections still open, at most max
 // in all, in increasing ID order, asking the workers one page at a time.
 func (d *Daemon) OpenConnections(ctx context.Context, max int) ([]record.Record, error) {
 	var out []record.Record
-	q := OpenQuery{}
+	q := pipeline.OpenQuery{}
 	for len(out) < max {
-		q.Limit = min(MaxOpenPage, max-len(out))
+		q.Limit = min(pipeline.MaxOpenPage, max-len(out))
 		pg, err := d.Open(ctx, q)
 		if err != nil {
 			return out, err
@@ -769,8 +660,7 @@ func (d *Daemon) SetPortLabels(ctx context.Context, ports []uint16) error {
 	d.opts.PortLabels = ports
 	d.mu.Unlock()
 	_, err := d.ask(ctx, func(w *worker, _ int64) any {
-		w.portLabels = ports
-		w.conns.Services = [metrics.MaxServices][metrics.NumReasons]uint64{}
+		w.p.SetPortLabels(ports)
 		return nil
 	})
 	return err
@@ -778,6 +668,17 @@ func (d *Daemon) SetPortLabels(ctx context.Context, ports []uint16) error {
 
 // OpenPage is Open for the HTTP API (exporter/web.OpenLister).
 func (d *Daemon) OpenPage(ctx context.Context, from uint64, limit int, atRisk bool, risk classifier.Risk) ([]record.Record, bool, error) {
-	pg, err := d.Open(ctx, OpenQuery{From: from, Limit: limit, AtRisk: atRisk, Risk: risk})
+	pg, err := d.Open(ctx, pipeline.OpenQuery{From: from, Limit: limit, AtRisk: atRisk, Risk: risk})
 	return pg.Records, pg.More, err
+}
+
+// Listeners returns the local-side endpoints seen answering a SYN with a
+// SYN-ACK (the listening sockets a tap can infer), sorted, at most
+// pipeline.MaxListeners (snmp.Backend).
+func (d *Daemon) Listeners() []netip.AddrPort {
+	ps := make([]*pipeline.Worker, len(d.workers))
+	for i, w := range d.workers {
+		ps[i] = w.p
+	}
+	return pipeline.Listeners(ps)
 }

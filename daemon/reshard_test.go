@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/pipeline"
 	"github.com/tcptap/tcptap/reassembly"
 )
 
@@ -18,9 +20,11 @@ func reshardWorkers(n int) []*worker {
 	d := &Daemon{log: slog.New(slog.DiscardHandler)}
 	var ws []*worker
 	for i := range n {
-		w := &worker{d: d, index: i, iface: "test0", opens: newHandshakes(nil),
+		w := &worker{d: d, index: i, iface: "test0",
 			inbox: make(chan handoff, handoffQueue), dec: capture.NewDecoder(capture.DecoderConfig{})}
-		w.table = reassembly.NewTable(reassembly.DefaultConfig(), i, n, func(*reassembly.Conn) {})
+		w.p = pipeline.New(pipeline.Config{Index: i, Total: n, Table: reassembly.DefaultConfig(), Classifier: classifier.New(classifier.Config{}),
+			Interface: func(*reassembly.Conn) string { return "test0" }})
+		w.table = w.p.Table()
 		ws = append(ws, w)
 	}
 	for _, w := range ws {

@@ -62,3 +62,13 @@ type Stats struct {
 	Records        uint64 // packet records written
 	Overwritten    uint64 // records that overwrote an older one
 }
+
+// Add adds o's counts to s.
+func (s *Stats) Add(o *Stats) {
+	s.Traced += o.Traced
+	s.NotTracedQuota += o.NotTracedQuota
+	s.NotTracedACL += o.NotTracedACL
+	s.NotTracedOld += o.NotTracedOld
+	s.Records += o.Records
+	s.Overwritten += o.Overwritten
+}

@@ -1,7 +1,9 @@
 // Package offline runs tcptap's pipeline over capture files: one reader
-// decodes frames and hands batches to workers by the flow's symmetric hash;
-// each worker owns a connection table; finished connections are classified
-// in the worker and handed to the caller's sink as records.
+// decodes frames and hands batches to pipeline workers by the flow's
+// symmetric hash; each worker owns a connection table and classifies,
+// counts and caches its finished connections (package pipeline, the worker
+// tcptap run's live workers use too), whose records reach the caller's
+// sink.
 package offline
 
 import (
@@ -18,7 +20,9 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/flightrec"
+	"github.com/tcptap/tcptap/pipeline"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -67,12 +71,15 @@ type Sink func(r *record.Record)
 
 // Stats summarise a run.
 type Stats struct {
-	Frames   uint64
-	Segments uint64
-	Decode   capture.DecodeStats
-	Table    reassembly.TableStats
-	Inputs   int // inputs named
-	Opened   int // inputs that could be opened and read
+	// Worker is the pipeline workers' counters summed (interface
+	// "offline"), what a Prometheus scrape of tcptap run would read; the
+	// frames and the decoder's counts are the reader's.
+	metrics.Worker
+	// Workers are the counters each worker published at the end.
+	Workers  []metrics.Worker
+	Segments uint64 // TCP segments handed to the workers
+	Inputs   int    // inputs named
+	Opened   int    // inputs that could be opened and read
 }
 
 // InputError is the failure of one input; the results obtained from it
@@ -127,7 +134,7 @@ type freeGroup struct {
 type worker struct {
 	in    chan *batch
 	free  chan freeGroup
-	table *reassembly.Table
+	p     *pipeline.Worker
 	cur   *batch
 	spare []*batch // free batches the reader holds
 
@@ -304,32 +311,34 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		} else {
 			tcfg.MaxConnections = max(1, reassembly.DefaultMaxConnections/n)
 		}
-		tcfg.LocalNets = opts.Classifier.LocalNets // the live counts by side name the classifier's local side
-		w.table = reassembly.NewTable(tcfg, i, n, func(c *reassembly.Conn) {
-			// The workers classify, build records and fill the cache
-			// (which has its own lock) in parallel; the sink goroutine
-			// alone calls sink.
-			ifacesMu.Lock()
-			name := ""
-			if int(c.Interface) < len(ifaces) {
-				name = ifaces[c.Interface]
-			}
-			ifacesMu.Unlock()
-			rec := &w.out.recs[w.out.n]
-			record.Finish(rec, c, cls, name, opts.Fleet)
-			if opts.Cache != nil {
-				if opts.Cache.Add(rec, c.Trace) != nil {
-					c.Trace = nil // the cache holds its records now
+		pc := pipeline.Config{
+			Index: i, Total: n, Table: tcfg, Classifier: cls,
+			Cache: opts.Cache, Fleet: opts.Fleet,
+			Interface: func(c *reassembly.Conn) string {
+				ifacesMu.Lock()
+				defer ifacesMu.Unlock()
+				if int(c.Interface) < len(ifaces) {
+					return ifaces[c.Interface]
 				}
-			}
-			if w.out.n++; w.out.n == recordBatchSize {
-				sinks.in <- w.out
-				w.out = <-sinks.free
-			}
-		})
+				return ""
+			},
+			// The workers classify, build records, count and fill the
+			// cache (which has its own lock) in parallel; the sink
+			// goroutine alone calls sink.
+			Deliver: func(rec *record.Record) {
+				w.out.recs[w.out.n] = *rec
+				if w.out.n++; w.out.n == recordBatchSize {
+					sinks.in <- w.out
+					w.out = <-sinks.free
+				}
+			},
+		}
 		if tracing {
-			w.table.SetTrace(opts.Trace, quota)
-			w.table.SetChunkSupply(supply)
+			pc.Trace, pc.Quota = opts.Trace, quota
+		}
+		w.p = pipeline.New(pc)
+		if tracing {
+			w.p.Table().SetChunkSupply(supply)
 		}
 		w.cur = w.next()
 		workers[i] = w
@@ -338,13 +347,13 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 			defer wg.Done()
 			for b := range w.in {
 				for k := 0; k < b.n; k++ {
-					w.table.PacketWithHeaders(&b.pkts[k], b.hdr[k][:b.hdrLen[k]])
+					w.p.Segment(&b.pkts[k], b.hdr[k][:b.hdrLen[k]])
 				}
 				tick, flush := b.tick, b.flush
 				b.tick, b.flush = 0, false
 				w.done(b)
 				if tick != 0 {
-					w.table.Tick(tick)
+					w.p.Table().Tick(tick)
 				}
 				if flush {
 					w.out.flush = true
@@ -362,6 +371,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 	// A sender silent for seconds before a capture that ends with a UDP
 	// frame or an ARP request was silent that long on the wire.
 	var last int64
+	var nFrames uint64
 	var errs []error
 	nIfaces := 0 // len(ifaces), read without the lock by the reader that alone appends
 	for si, s := range sources {
@@ -408,7 +418,7 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 				}
 				break
 			}
-			st.Frames++
+			nFrames++
 			last = max(last, f.Timestamp)
 			gi := ifaceBase[si] + int(f.Interface)
 			if gi >= nIfaces {
@@ -459,32 +469,23 @@ func RunSources(ctx context.Context, sources []Input, opts Options, sink Sink) (
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.table.Flush(last)
+			w.p.Table().Flush(last)
 			if w.out.n > 0 {
 				sinks.in <- w.out
 			}
+			w.p.Publish(&metrics.Worker{})
 		}()
 	}
 	wg.Wait()
 	close(sinks.in)
 	<-sinkDone
-	for _, w := range workers {
-		ts := w.table.Stats
-		st.Table.Packets += ts.Packets
-		st.Table.Opened += ts.Opened
-		st.Table.Finalized += ts.Finalized
-		st.Table.ReusedPorts += ts.ReusedPorts
-		st.Table.Evicted += ts.Evicted
-		st.Table.VLANCopies += ts.VLANCopies
-		st.Table.Segments.Add(&ts.Segments)
-		st.Table.Trace.Traced += ts.Trace.Traced
-		st.Table.Trace.NotTracedQuota += ts.Trace.NotTracedQuota
-		st.Table.Trace.NotTracedACL += ts.Trace.NotTracedACL
-		st.Table.Trace.NotTracedOld += ts.Trace.NotTracedOld
-		st.Table.Trace.Records += ts.Trace.Records
-		st.Table.Trace.Overwritten += ts.Trace.Overwritten
+	st.Workers = make([]metrics.Worker, n)
+	st.Worker = metrics.Worker{Interface: "offline"}
+	for i, w := range workers {
+		st.Workers[i] = w.p.Published()
+		st.Worker.Add(&st.Workers[i])
 	}
-	st.Decode = dec.Stats
+	st.Frames, st.Decode = nFrames, dec.Stats
 	return st, errors.Join(errs...)
 }
 

@@ -121,6 +121,18 @@ type TableStats struct {
 	Segments SegmentStats
 }
 
+// Add adds o's counts to s.
+func (s *TableStats) Add(o *TableStats) {
+	s.Trace.Add(&o.Trace)
+	s.Packets += o.Packets
+	s.Opened += o.Opened
+	s.Finalized += o.Finalized
+	s.ReusedPorts += o.ReusedPorts
+	s.Evicted += o.Evicted
+	s.VLANCopies += o.VLANCopies
+	s.Segments.Add(&o.Segments)
+}
+
 // Sink receives each connection the table lets go of. The *Conn is only
 // valid during the call.
 type Sink func(c *Conn)

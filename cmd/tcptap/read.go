@@ -21,6 +21,7 @@ import (
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/offline"
+	"github.com/tcptap/tcptap/pipeline"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/record"
 )
@@ -320,24 +321,12 @@ func runRead(cmd *cobra.Command, args []string, f *readFlags) error {
 		recs, jw = nil, nil
 		sink = func(*record.Record) {}
 	}
-	var conns metrics.Counters
-	if f.metricsOut != "" {
-		inner := sink
-		sink = func(r *record.Record) { conns.Add(r, nil); inner(r) } // the sink runs in one goroutine at a time
-	}
 	bar := newProgressBar(errOut, f.progress)
 	opts.Progress = bar.update
 	st, runErr := offline.Run(ctx, args, opts, sink)
 	bar.done()
 	if f.metricsOut != "" {
-		snap := &metrics.Snapshot{
-			Workers:      []metrics.Worker{{Interface: "offline", Frames: st.Frames, Decode: st.Decode, Table: st.Table, Conns: conns}},
-			TraceEnabled: f.trace,
-			QuotaLimit:   quota.Limit(), QuotaUsed: quota.Used(), QuotaPeak: quota.Peak(),
-		}
-		if tc != nil {
-			snap.HasCache, snap.Cache, snap.CacheLen = true, tc.Stats(), tc.Len()
-		}
+		snap := pipeline.Snapshot([]metrics.Worker{st.Worker}, quota, tc, f.trace)
 		if err := metrics.WriteTextfile(f.metricsOut, snap, metrics.Options{Version: version}); err != nil {
 			return fmt.Errorf("--metrics-out: %w", err)
 		}

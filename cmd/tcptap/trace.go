@@ -87,7 +87,9 @@ func information(f *readFlags, st offline.Stats, q *flightrec.Quota, tc *cache.C
 		Filter:            f.acl.Strings(),
 	}
 	in.SetMemory(q)
-	in.AddTable(&st.Table, 0) // at the end of input no connection is held
+	for i := range st.Workers {
+		in.AddTable(&st.Workers[i].Table, st.Workers[i].Active)
+	}
 	if tc != nil {
 		in.SetCache(tc.Stats())
 	}

@@ -20,7 +20,7 @@ func newCaptureCollector(Options) collector {
 		freezes:   desc("capture_kernel_queue_freezes_total", "Times a TPACKET_V3 capture ring filled up (freeze_q_cnt).", "interface"),
 		linkDowns: desc("capture_link_downs_total", "Times the capture interface was found down.", "interface"),
 		workers:   desc("workers", "Capture workers (connection table shards).", "interface"),
-		queue:     desc("worker_queue_depth", "Batches of packets waiting for the workers (offline runs; live workers read their own ring and have no queue).", "interface"),
+		queue:     desc("worker_queue_depth", "Frames waiting for the interface's workers: those the kernel put in the capture rings that the workers have not read yet (a ring block shows once the kernel retires it), and tunnelled segments handed between workers that wait to be applied. 0 at the end of an offline run.", "interface"),
 	}
 }
 

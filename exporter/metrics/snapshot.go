@@ -25,8 +25,9 @@ type Worker struct {
 	// for sources that have none (capture files).
 	Kernel    capture.LiveStats
 	HasKernel bool
-	// QueueDepth is the batches waiting for the worker (offline); live
-	// workers read their own ring and have no queue.
+	// QueueDepth is the frames waiting for the worker: in its capture
+	// ring (capture.LiveSource.Backlog) and handed over by other workers
+	// (live); none once an offline run has ended.
 	QueueDepth int
 	Conns      Counters
 	// Opens are counted live, as the handshake segments are seen (the
@@ -65,4 +66,31 @@ type ReshardStats struct {
 	Received uint64 // taken from this worker's inbox
 	Full     uint64 // the owner's inbox was full: kept here instead (the connection may be split)
 	Early    uint64 // let go before the reorder delay because the reorder heap was full
+}
+
+// Add adds o's counters to w (the interface stays w's): the sum of several
+// workers, as an offline run reports them.
+func (w *Worker) Add(o *Worker) {
+	w.Frames += o.Frames
+	w.Decode.Add(&o.Decode)
+	w.Table.Add(&o.Table)
+	w.Active += o.Active
+	if o.HasKernel {
+		w.HasKernel = true
+		w.Kernel.Packets += o.Kernel.Packets
+		w.Kernel.Drops += o.Kernel.Drops
+		w.Kernel.QueueFreezes += o.Kernel.QueueFreezes
+		w.Kernel.LinkDowns += o.Kernel.LinkDowns
+	}
+	w.QueueDepth += o.QueueDepth
+	w.Conns.Merge(&o.Conns)
+	w.Opens.Active += o.Opens.Active
+	w.Opens.Passive += o.Opens.Passive
+	for i := range w.AtRisk {
+		w.AtRisk[i] += o.AtRisk[i]
+	}
+	w.Reshard.Sent += o.Reshard.Sent
+	w.Reshard.Received += o.Reshard.Received
+	w.Reshard.Full += o.Reshard.Full
+	w.Reshard.Early += o.Reshard.Early
 }

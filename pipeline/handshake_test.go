@@ -1,4 +1,4 @@
-package daemon
+package pipeline
 
 import (
 	"net/netip"
@@ -57,9 +57,8 @@ func TestHandshakeOpens(t *testing.T) {
 	if len(h.awaiting) != 0 {
 		t.Errorf("ended connection still awaiting")
 	}
-	d := &Daemon{workers: []*worker{{opens: h}}}
 	want := []netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:443"), netip.MustParseAddrPort("[fd00::2]:22")}
-	if got := d.Listeners(); !slices.Equal(got, want) {
+	if got := Listeners([]*Worker{{opens: h}}); !slices.Equal(got, want) {
 		t.Errorf("listeners %v, want %v", got, want)
 	}
 }

@@ -1,4 +1,4 @@
-package daemon
+package pipeline
 
 import (
 	"net/netip"
@@ -181,12 +181,12 @@ func (s *listenerSet) mergeInto(last map[netip.AddrPort]int64) {
 	}
 }
 
-// Listeners returns the local-side endpoints seen answering a SYN with a
-// SYN-ACK (the listening sockets a tap can infer), sorted, at most
-// MaxListeners: the most recently seen when there are more.
-func (d *Daemon) Listeners() []netip.AddrPort {
+// Listeners returns the local-side endpoints the workers saw answering a
+// SYN with a SYN-ACK (the listening sockets a tap can infer), sorted, at
+// most MaxListeners: the most recently seen when there are more.
+func Listeners(workers []*Worker) []netip.AddrPort {
 	last := map[netip.AddrPort]int64{}
-	for _, w := range d.workers {
+	for _, w := range workers {
 		w.opens.listeners.mergeInto(last)
 	}
 	out := make([]netip.AddrPort, 0, len(last))

@@ -1,4 +1,4 @@
-package daemon
+package pipeline
 
 import (
 	"net/netip"
@@ -7,25 +7,23 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/capture"
+	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/reassembly"
 )
 
-// tableOf returns a one-worker daemon (not running) whose table holds n
-// open connections (handshakes only), and the worker.
-func tableOf(tb testing.TB, n int) *worker {
+// tableOf returns a worker whose table holds n open connections
+// (handshakes only).
+func tableOf(tb testing.TB, n int) *Worker {
 	tb.Helper()
-	d, err := New(Options{Interfaces: []string{"none"}, Workers: 1,
-		Open: func(string, int, int) (Source, error) { return &capture.Replay{}, nil }})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w := d.workers[0]
+	w := New(Config{Index: 0, Total: 1, Table: reassembly.DefaultConfig(), Classifier: classifier.New(classifier.Config{}),
+		Interface: func(*reassembly.Conn) string { return "test0" }})
 	now := time.Now().UnixNano()
 	sa, fam := capture.AddrFrom(netip.MustParseAddr("10.1.0.1"))
 	for i := 0; i < n; i++ {
 		da, _ := capture.AddrFrom(netip.AddrFrom4([4]byte{10, 2, byte(i >> 16), byte(i >> 8)}))
 		p := capture.Packet{Timestamp: now, Src: sa, Dst: da, SrcPort: uint16(1024 + i%60000), DstPort: uint16(80 + i%251),
 			Family: fam, Seq: uint32(i), Flags: capture.FlagSYN, Window: 1000, Options: capture.TCPOptions{WScale: -1}}
-		w.table.Packet(&p)
+		w.Segment(&p, nil)
 	}
 	if w.table.Len() != n {
 		tb.Fatalf("%d connections in the table, want %d", w.table.Len(), n)
@@ -50,7 +48,7 @@ func TestOpenPageHold(t *testing.T) {
 	last := int64(-1)
 	for {
 		start := time.Now()
-		pg := w.workerPage(q, time.Now().UnixNano())
+		pg := w.OpenPage(q, time.Now().UnixNano())
 		d := time.Since(start)
 		worst, total, pages = max(worst, d), total+d, pages+1
 		holds = append(holds, d)
@@ -82,6 +80,6 @@ func BenchmarkOpenPage(b *testing.B) {
 	now := time.Now().UnixNano()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		w.workerPage(OpenQuery{From: uint64(i%50) * 1000, Limit: MaxOpenPage}, now)
+		w.OpenPage(OpenQuery{From: uint64(i%50) * 1000, Limit: MaxOpenPage}, now)
 	}
 }
