@@ -42,3 +42,11 @@ func (e *FormatError) Error() string {
 }
 
 func (e *FormatError) Unwrap() error { return e.Err }
+
+// Add adds o's counts to s: the sockets of one interface summed.
+func (s *LiveStats) Add(o *LiveStats) {
+	s.Packets += o.Packets
+	s.Drops += o.Drops
+	s.QueueFreezes += o.QueueFreezes
+	s.LinkDowns += o.LinkDowns
+}

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+
+	"github.com/tcptap/tcptap/flightrec"
 )
 
 // Key describes one configuration key: its name, the one-line help of its
@@ -208,7 +210,7 @@ var keyDocs = map[string]keyDoc{
 		help: "trace only connections whose handshake is seen after tracing was enabled",
 	},
 	"trace.max_packet_number": {
-		help: "packet records kept per traced connection, 1 to 1048576; newer ones overwrite the oldest",
+		help: fmt.Sprintf("packet records kept per traced connection, 1 to %d; newer ones overwrite the oldest", flightrec.MaxPacketNumberLimit),
 	},
 	"trace.memory_quota": {
 		help: "memory for recorded connections and packets, such as 100MiB or 1GiB",

@@ -45,10 +45,7 @@ func captureRows(s *metrics.Snapshot) []*captureRow {
 		c.decode.Add(&w.Decode)
 		if w.HasKernel {
 			c.hasKernel = true
-			c.kernel.Packets += w.Kernel.Packets
-			c.kernel.Drops += w.Kernel.Drops
-			c.kernel.QueueFreezes += w.Kernel.QueueFreezes
-			c.kernel.LinkDowns += w.Kernel.LinkDowns
+			c.kernel.Add(&w.Kernel)
 		}
 	}
 	return rows

@@ -77,10 +77,7 @@ func (w *Worker) Add(o *Worker) {
 	w.Active += o.Active
 	if o.HasKernel {
 		w.HasKernel = true
-		w.Kernel.Packets += o.Kernel.Packets
-		w.Kernel.Drops += o.Kernel.Drops
-		w.Kernel.QueueFreezes += o.Kernel.QueueFreezes
-		w.Kernel.LinkDowns += o.Kernel.LinkDowns
+		w.Kernel.Add(&o.Kernel)
 	}
 	w.QueueDepth += o.QueueDepth
 	w.Conns.Merge(&o.Conns)
