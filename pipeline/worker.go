@@ -8,9 +8,11 @@
 // metrics.Worker, read by a Prometheus scrape, the SNMP agent or the end of
 // an offline run alike.
 //
-// The drivers differ only in where segments come from: offline/ decodes
-// capture files in one reader goroutine and hands batches to its workers;
-// daemon/ has each worker read its own AF_PACKET socket.
+// The drivers differ only in where segments come from, so decoding stays
+// with them: offline/ decodes capture files once, in one reader goroutine,
+// to shard the packets by flow and hand batches to its workers; daemon/
+// has each worker read and decode its own AF_PACKET socket, which the
+// kernel's fanout already shards.
 // docs/architecture.md follows one packet through both.
 package pipeline
 
