@@ -33,7 +33,7 @@ import (
 // it is deleted. Design rows are deliberate differences.
 var tsharkKnown = []struct{ file, stream, field, reason string }{
 	// The sanitised (TraceWrangler) Linux SLL capture with corrupt headers.
-	{"gopacket__layers__testdata__linux_sll_oversized_addr.pcapng", "10.209.8.148:21999<->192.168.145.147:51218", "packets", "design: frame 87's TCP header claims 32 bytes but the frame holds 20; tshark still counts it ('Short segment', malformed), tcptap skips malformed segments (DESIGN §6)"},
+	{"gopacket__layers__testdata__linux_sll_oversized_addr.pcapng", "10.209.8.148:21999<->192.168.145.147:51218", "packets", "design: frame 87's TCP header claims 32 bytes but the frame holds 20; tshark still counts it ('Short segment', malformed), tcptap skips a segment whose header is longer than its IP datagram says (capture/tcp.go, decodeTCP: counted in tcptap_decode_errors_total)"},
 	{"gopacket__layers__testdata__linux_sll_oversized_addr.pcapng", "10.209.8.148:21999<->192.168.145.147:51218", "split", "design: tcptap ends the connection at a RST and, after the 5 s close linger, starts a new mid-stream connection for later segments (3 records); tshark keeps one stream"},
 	{"gopacket__layers__testdata__linux_sll_oversized_addr.pcapng", "10.209.8.148:21999<->192.168.145.147:51218", "analysis", "design: follows the split (each tcptap record starts its sequence analysis afresh) and the corrupt lengths, sequence and flag fields of this fuzzed capture"},
 
