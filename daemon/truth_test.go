@@ -220,12 +220,24 @@ func TestLiveTruth(t *testing.T) {
 	pcap := dump.Stop()
 
 	offlineRecs := map[connKey][]record.Record{}
-	if _, err := offline.Run(ctx, []string{pcap}, offline.Options{Workers: 1}, func(r *record.Record) {
+	st, err := offline.Run(ctx, []string{pcap}, offline.Options{Workers: 1}, func(r *record.Record) {
 		k := connKey{r.Client, r.Server}
 		offlineRecs[k] = append(offlineRecs[k], *r)
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatalf("tcptap read %s: %v", pcap, err)
 	}
+	// The same pipeline worker counted the same segments live and from
+	// the capture: the opens and every per-segment counter agree.
+	var liveSum metrics.Worker
+	for _, w := range ld.Stats() {
+		liveSum.Add(&w)
+	}
+	if liveSum.Opens != st.Opens || liveSum.Table.Segments != st.Table.Segments {
+		t.Errorf("live and offline counters differ:\nlive    opens %+v segments %+v\noffline opens %+v segments %+v",
+			liveSum.Opens, liveSum.Table.Segments, st.Opens, st.Table.Segments)
+	}
+	t.Logf("live and offline: %d active opens, %d segments each", st.Opens.Active, st.Table.Packets)
 	live := cachedByKey(ld.Cache())
 	for _, e := range exps {
 		k := connKey{e.Client, e.Server}
