@@ -115,7 +115,6 @@ type worker struct {
 	src   Source
 	dec   *capture.Decoder
 	p     *pipeline.Worker
-	table *reassembly.Table // p's
 	gen   uint64
 	hdr   [flightrec.MaxHeaderBytes]byte
 
@@ -201,7 +200,6 @@ func New(opts Options) (*Daemon, error) {
 				DeadCheck:  true,
 				Deliver:    opts.OnClose,
 			})
-			w.table = w.p.Table()
 			d.workers = append(d.workers, w)
 			peers = append(peers, w)
 		}
@@ -230,7 +228,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	supply := flightrec.NewChunkSupply()
 	defer supply.Stop()
 	for _, w := range d.workers {
-		w.table.SetChunkSupply(supply)
+		w.p.Table().SetChunkSupply(supply)
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(d.workers))
@@ -338,7 +336,7 @@ func (w *worker) run(ctx context.Context) error {
 			continue
 		}
 		var hdr []byte
-		if w.table.Trace().Enabled {
+		if w.p.Table().Trace().Enabled {
 			hdr = w.hdr[:copy(w.hdr[:], p.HeaderBytes(f.Data, flightrec.MaxHeaderBytes))]
 		}
 		w.segment(&p, hdr)
@@ -365,7 +363,7 @@ func (w *worker) segment(p *capture.Packet, hdr []byte) {
 // sync ages the table as of now, answers waiting queries, applies a
 // changed trace configuration and publishes counters.
 func (w *worker) sync(frames uint64, now int64) {
-	w.table.Tick(w.clock(now)) // a busy link gets no poll timeouts
+	w.p.Table().Tick(w.clock(now)) // a busy link gets no poll timeouts
 	// Before the queries are taken: a wake or ask that comes later is
 	// for a query this sync may miss.
 	w.asked.Store(false)
@@ -382,7 +380,7 @@ func (w *worker) sync(frames uint64, now int64) {
 	}
 	if g := w.d.gen.Load(); g != w.gen {
 		w.d.mu.Lock()
-		w.table.SetTrace(w.d.trace, w.d.quota)
+		w.p.Table().SetTrace(w.d.trace, w.d.quota)
 		w.gen = g
 		w.d.mu.Unlock()
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -56,15 +55,7 @@ func TestQueryLatency(t *testing.T) {
 	}
 	lab := newLoadLab(t)
 	pcap := filepath.Join(t.TempDir(), "latency.pcap")
-	f, err := os.Create(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = synth.Generate(f, synth.Config{Connections: 20_000, Packets: 600_000, Seed: 2, Payload: synth.PayloadSmall})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if _, err := synth.WriteFile(pcap, synth.Config{Connections: 20_000, Packets: 600_000, Seed: 2, Payload: synth.PayloadSmall}); err != nil {
 		t.Fatal(err)
 	}
 

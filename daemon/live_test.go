@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/tcptap/tcptap/flightrec"
+	"github.com/tcptap/tcptap/internal/livelab"
 	"github.com/tcptap/tcptap/internal/oracle"
 
 	"go.yaml.in/yaml/v3"
@@ -66,24 +67,7 @@ func startLive(t testing.TB, tap *netlab.Namespace, iface string, workers int, o
 	opts.Workers = workers
 	// Fanout group IDs are per network namespace: any ID is free in a
 	// lab's own tap namespace.
-	group := uint16(os.Getpid()) | 1
-	opts.Open = func(iface string, _, n int) (daemon.Source, error) {
-		lc := live
-		lc.Interface = iface
-		if n > 1 {
-			lc.FanoutGroup = group
-		}
-		var src *capture.LiveSource
-		err := tap.Do(func() error {
-			var err error
-			src, err = capture.OpenLive(lc)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		return src, nil
-	}
+	opts.Open = livelab.Open(tap, live, uint16(os.Getpid())|1)
 	d, err := daemon.New(opts)
 	if err != nil {
 		t.Fatalf("daemon.New on %s in %s: %v", iface, tap, err)

@@ -105,14 +105,7 @@ func TestLoadReplay(t *testing.T) {
 
 	start := time.Now()
 	pcap := filepath.Join(t.TempDir(), "load.pcap")
-	f, err := os.Create(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := synth.Generate(f, synth.Config{Connections: loadConns, Packets: packets, Seed: 1, Payload: synth.PayloadSmall})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	st, err := synth.WriteFile(pcap, synth.Config{Connections: loadConns, Packets: packets, Seed: 1, Payload: synth.PayloadSmall})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,27 +15,14 @@ import (
 	"github.com/tcptap/tcptap/cache"
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/flightrec"
+	"github.com/tcptap/tcptap/internal/peers"
 )
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// lines returns the JSON log lines whose msg is msg.
-func (s *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
+// logLines returns the JSON log lines of logs whose msg is msg.
+func logLines(t *testing.T, logs *peers.Output, msg string) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -55,7 +42,7 @@ func (s *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 // kernel gives them (SO_PEERCRED); a refused one logs why; displays log
 // nothing.
 func TestControlAudit(t *testing.T) {
-	var logs syncBuffer
+	var logs peers.Output
 	_, sock := startReplay(t, Options{
 		Trace:     flightrec.Config{Enabled: true},
 		CacheMode: cache.All,
@@ -71,7 +58,7 @@ func TestControlAudit(t *testing.T) {
 	} {
 		Call(sock, &req)
 	}
-	ok := logs.lines(t, "operator action")
+	ok := logLines(t, &logs, "operator action")
 	if len(ok) != 4 {
 		t.Fatalf("%d audit lines, want 4 (disable, filter, enable, reset): %v", len(ok), ok)
 	}
@@ -90,7 +77,7 @@ func TestControlAudit(t *testing.T) {
 			t.Errorf("line %d: via %v uid %v pid %v, want control, uid %d, pid %d", i, l["via"], l["uid"], l["pid"], os.Getuid(), os.Getpid())
 		}
 	}
-	failed := logs.lines(t, "operator action failed")
+	failed := logLines(t, &logs, "operator action failed")
 	if len(failed) != 1 || failed[0]["action"] != "trace max-packet-number" || !strings.Contains(failed[0]["err"].(string), "tracing is enabled") {
 		t.Errorf("failed lines: %v", failed)
 	}
@@ -117,7 +104,7 @@ func TestCacheConnectionIP(t *testing.T) {
 
 // A reload applies the file's trace settings within the vendor's rules.
 func TestApplyTrace(t *testing.T) {
-	var logs syncBuffer
+	var logs peers.Output
 	d, _ := startReplay(t, Options{
 		Trace:     flightrec.Config{Enabled: true, MaxPacketNumber: 100},
 		CacheMode: cache.AbnormalClose,
@@ -150,14 +137,14 @@ func TestApplyTrace(t *testing.T) {
 		t.Errorf("settings %+v", s)
 	}
 	// The same file again changes nothing and logs no action.
-	n := len(logs.lines(t, "operator action"))
+	n := len(logLines(t, &logs, "operator action"))
 	if changed, _ := d.ApplyTrace(want, who); changed != "nothing" {
 		t.Errorf("changed %q", changed)
 	}
-	if len(logs.lines(t, "operator action")) != n {
+	if len(logLines(t, &logs, "operator action")) != n {
 		t.Error("an unchanged reload logged an operator action")
 	}
-	if w := logs.lines(t, "operator action"); len(w) == 0 || w[0]["via"] != "signal" {
+	if w := logLines(t, &logs, "operator action"); len(w) == 0 || w[0]["via"] != "signal" {
 		t.Errorf("reload audit lines: %v", w)
 	}
 }
@@ -208,7 +195,7 @@ func (s *droppingSource) Stats() (capture.LiveStats, error) {
 // Kernel drops are logged at most once per interval, with the drops and
 // freezes of that interval; none while nothing drops.
 func TestLogDrops(t *testing.T) {
-	var logs syncBuffer
+	var logs peers.Output
 	src := &droppingSource{}
 	d, err := New(Options{Interfaces: []string{"eth9"}, Workers: 1, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 		Open: func(string, int, int) (Source, error) { return src, nil }})
@@ -223,7 +210,7 @@ func TestLogDrops(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	cancel()
 	wg.Wait()
-	lines := logs.lines(t, "capture: kernel dropped packets (raise capture.ring_size or capture.workers)")
+	lines := logLines(t, &logs, "capture: kernel dropped packets (raise capture.ring_size or capture.workers)")
 	// The worker publishes every 20-50 ms, so every interval has drops:
 	// 3 intervals in 1.1 s, at most 3 lines.
 	if len(lines) < 2 || len(lines) > 3 {

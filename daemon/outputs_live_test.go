@@ -163,14 +163,9 @@ func TestLiveFileOutputCrash(t *testing.T) {
 	}
 	waitLinkUp(t, lab.Tap, rx)
 	pcap := filepath.Join(t.TempDir(), "mix.pcap")
-	f, err := os.Create(pcap)
-	if err != nil {
+	if _, err := synth.WriteFile(pcap, synth.Config{Connections: 20000, Packets: 400000, Seed: 5}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := synth.Generate(f, synth.Config{Connections: 20000, Packets: 400000, Seed: 5}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "control.sock")
 	path := filepath.Join(dir, "records.json")

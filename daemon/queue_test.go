@@ -4,7 +4,6 @@ package daemon_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -28,14 +27,7 @@ func TestLiveQueueDepth(t *testing.T) {
 	netlab.Require(t)
 	lab := newLoadLab(t)
 	pcap := filepath.Join(t.TempDir(), "queue.pcap")
-	f, err := os.Create(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := synth.Generate(f, synth.Config{Connections: 10, Packets: 300, Seed: 3, Payload: synth.PayloadSmall})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	st, err := synth.WriteFile(pcap, synth.Config{Connections: 10, Packets: 300, Seed: 3, Payload: synth.PayloadSmall})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ func (w *worker) releaseOldest() {
 	q.free = append(q.free, slot)
 	h := &q.slots[slot]
 	var hdr []byte
-	if w.table.Trace().Enabled {
+	if w.p.Table().Trace().Enabled {
 		hdr = h.hdr[:h.hdrLen]
 	}
 	w.segment(&h.p, hdr)

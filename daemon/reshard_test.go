@@ -24,7 +24,6 @@ func reshardWorkers(n int) []*worker {
 			inbox: make(chan handoff, handoffQueue), dec: capture.NewDecoder(capture.DecoderConfig{})}
 		w.p = pipeline.New(pipeline.Config{Index: i, Total: n, Table: reassembly.DefaultConfig(), Classifier: classifier.New(classifier.Config{}),
 			Interface: func(*reassembly.Conn) string { return "test0" }})
-		w.table = w.p.Table()
 		ws = append(ws, w)
 	}
 	for _, w := range ws {
@@ -60,10 +59,10 @@ func TestReshardOrder(t *testing.T) {
 	other.handOff(&syn, nil)    // later, through the inbox
 	owner.drainInbox()
 	owner.releaseHeld(0)
-	if other.table.Len() != 0 || owner.table.Len() != 1 {
-		t.Fatalf("connections: owner %d, other %d", owner.table.Len(), other.table.Len())
+	if other.p.Table().Len() != 0 || owner.p.Table().Len() != 1 {
+		t.Fatalf("connections: owner %d, other %d", owner.p.Table().Len(), other.p.Table().Len())
 	}
-	owner.table.EachOpen(func(c *reassembly.Conn) bool {
+	owner.p.Table().EachOpen(func(c *reassembly.Conn) bool {
 		if c.Midstream || c.Ends[reassembly.Client].SYNs != 1 || c.Ends[reassembly.Server].SYNACKs != 1 {
 			t.Errorf("the SYN did not come first: midstream %v, %+v", c.Midstream, c.Ends)
 		}

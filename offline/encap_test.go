@@ -97,12 +97,7 @@ func TestEncapsulationOracle(t *testing.T) {
 			all.Add(tally)
 			streams += len(want.Streams)
 			records += len(recs)
-			for _, g := range groups {
-				if !g.Paired() {
-					diffs = append(diffs, oracle.Diff{Stream: "*", Tuple: g.Tuple, Field: "split",
-						Tshark: uint64(len(g.Streams)), Tcptap: uint64(len(g.Records))})
-				}
-			}
+			diffs = append(diffs, oracle.SplitDiffs(groups)...)
 			for _, d := range diffs {
 				if reason, ok := encapExplain(f.name, d, used); ok {
 					t.Logf("known: %s (%s)", tsharkDiffString(d), reason)

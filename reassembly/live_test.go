@@ -94,21 +94,7 @@ func readPackets(t *testing.T, r io.Reader) []capture.Packet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := capture.NewDecoder(capture.DecoderConfig{})
-	var out []capture.Packet
-	for {
-		f, err := src.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var p capture.Packet
-		if dec.Decode(&f, &p) {
-			out = append(out, p)
-		}
-	}
+	return decodeAll(t, src)
 }
 
 func readFile(t *testing.T, name string) []capture.Packet {
@@ -118,6 +104,12 @@ func readFile(t *testing.T, name string) []capture.Packet {
 		t.Fatal(err)
 	}
 	defer src.Close()
+	return decodeAll(t, src)
+}
+
+// decodeAll returns the TCP segments of src.
+func decodeAll(t *testing.T, src capture.Source) []capture.Packet {
+	t.Helper()
 	dec := capture.NewDecoder(capture.DecoderConfig{})
 	var out []capture.Packet
 	for {

@@ -1,7 +1,6 @@
 package snmp
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -30,24 +29,10 @@ import (
 	"github.com/tcptap/tcptap/record"
 )
 
-// lockedBuffer collects a child process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // startTrapd runs snmptrapd on a free loopback port, printing each
 // notification on one line: "TRAP " and its varbinds, tab-separated,
 // octet strings in hex. It returns the address and the output.
-func startTrapd(t *testing.T) (string, *lockedBuffer) {
+func startTrapd(t *testing.T) (string, *peers.Output) {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -63,7 +48,7 @@ func startTrapd(t *testing.T) (string, *lockedBuffer) {
 	cmd := exec.Command("snmptrapd", "-f", "-Lo", "-n", "-On", "-Ox", "-C", "-c", conf, "-F", "TRAP %v\n",
 		"-p", filepath.Join(dir, "pid"), "-M", "/nonexistent", "-m", "", "udp:"+addr)
 	cmd.Env = append(os.Environ(), "SNMPCONFPATH="+dir, "MIBS=")
-	out := &lockedBuffer{}
+	out := &peers.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package snmp
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"net"
@@ -11,13 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/tcptap/tcptap/classifier"
+	"github.com/tcptap/tcptap/internal/peers"
 	"github.com/tcptap/tcptap/record"
 )
 
@@ -101,23 +100,10 @@ func TestNotifierRateLimit(t *testing.T) {
 	}
 }
 
-// syncBuffer is snmptrapd's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // snmptrapd runs net-snmp's snmptrapd on a port of 127.0.0.1 with the
 // configuration conf (its output: everything received, numeric OIDs);
 // wait waits up to 5 s for its output to satisfy ok.
-func snmptrapd(t *testing.T, conf string) (addr string, out *syncBuffer, wait func(what string, ok func(string) bool)) {
+func snmptrapd(t *testing.T, conf string) (addr string, out *peers.Output, wait func(what string, ok func(string) bool)) {
 	t.Helper()
 	needTool(t, "snmptrapd", "snmptrapd")
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -134,7 +120,7 @@ func snmptrapd(t *testing.T, conf string) (addr string, out *syncBuffer, wait fu
 	cmd := exec.Command("snmptrapd", "-f", "-Lo", "-n", "-On", "-C", "-c", path, "--disableAuthorization=yes",
 		"-p", filepath.Join(dir, "pid"), "-M", "/nonexistent", "-m", "", "udp:127.0.0.1:"+strconv.Itoa(port))
 	cmd.Env = append(os.Environ(), "SNMPCONFPATH="+dir, "MIBS=", "SNMP_PERSISTENT_DIR="+dir)
-	out = &syncBuffer{}
+	out = &peers.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

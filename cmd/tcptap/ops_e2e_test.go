@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,22 +21,8 @@ import (
 	"github.com/tcptap/tcptap/internal/peers"
 )
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // logLines returns the daemon's JSON log lines whose msg is msg.
-func logLines(t *testing.T, log *lockedBuffer, msg string) []map[string]any {
+func logLines(t *testing.T, log *peers.Output, msg string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(log.String(), "\n") {
@@ -57,7 +41,7 @@ func logLines(t *testing.T, log *lockedBuffer, msg string) []map[string]any {
 }
 
 // waitLog waits up to 10 s for n log lines with msg.
-func waitLog(t *testing.T, log *lockedBuffer, msg string, n int) []map[string]any {
+func waitLog(t *testing.T, log *peers.Output, msg string, n int) []map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -75,11 +59,11 @@ func waitLog(t *testing.T, log *lockedBuffer, msg string, n int) []map[string]an
 // startSensor runs the real binary's tcptap run with cfgFile in namespace
 // ns until the test ends; its log collects standard output and error, and
 // exited receives its exit (put it back after reading it).
-func startSensor(t *testing.T, ns *netlab.Namespace, bin, cfgFile string) (cmd *exec.Cmd, log *lockedBuffer, exited chan error) {
+func startSensor(t *testing.T, ns *netlab.Namespace, bin, cfgFile string) (cmd *exec.Cmd, log *peers.Output, exited chan error) {
 	t.Helper()
 	cmd = exec.Command("ip", "netns", "exec", ns.Name, bin, "run", "--config", cfgFile)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	log = new(lockedBuffer)
+	log = new(peers.Output)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

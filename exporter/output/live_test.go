@@ -20,6 +20,7 @@ import (
 	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/daemon"
 	. "github.com/tcptap/tcptap/exporter/output"
+	"github.com/tcptap/tcptap/internal/livelab"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/synth"
 	"github.com/tcptap/tcptap/reassembly"
@@ -200,14 +201,7 @@ func replayLab(t testing.TB) (*netlab.Lab, string, synth.Stats) {
 		return err == nil && strings.Contains(out, "LOWER_UP")
 	})
 	pcap := filepath.Join(t.TempDir(), "mix.pcap")
-	f, err := os.Create(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := synth.Generate(f, synth.Config{Connections: conns, Packets: packets, Seed: 3, Payload: synth.PayloadSmall})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	st, err := synth.WriteFile(pcap, synth.Config{Connections: conns, Packets: packets, Seed: 3, Payload: synth.PayloadSmall})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,19 +211,7 @@ func replayLab(t testing.TB) (*netlab.Lab, string, synth.Stats) {
 // liveOpen opens the daemon's capture sockets on liveRx in the lab's tap
 // namespace.
 func liveOpen(lab *netlab.Lab) daemon.OpenFunc {
-	return func(iface string, _, n int) (daemon.Source, error) {
-		lc := capture.LiveConfig{Interface: iface, Promiscuous: true}
-		if n > 1 {
-			lc.FanoutGroup = uint16(os.Getpid()) | liveFanout
-		}
-		var src *capture.LiveSource
-		err := lab.Tap.Do(func() error {
-			var err error
-			src, err = capture.OpenLive(lc)
-			return err
-		})
-		return src, err
-	}
+	return livelab.Open(lab.Tap, capture.LiveConfig{Promiscuous: true}, uint16(os.Getpid())|liveFanout)
 }
 
 // replay sends the capture at rate packets/s and checks tcpreplay sent it

@@ -1,31 +1,13 @@
 package output
 
 import (
-	"bytes"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tcptap/tcptap/internal/peers"
 )
-
-// lockedBuffer is a bytes.Buffer safe to read while the output writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // Standard output gets JSON Lines, abnormal closes only with
 // output.records abnormal.
@@ -35,7 +17,7 @@ func TestStdoutAbnormalOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf lockedBuffer
+	var buf peers.Output
 	s.outs[0].s.(*stdout).w = &buf
 	var want strings.Builder
 	abnormal := 0

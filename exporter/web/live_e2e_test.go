@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +25,9 @@ import (
 	"github.com/tcptap/tcptap/daemon"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/exporter/web"
+	"github.com/tcptap/tcptap/internal/livelab"
 	"github.com/tcptap/tcptap/internal/netlab"
+	"github.com/tcptap/tcptap/internal/peers"
 	"github.com/tcptap/tcptap/internal/scenarios"
 	"github.com/tcptap/tcptap/reassembly"
 )
@@ -79,23 +80,8 @@ func TestPrometheusLiveEndToEnd(t *testing.T) {
 	d, err := daemon.New(daemon.Options{
 		Interfaces: []string{netlab.ClientPort},
 		Workers:    2,
-		Open: func(iface string, _, n int) (daemon.Source, error) {
-			lc := capture.LiveConfig{Interface: iface, Promiscuous: true}
-			if n > 1 {
-				lc.FanoutGroup = uint16(os.Getpid()) | 1 // fanout IDs are per namespace
-			}
-			var src *capture.LiveSource
-			err := tap.Do(func() error {
-				var err error
-				src, err = capture.OpenLive(lc)
-				return err
-			})
-			if err != nil {
-				return nil, err
-			}
-			return src, nil
-		},
-		Table: reassembly.Config{IdleTimeout: liveIdle, CloseLinger: 200 * time.Millisecond},
+		Open:       livelab.Open(tap, capture.LiveConfig{Promiscuous: true}, uint16(os.Getpid())|1),
+		Table:      reassembly.Config{IdleTimeout: liveIdle, CloseLinger: 200 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatalf("daemon.New on %s in %s: %v", netlab.ClientPort, tap, err)
@@ -230,7 +216,7 @@ func startPrometheus(t *testing.T, bin string, ns *netlab.Namespace, target stri
 		"--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--log.level=warn")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	logs := &syncBuffer{}
+	logs := &peers.Output{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -345,23 +331,4 @@ func closedCounts(d *daemon.Daemon) string {
 		fmt.Fprintf(&b, "%s=%d ", k, sum[k])
 	}
 	return b.String()
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output copiers and a
-// reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tcptap/tcptap/daemon"
 	"github.com/tcptap/tcptap/exporter/metrics"
 	"github.com/tcptap/tcptap/exporter/web"
+	"github.com/tcptap/tcptap/internal/livelab"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/reassembly"
 	"github.com/tcptap/tcptap/snmp"
@@ -73,18 +74,7 @@ func TestLiveRatesWhileOpen(t *testing.T) {
 	d, err := daemon.New(daemon.Options{
 		Interfaces: []string{netlab.ClientPort},
 		Workers:    1,
-		Open: func(iface string, _, _ int) (daemon.Source, error) {
-			var src *capture.LiveSource
-			err := tap.Do(func() error {
-				var err error
-				src, err = capture.OpenLive(capture.LiveConfig{Interface: iface, Promiscuous: true})
-				return err
-			})
-			if err != nil {
-				return nil, err
-			}
-			return src, nil
-		},
+		Open:       livelab.Open(tap, capture.LiveConfig{Promiscuous: true}, 0),
 		Classifier: classifier.Config{LocalNets: []netip.Prefix{netip.PrefixFrom(lab.Server.Addr("tcp4"), 32)}},
 		Table:      reassembly.Config{CloseLinger: 200 * time.Millisecond},
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/tcptap/tcptap/exporter/web"
 	"github.com/tcptap/tcptap/flightrec"
 	"github.com/tcptap/tcptap/internal/browser"
+	"github.com/tcptap/tcptap/internal/livelab"
 	"github.com/tcptap/tcptap/internal/netlab"
 	"github.com/tcptap/tcptap/internal/scenarios"
 	"github.com/tcptap/tcptap/reassembly"
@@ -48,17 +49,9 @@ func TestUILiveInBrowser(t *testing.T) {
 	d, err := daemon.New(daemon.Options{
 		Interfaces: []string{netlab.ClientPort},
 		Workers:    1,
-		Open: func(iface string, _, _ int) (daemon.Source, error) {
-			var src *capture.LiveSource
-			err := tap.Do(func() error {
-				var err error
-				src, err = capture.OpenLive(capture.LiveConfig{Interface: iface, Promiscuous: true})
-				return err
-			})
-			return src, err
-		},
-		Table: reassembly.Config{IdleTimeout: liveIdle, CloseLinger: 200 * time.Millisecond},
-		Trace: flightrec.Config{Enabled: true},
+		Open:       livelab.Open(tap, capture.LiveConfig{Promiscuous: true}, 0),
+		Table:      reassembly.Config{IdleTimeout: liveIdle, CloseLinger: 200 * time.Millisecond},
+		Trace:      flightrec.Config{Enabled: true},
 	})
 	if err != nil {
 		t.Fatal(err)

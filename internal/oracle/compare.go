@@ -252,6 +252,20 @@ func Compare(groups []*Group) ([]Diff, *Tally) {
 	return diffs, tally
 }
 
+// SplitDiffs returns a "split" difference for every group whose streams
+// and records do not pair one to one: the 4-tuples tshark and tcptap
+// divide into different numbers of connections.
+func SplitDiffs(groups []*Group) []Diff {
+	var diffs []Diff
+	for _, g := range groups {
+		if !g.Paired() {
+			diffs = append(diffs, Diff{Stream: "*", Tuple: g.Tuple, Field: "split",
+				Tshark: uint64(len(g.Streams)), Tcptap: uint64(len(g.Records))})
+		}
+	}
+	return diffs
+}
+
 func collect(streams []*Stream, recs []*record.Record, t Tuple) []*sent {
 	ends := []*sent{
 		{ep: t.A, tshark: make([]uint64, len(Fields)), tcptap: make([]uint64, len(Fields))},

@@ -25,6 +25,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 )
 
 // Payload selects what data segments carry.
@@ -350,6 +351,19 @@ func Bytes(cfg Config) ([]byte, Stats, error) {
 	buf.Grow(cfg.Packets * 120)
 	st, err := Generate(&buf, cfg)
 	return buf.Bytes(), st, err
+}
+
+// WriteFile writes the capture cfg describes to a new file at path.
+func WriteFile(path string, cfg Config) (Stats, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return Stats{}, err
+	}
+	st, err := Generate(f, cfg)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return st, err
 }
 
 // vxlanOverhead is the outer Ethernet, IPv4, UDP and VXLAN headers.
