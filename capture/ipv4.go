@@ -133,3 +133,18 @@ func ipv4RouteDestination(options []byte) ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// IPv4HeaderChecksum returns the RFC 791 checksum of the IPv4 header h
+// whose checksum field is zero (the writers of synthetic and exported
+// packets fill it in; the decoder does not check it, as capture offload
+// often leaves it wrong).
+func IPv4HeaderChecksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		sum += uint32(h[i])<<8 | uint32(h[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}

@@ -142,7 +142,7 @@ func synthesizeHeader(b []byte, rec *record.Record, p *flightrec.PacketRecord) (
 		s4, d4 := s.As4(), d.As4()
 		copy(h[12:16], s4[:])
 		copy(h[16:20], d4[:])
-		be.PutUint16(h[10:], ipv4HeaderChecksum(h))
+		be.PutUint16(h[10:], capture.IPv4HeaderChecksum(h))
 	default:
 		ipLen = synthIPv6HdrLen
 		plen := min(uint32(synthTCPHdrLen)+min(p.PayloadLen, pcapMaxIPLen), pcapMaxIPLen)
@@ -170,19 +170,6 @@ func synthesizeHeader(b []byte, rec *record.Record, p *flightrec.PacketRecord) (
 	be.PutUint16(t[16:], p.Checksum)
 	be.PutUint16(t[18:], 0)
 	return ipLen + synthTCPHdrLen, total, nil
-}
-
-// ipv4HeaderChecksum returns the RFC 791 header checksum of h, whose
-// checksum field is zero.
-func ipv4HeaderChecksum(h []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(h); i += 2 {
-		sum += uint32(h[i])<<8 | uint32(h[i+1])
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
 
 // PcapFileName returns the name of a connection's pcap file: client and

@@ -138,7 +138,7 @@ func TestWritePcapReadBack(t *testing.T) {
 				if tcp == nil || tcp.Seq != p.Seq || tcp.Ack != p.Ack || tcp.Checksum != p.Checksum {
 					t.Errorf("packet %d: gopacket decodes %v", i+1, pkt)
 				}
-				if ip4, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ip4 != nil && ipv4HeaderChecksum(data[:ip4.IHL*4]) != 0 {
+				if ip4, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ip4 != nil && capture.IPv4HeaderChecksum(data[:ip4.IHL*4]) != 0 {
 					t.Errorf("packet %d: bad IPv4 header checksum", i+1)
 				}
 			}

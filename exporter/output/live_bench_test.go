@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcptap/tcptap/capture"
 	"github.com/tcptap/tcptap/daemon"
 	. "github.com/tcptap/tcptap/exporter/output"
 	"github.com/tcptap/tcptap/internal/netlab"
@@ -53,14 +54,7 @@ func writeShortConns(path string, n int) error {
 		ip[10], ip[11] = 0, 0
 		copy(ip[12:16], src[:])
 		copy(ip[16:20], dst[:])
-		var sum uint32
-		for i := 0; i < 20; i += 2 {
-			sum += uint32(binary.BigEndian.Uint16(ip[i:]))
-		}
-		for sum > 0xffff {
-			sum = sum&0xffff + sum>>16
-		}
-		binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+		binary.BigEndian.PutUint16(ip[10:], capture.IPv4HeaderChecksum(ip))
 		tcp := frame[34:54]
 		binary.BigEndian.PutUint16(tcp[0:], sport)
 		binary.BigEndian.PutUint16(tcp[2:], dport)

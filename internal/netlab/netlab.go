@@ -161,15 +161,9 @@ func (l *Lab) Namespaces() []*Namespace { return []*Namespace{l.Client, l.Tap, l
 
 func (l *Lab) build(opts Options) error {
 	for _, n := range l.Namespaces() {
-		if out, err := run("ip", "netns", "add", n.Name); err != nil {
-			return fmt.Errorf("ip netns add %s: %w: %s", n.Name, err, out)
-		}
-		n.created = true
-		fd, err := openNamespace(n.Name)
-		if err != nil {
+		if err := n.create(); err != nil {
 			return err
 		}
-		n.fd = fd
 	}
 	// Namespace defaults, before any interface exists: no IPv6 in the tap
 	// (the bridge stays silent), no DAD and no router discovery on the hosts.

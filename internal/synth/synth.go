@@ -26,6 +26,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+
+	"github.com/tcptap/tcptap/capture"
 )
 
 // Payload selects what data segments carry.
@@ -381,14 +383,7 @@ func wrapVXLAN(frame []byte, capLen, wireLen, conn int) ([]byte, int, int) {
 	ip[8] = 64
 	ip[9] = 17
 	copy(ip[12:], []byte{192, 0, 2, 1, 192, 0, 2, 2})
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+	binary.BigEndian.PutUint16(ip[10:], capture.IPv4HeaderChecksum(ip))
 	udp := h[34:42]
 	binary.BigEndian.PutUint16(udp[0:], uint16(49152+conn%16384))
 	binary.BigEndian.PutUint16(udp[2:], 4789)
